@@ -1,0 +1,44 @@
+# ahazero: `make install && make train` trains the default recipe; `make test` runs the offline tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/default.yaml
+ARGS ?=
+# torch: a CUDA build where a GPU is present, else the CPU build. Override TORCH_SPEC / TORCH_INDEX
+# (e.g. TORCH_INDEX=--extra-index-url=https://download.pytorch.org/whl/cpu) to pick another build.
+TORCH_GPU_SPEC ?= torch>=2.6
+TORCH_CPU_SPEC ?= torch==2.13.0
+TORCH_SPEC ?= $(if $(shell command -v nvidia-smi 2>/dev/null),$(TORCH_GPU_SPEC),$(TORCH_CPU_SPEC))
+TORCH_INDEX ?=
+
+.PHONY: install train check test test-slow lint format clean-smoke
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+install: $(PY)
+	@$(PY) -c "import torch" 2>/dev/null && echo "torch already installed: $$($(PY) -c 'import torch; print(torch.__version__)')" \
+		|| $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+
+train:
+	$(VENV)/bin/ahazero train $(CONFIG) $(ARGS)
+
+check:
+	$(VENV)/bin/ahazero check $(CONFIG) $(ARGS)
+
+test:
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow:
+	$(PY) -m pytest -q -m slow
+
+lint:
+	$(PY) -m ruff check src rewards scripts tests
+
+format:
+	$(PY) -m ruff format src rewards scripts tests
+
+clean-smoke:
+	rm -rf runs/smoke

@@ -1,0 +1,79 @@
+"""Trainer callbacks that write the run directory: ``metrics.jsonl`` and a one-line step summary.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> cb = MetricsJsonlCallback(pathlib.Path(tempfile.mkdtemp()) / "metrics.jsonl")
+    >>> cb.path.name
+    'metrics.jsonl'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from ahazero.rundir import read_metrics
+
+__all__ = ["MetricsJsonlCallback", "StepSummaryCallback"]
+
+logger = logging.getLogger("ahazero.train")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsJsonlCallback(TrainerCallback):
+    """Append every log event to ``metrics.jsonl`` as ``{"step": N, ...}``, flushed at once.
+
+    On resume, lines logged after the checkpoint being resumed are dropped first, so each
+    step appears exactly once.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
+        if not state.is_world_process_zero or not self.path.is_file():
+            return
+        rows = read_metrics(self.path)
+        kept = [r for r in rows if int(r.get("step", 0)) <= state.global_step]
+        if len(kept) != len(rows) or self.path.read_text(encoding="utf-8").count("\n") != len(rows):
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+            tmp.replace(self.path)
+            if len(kept) != len(rows):
+                logger.info("resuming at step %d: dropped %d metric lines logged after it",
+                            state.global_step, len(rows) - len(kept))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {"step": state.global_step, **{k: _clean(v) for k, v in logs.items()}}
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+
+
+class StepSummaryCallback(TrainerCallback):
+    """Log one readable line per logged step: reward, each reward component, length, speed."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
+        if not state.is_world_process_zero or not logs or "reward" not in logs:
+            return
+        parts = [f"step {state.global_step}/{state.max_steps}", f"reward {logs['reward']:.3f}"]
+        for key, value in logs.items():
+            if key.startswith("rewards/") and key.endswith("/mean") and value is not None:
+                parts.append(f"{key.split('/')[1]} {value:.3f}")
+        if logs.get("completions/mean_length") is not None:
+            parts.append(f"len {logs['completions/mean_length']:.0f}")
+        if logs.get("step_time") is not None:
+            parts.append(f"{logs['step_time']:.1f} s/step")
+        logger.info(" | ".join(parts))

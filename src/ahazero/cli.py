@@ -1,0 +1,146 @@
+"""The ``ahazero`` command line.
+
+Example:
+    $ ahazero train configs/smoke.yaml grpo.max_steps=2
+    $ ahazero check configs/default.yaml grpo.learning_rate=1e-6
+    $ ahazero rewards
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+    )
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace):
+    from ahazero.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ahazero.train import train
+
+    cfg = _load(args)
+    run_dir = train(cfg, resume=args.resume)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ahazero.config import dump_config
+    from ahazero.models import gpu_available
+    from ahazero.train import resolve_for_device
+    from ahazero.validate import check_config
+
+    cfg = _load(args)
+    cuda = gpu_available() if args.device == "auto" else args.device == "cuda"
+    cfg = resolve_for_device(cfg, cuda=cuda)
+    check_config(cfg, cuda=cuda)
+    print(dump_config(cfg), end="")
+    print(f"# config OK ({'GPU' if cuda else 'CPU profile'})", file=sys.stderr)
+    return 0
+
+
+def _cmd_rewards(args: argparse.Namespace) -> int:
+    import rewards
+
+    for name in rewards.available_rewards():
+        options = ", ".join(f"{k}={v!r}" for k, v in rewards.reward_kwargs(name).items())
+        print(f"{name:22s} {options}")
+    print("\nor any 'module:function' path (e.g. my_rewards:length_penalty)")
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from ahazero.tasks import available_tasks, task_options
+
+    for name in available_tasks():
+        options = ", ".join(f"{k}={v!r}" for k, v in task_options(name).items())
+        print(f"{name:16s} {options}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from ahazero.model_registry import NAMED_MODELS
+
+    for name, entry in NAMED_MODELS.items():
+        print(f"{name:36s} {entry.description}")
+    print("\nor a hub id, a local model folder, or a local .gguf file")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs).
+
+    Example:
+        >>> build_parser().parse_args(["train", "c.yaml", "seed=1"]).overrides
+        ['seed=1']
+    """
+    parser = argparse.ArgumentParser(prog="ahazero", description="Toy-scale R1-Zero: GRPO with rule-based rewards.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a config with GRPO into runs/<name>/")
+    p.add_argument("config", help="YAML config, e.g. configs/smoke.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. grpo.learning_rate=1e-6")
+    p.add_argument("--resume", action="store_true", help="continue runs/<name> from its last checkpoint")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("check", help="validate a config (no model loads) and print it resolved")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="check as if on this device (the CPU profile applies to 'cpu')")
+    p.set_defaults(func=_cmd_check)
+
+    sub.add_parser("rewards", help="list registered rewards and their options").set_defaults(func=_cmd_rewards)
+    sub.add_parser("tasks", help="list registered tasks and their options").set_defaults(func=_cmd_tasks)
+    sub.add_parser("models", help="list named models").set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ahazero`` console script; returns the exit code.
+
+    Example:
+        >>> main(["check", "missing.yaml"])  # prints "config error: config file not found: ..."
+        2
+    """
+    from ahazero.config import ConfigError
+    from ahazero.rundir import RunDirError
+
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    except RunDirError as err:
+        print(f"run directory error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

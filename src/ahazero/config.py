@@ -1,0 +1,347 @@
+"""Experiment configuration: one typed schema, YAML loading, command-line overrides, validation.
+
+A config is one YAML file per experiment. Everything TRL owns lives under ``grpo:`` and is
+passed through to ``trl.GRPOConfig`` (unknown keys are errors); everything else is ours.
+
+Example:
+    >>> cfg = ExperimentConfig.model_validate({
+    ...     "name": "demo",
+    ...     "model": {"name_or_path": "tiny"},
+    ...     "task": {"name": "arithmetic", "max_terms": 2},
+    ...     "rewards": [{"name": "accuracy", "weight": 1.0}],
+    ... })
+    >>> cfg.task.options()
+    {'max_terms': 2}
+    >>> apply_overrides(cfg, ["grpo.learning_rate=3e-6"]).grpo
+    {'learning_rate': 3e-06}
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "LoggingConfig",
+    "LoraConfig",
+    "ModelConfig",
+    "PromptConfig",
+    "RewardSpec",
+    "TaskSpec",
+    "apply_overrides",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A config mistake, reported with the dotted key that is wrong and what would be valid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraConfig(_Strict):
+    """LoRA adapter settings (peft). Omit the section for a full fine-tune."""
+
+    r: int = Field(16, gt=0, description="LoRA rank.")
+    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (lora_alpha).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA branch.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names to adapt, or 'all-linear'."
+    )
+
+
+class ModelConfig(_Strict):
+    """Which model to train and how to load it."""
+
+    name_or_path: str = Field(
+        description=(
+            "A hub id (Qwen/Qwen2.5-0.5B-Instruct), a local model folder, a local .gguf file, "
+            "or a named model from `ahazero models` (e.g. 'tiny')."
+        )
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights dtype; 'auto' is bfloat16 on a GPU that supports it, else float32."
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    trust_remote_code: bool = Field(False, description="Allow model code from the hub.")
+    lora: LoraConfig | None = Field(None, description="LoRA settings; omit for a full fine-tune.")
+
+
+class TaskSpec(BaseModel):
+    """``{name, **options}``: a registered task and its options (see `ahazero tasks`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="Task name from the registry (see `ahazero tasks`).")
+
+    def options(self) -> dict[str, Any]:
+        """The task options: every key but ``name``."""
+        return dict(self.model_extra or {})
+
+
+class RewardSpec(BaseModel):
+    """``{name, weight, **kwargs}``: a registry reward or a ``module:function`` path."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="Reward name from the registry (see `ahazero rewards`) or 'module:function'.")
+    weight: float = Field(1.0, description="Weight of this reward in the total; 0 logs it as a diagnostic only.")
+
+    def kwargs(self) -> dict[str, Any]:
+        """The reward's own options: every key but ``name`` and ``weight``."""
+        return dict(self.model_extra or {})
+
+
+class PromptConfig(_Strict):
+    """How a task's problem becomes the text the model continues."""
+
+    template: Literal["chat", "r1_zero"] = Field(
+        "chat",
+        description=(
+            "'chat': the tokenizer's chat template with a system prompt (instruct models); "
+            "'r1_zero': the plain-text R1-Zero template (base models)."
+        ),
+    )
+    system_prompt: str | None = Field(
+        None, description="System prompt for 'chat'; default: the R1 instructions on <think>/<answer> tags."
+    )
+    prefill_think: bool = Field(
+        True, description="Start the assistant turn with '<think>' so the model begins by thinking."
+    )
+
+
+class LoggingConfig(_Strict):
+    """Where metrics go and how much of each step is traced."""
+
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="Trackers: any of tensorboard, wandb, trackio; [] or ['none'] for none.",
+    )
+    traces: bool = Field(True, description="Write per-completion traces to runs/<name>/traces/.")
+    trace_sample_rate: float = Field(
+        1.0, gt=0.0, le=1.0, description="Share of completions traced per logged step."
+    )
+    reflection_phrases: list[str] | None = Field(
+        None, description="Phrases counted as self-reflection; default: the R1 paper's list."
+    )
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ExperimentConfig(_Strict):
+    """One experiment: model, task, prompt, rewards, logging and TRL's GRPO settings."""
+
+    name: str = Field(description="Run name; the run directory is <output_root>/<name>.")
+    output_root: str = Field("runs", description="Folder that holds run directories.")
+    seed: int = Field(0, description="Seed for data, sampling and initialisation.")
+    model: ModelConfig
+    task: TaskSpec
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    rewards: list[RewardSpec] = Field(min_length=1, description="Reward functions and weights.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    grpo: dict[str, Any] = Field(
+        default_factory=dict, description="Passed through to trl.GRPOConfig (any of its fields)."
+    )
+    cpu_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError("use letters, digits, '.', '_' and '-' only, starting with a letter or digit")
+        return value
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory, ``<output_root>/<name>``."""
+        return Path(self.output_root) / self.name
+
+
+def _format_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            parent = _model_at(model, item["loc"][:-1])
+            valid = sorted(parent.model_fields) if parent is not None else []
+            bad = str(item["loc"][-1])
+            hint = difflib.get_close_matches(bad, valid, n=1)
+            msg = f"unknown key '{loc}'"
+            if hint:
+                msg += f" (did you mean '{hint[0]}'?)"
+            msg += f"; valid keys here: {', '.join(valid)}"
+        elif item["type"] == "missing":
+            msg = f"missing required key '{loc}'"
+        elif item["type"] == "literal_error":
+            msg = f"bad value for '{loc}': {item['msg']}"
+        else:
+            msg = f"bad value for '{loc}' ({item.get('input')!r}): {item['msg']}"
+        lines.append(msg)
+    return "; ".join(lines)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Walk a pydantic model class along a validation-error location."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _unwrap(arg)
+        if inner is not None and isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return annotation
+
+
+def validate_dict(data: Any) -> ExperimentConfig:
+    """Validate a plain mapping into an :class:`ExperimentConfig`, raising :class:`ConfigError`.
+
+    Example:
+        >>> validate_dict({"name": "x", "model": {"name_or_path": "tiny"}, "task": {"name": "arithmetic"},
+        ...                "rewards": [{"name": "accuracy"}], "modle": {}})
+        Traceback (most recent call last):
+        ...
+        ahazero.config.ConfigError: unknown key 'modle' (did you mean 'model'?); valid keys here: ...
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, ExperimentConfig)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and a YAML-parsed value.
+
+    Example:
+        >>> parse_override("grpo.learning_rate=1e-6")
+        (['grpo', 'learning_rate'], 1e-06)
+        >>> parse_override("rewards.0.weight=0.5")
+        (['rewards', '0', 'weight'], 0.5)
+    """
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.path=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override '{text}' has an empty key")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    # YAML 1.1 reads 1e-6 as a string; numbers in scientific notation are what people type.
+    if isinstance(value, str):
+        try:
+            value = float(value) if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value) else value
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def _set_path(data: Any, path: list[str], value: Any, full: str) -> None:
+    node = data
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = ".".join(path[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override '{full}': '{where}' is not an index of a {len(node)}-item list")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"override '{full}': '{'.'.join(path[:i])}' is not a section")
+
+
+def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | dict[str, Any]) -> ExperimentConfig:
+    """Return a new config with dotted overrides applied and the result re-validated.
+
+    Example:
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...                      "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
+        >>> apply_overrides(cfg, ["rewards.0.weight=2", "name=y"]).rewards[0].weight
+        2.0
+    """
+    data = cfg.model_dump(mode="python", exclude_unset=False)
+    data = _with_extras(cfg, data)
+    items = overrides.items() if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
+    for key, value in items:
+        path = key.split(".") if isinstance(key, str) else key
+        _set_path(data, path, value, ".".join(path))
+    return validate_dict(data)
+
+
+def _with_extras(cfg: ExperimentConfig, data: dict[str, Any]) -> dict[str, Any]:
+    """model_dump keeps extra keys of ``task`` and rewards; drop None-valued optional sections."""
+    if data["model"].get("lora") is None:
+        data["model"].pop("lora", None)
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML config, apply ``key.path=value`` overrides, validate the schema.
+
+    Cross-checks that need the registries (rewards, tasks, GRPO settings) live in
+    :func:`ahazero.validate.check_config`.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
+        >>> _ = p.write_text("name: x\\nmodel: {name_or_path: tiny}\\ntask: {name: arithmetic}\\n"
+        ...                  "rewards: [{name: accuracy}]\\n")
+        >>> load_config(p, ["seed=3"]).seed
+        3
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    cfg = validate_dict(data)
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    """The resolved config as YAML text (what a run directory records).
+
+    Example:
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...                      "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
+        >>> "name: x" in dump_config(cfg)
+        True
+    """
+    data = _with_extras(cfg, cfg.model_dump(mode="json"))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,150 @@
+"""Load a trainable model and its tokenizer from a hub id, a local folder, a ``.gguf`` file or a name.
+
+- Hub ids and local folders go straight to ``transformers``.
+- A ``.gguf`` file is dequantized once into a plain Hugging Face folder in the cache
+  (see :mod:`ahazero.gguf_convert`), then loaded from there.
+- Named models (``ahazero models``) are resolved by :mod:`ahazero.model_registry`.
+
+Example:
+    >>> import os, tempfile
+    >>> os.environ["AHAZERO_CACHE"] = tempfile.mkdtemp()
+    >>> model, tok = load_model_and_tokenizer("tiny", dtype="float32")
+    >>> type(model).__name__, tok.eos_token
+    ('Qwen2ForCausalLM', '<|im_end|>')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cache_dir", "gpu_available", "load_model_and_tokenizer", "resolve_dtype", "resolve_model_path"]
+
+logger = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """Where converted and fetched models live: ``$AHAZERO_CACHE`` or ``~/.cache/ahazero``.
+
+    Example:
+        >>> import os
+        >>> os.environ["AHAZERO_CACHE"] = "/tmp/ahz"
+        >>> str(cache_dir())
+        '/tmp/ahz'
+    """
+    root = os.environ.get("AHAZERO_CACHE") or (Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "ahazero")
+    return Path(root).expanduser()
+
+
+def gpu_available() -> bool:
+    """True when torch sees a CUDA device.
+
+    Example:
+        >>> isinstance(gpu_available(), bool)
+        True
+    """
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_dtype(name: str) -> Any:
+    """Map a config dtype name to a torch dtype; ``auto`` is bf16 on a capable GPU, else fp32.
+
+    Example:
+        >>> import torch
+        >>> resolve_dtype("float16") is torch.float16
+        True
+    """
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype '{name}'; valid choices: auto, bfloat16, float16, float32") from None
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Turn a config's ``model.name_or_path`` into something ``from_pretrained`` loads.
+
+    Named models are built or fetched into the cache; ``.gguf`` files are converted once;
+    local folders and hub ids pass through unchanged.
+
+    Example:
+        >>> resolve_model_path("Qwen/Qwen2.5-0.5B-Instruct")
+        'Qwen/Qwen2.5-0.5B-Instruct'
+    """
+    from ahazero.model_registry import NAMED_MODELS, prepare_named_model
+
+    if name_or_path in NAMED_MODELS:
+        return str(prepare_named_model(name_or_path))
+    path = Path(name_or_path).expanduser()
+    if name_or_path.endswith(".gguf"):
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {path}")
+        from ahazero.gguf_convert import convert_gguf
+
+        return str(convert_gguf(path))
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is not a model folder (no config.json)")
+        return str(path)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+        raise FileNotFoundError(f"model path not found: {name_or_path}")
+    return name_or_path  # a hub id
+
+
+def load_model_and_tokenizer(
+    name_or_path: str,
+    *,
+    dtype: str = "auto",
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` ready for GRPO: pad token set, left padding, eos consistent.
+
+    Example:
+        >>> model, tok = load_model_and_tokenizer("tiny")
+        >>> tok.padding_side
+        'left'
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model_path(name_or_path)
+    logger.info("loading model from %s", source)
+    kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def lora_config(lora: Any) -> Any:
+    """Build a ``peft.LoraConfig`` from the config's ``model.lora`` section (or None).
+
+    Example:
+        >>> from ahazero.config import LoraConfig
+        >>> lora_config(LoraConfig(r=8)).r
+        8
+    """
+    if lora is None:
+        return None
+    from peft import LoraConfig as PeftLoraConfig
+
+    return PeftLoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )

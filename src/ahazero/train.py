@@ -1,0 +1,150 @@
+"""Assemble TRL's ``GRPOTrainer`` from a validated config and run it into a run directory.
+
+Nothing happens at import. :func:`train` is what ``ahazero train`` calls:
+
+1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`);
+2. validate everything that needs no model (:func:`ahazero.validate.check_config`);
+3. prepare ``runs/<name>/`` (refusing to overwrite a run unless resuming);
+4. load the model, render prompts, build the trainer, train, save the final model.
+
+Example:
+    >>> from ahazero.config import load_config
+    >>> cfg = load_config("configs/smoke.yaml")            # doctest: +SKIP
+    >>> run_dir = train(cfg)                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ahazero.config import ExperimentConfig, apply_overrides, dump_config
+from ahazero.rundir import RunDir
+
+__all__ = ["build_trainer", "prepare_dataset", "resolve_for_device", "train"]
+
+logger = logging.getLogger("ahazero.train")
+
+
+def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool) -> ExperimentConfig:
+    """Apply ``cpu_overrides`` when no GPU is present; otherwise return ``cfg`` unchanged.
+
+    Example:
+        >>> from ahazero.config import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
+        ...     "cpu_overrides": {"grpo.max_steps": 2}})
+        >>> resolve_for_device(cfg, cuda=False).grpo["max_steps"]
+        2
+    """
+    if cuda or not cfg.cpu_overrides:
+        return cfg
+    return apply_overrides(cfg, dict(cfg.cpu_overrides))
+
+
+def prepare_dataset(task: Any, split: str, tokenizer: Any, cfg: ExperimentConfig) -> Any:
+    """Load a task split and add the ``prompt`` and ``prefill`` columns TRL and the rewards use.
+
+    Example:
+        >>> from ahazero.tasks import get_task                       # doctest: +SKIP
+        >>> ds = prepare_dataset(get_task("arithmetic"), "train", tok, cfg)  # doctest: +SKIP
+        >>> ds[0]["prompt"].endswith("<think>\\n")                    # doctest: +SKIP
+        True
+    """
+    from ahazero.prompts import render_prompt
+
+    dataset = task.load(split)
+    prompt_cfg = cfg.prompt
+
+    def add_prompt(row: dict[str, Any]) -> dict[str, Any]:
+        text, prefill = render_prompt(
+            row["problem"],
+            template=prompt_cfg.template,
+            tokenizer=tokenizer,
+            system_prompt=prompt_cfg.system_prompt,
+            prefill_think=prompt_cfg.prefill_think,
+        )
+        return {"prompt": text, "prefill": prefill}
+
+    return dataset.map(add_prompt, desc=f"rendering {split} prompts")
+
+
+def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir: RunDir | None = None) -> Any:
+    """Build a ready-to-train ``GRPOTrainer`` (model loaded, prompts rendered, callbacks attached).
+
+    Example:
+        >>> trainer = build_trainer(cfg)   # doctest: +SKIP
+        >>> trainer.train()                # doctest: +SKIP
+    """
+    from trl import GRPOTrainer
+
+    from ahazero.callbacks import MetricsJsonlCallback, StepSummaryCallback
+    from ahazero.models import load_model_and_tokenizer, lora_config
+    from ahazero.validate import check_config
+
+    checked = checked or check_config(cfg)
+    run_dir = run_dir or RunDir(cfg.run_dir)
+    model, tokenizer = load_model_and_tokenizer(
+        cfg.model.name_or_path,
+        dtype=cfg.model.dtype,
+        revision=cfg.model.revision,
+        trust_remote_code=cfg.model.trust_remote_code,
+    )
+    train_dataset = prepare_dataset(checked.task, "train", tokenizer, cfg)
+    callbacks = [MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback()]
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=checked.reward_funcs,
+        args=checked.grpo_args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=lora_config(cfg.model.lora),
+    )
+
+
+def _warn_if_config_changed(run_dir: RunDir, new_text: str) -> None:
+    if run_dir.config.is_file() and run_dir.config.read_text(encoding="utf-8") != new_text:
+        logger.warning("the config differs from the one this run started with; %s keeps the new one "
+                       "and run.json keeps the history", run_dir.config)
+
+
+def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
+    """Train with GRPO as configured; return the run directory.
+
+    With ``resume=True`` the run continues from its last complete checkpoint (a fresh start
+    when there is none yet). A run directory that already holds a run is never overwritten.
+
+    Example:
+        >>> train(load_config("configs/smoke.yaml"))   # doctest: +SKIP
+        PosixPath('runs/smoke')
+    """
+    from ahazero.models import gpu_available
+    from ahazero.validate import check_config
+
+    cuda = gpu_available()
+    if not cuda and cfg.cpu_overrides:
+        logger.warning("no GPU found: running this recipe's CPU profile (cpu_overrides: %s)",
+                       ", ".join(f"{k}={v}" for k, v in cfg.cpu_overrides.items()))
+    cfg = resolve_for_device(cfg, cuda=cuda)
+    checked = check_config(cfg, cuda=cuda)
+    run_dir = RunDir(cfg.run_dir)
+    resume_step = run_dir.prepare(resume=resume)
+    config_text = dump_config(cfg)
+    if resume:
+        _warn_if_config_changed(run_dir, config_text)
+    run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
+                       extra={"resumed_from_step": resume_step})
+    if "tensorboard" in cfg.logging.report_to:
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
+
+    trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
+    checkpoint = str(run_dir.checkpoints / f"checkpoint-{resume_step}") if resume_step is not None else None
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(str(run_dir.model))
+    logger.info("run finished: %s", run_dir.root)
+    return run_dir.root

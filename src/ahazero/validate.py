@@ -1,0 +1,213 @@
+"""Cross-checks of a config against the registries and TRL, run before any model loads.
+
+:func:`check_config` resolves every reward and the task, checks that each reward's dataset
+columns exist in the task, builds the ``GRPOConfig`` (so TRL's own batch-size checks run
+now, not after a minute of model loading) and checks the run directory is writable. Every
+failure is a :class:`~ahazero.config.ConfigError` naming the key and the valid choices.
+
+Example:
+    >>> from ahazero.config import validate_dict
+    >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+    ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "acuracy"}]})
+    >>> check_config(cfg)
+    Traceback (most recent call last):
+    ...
+    ahazero.config.ConfigError: rewards.0.name: unknown reward 'acuracy'; valid choices: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ahazero.config import ConfigError, ExperimentConfig
+
+__all__ = ["CheckedConfig", "build_grpo_config", "check_config"]
+
+#: GRPOConfig fields that ahazero sets from its own sections.
+OWNED_GRPO_KEYS = {
+    "output_dir": "set by 'name' and 'output_root' (the run directory)",
+    "report_to": "use 'logging.report_to'",
+    "seed": "use the top-level 'seed'",
+    "reward_weights": "give each reward a 'weight' under 'rewards'",
+}
+
+#: Columns the pipeline adds to every task's rows.
+PIPELINE_COLUMNS = ("prompt", "prefill")
+
+
+@dataclass
+class CheckedConfig:
+    """What validation resolved: the task, the reward callables and the GRPO arguments."""
+
+    config: ExperimentConfig
+    task: Any
+    reward_funcs: list[Any]
+    reward_weights: list[float]
+    grpo_args: Any
+
+
+def _task_options(cfg: ExperimentConfig) -> dict[str, Any]:
+    options = cfg.task.options()
+    options.setdefault("seed", cfg.seed)
+    return options
+
+
+def _resolve_task(cfg: ExperimentConfig) -> Any:
+    from ahazero.tasks import get_task
+
+    try:
+        return get_task(cfg.task.name, **_task_options(cfg))
+    except (ValueError, TypeError) as err:
+        key = "task.name" if cfg.task.name not in _task_names() else "task"
+        raise ConfigError(f"{key}: {err}") from None
+
+
+def _task_names() -> list[str]:
+    from ahazero.tasks import available_tasks
+
+    return available_tasks()
+
+
+def _resolve_rewards(cfg: ExperimentConfig, task: Any) -> tuple[list[Any], list[float]]:
+    import rewards as reward_registry
+
+    funcs, weights = [], []
+    provided = set(task.columns) | set(PIPELINE_COLUMNS)
+    for i, spec in enumerate(cfg.rewards):
+        try:
+            func = reward_registry.get_reward(spec.name, **spec.kwargs())
+        except (ValueError, TypeError, ImportError, AttributeError) as err:
+            key = f"rewards.{i}.name" if "unknown reward" in str(err) else f"rewards.{i}"
+            raise ConfigError(f"{key}: {err}") from None
+        missing = [c for c in reward_registry.required_columns(func) if c not in provided]
+        if missing:
+            raise ConfigError(
+                f"rewards.{i} ('{spec.name}') needs dataset column(s) {', '.join(missing)}, which task "
+                f"'{cfg.task.name}' does not provide; it provides: {', '.join(sorted(task.columns))}"
+            )
+        funcs.append(func)
+        weights.append(float(spec.weight))
+    return funcs, weights
+
+
+def _grpo_fields() -> dict[str, dataclasses.Field]:
+    from trl import GRPOConfig
+
+    return {f.name: f for f in dataclasses.fields(GRPOConfig) if f.init}
+
+
+def _check_type(key: str, value: Any, annotation: Any) -> None:
+    """Reject obvious type mistakes for the simple scalar fields (TRL does not check them)."""
+    if isinstance(annotation, str):
+        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation, annotation)
+    origin = typing.get_origin(annotation)
+    allowed = typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else (annotation,)
+    if value is None:
+        if type(None) in allowed:
+            return
+    simple = [a for a in allowed if a in (int, float, bool, str)]
+    if not simple or len(simple) != len([a for a in allowed if a is not type(None)]):
+        return  # enums, lists, dicts, literals: TRL validates those itself
+    ok = any(
+        (a is bool and isinstance(value, bool))
+        or (a is int and isinstance(value, int) and not isinstance(value, bool))
+        or (a is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (a is str and isinstance(value, str))
+        for a in simple
+    )
+    if not ok:
+        names = " or ".join(a.__name__ for a in simple)
+        raise ConfigError(f"grpo.{key}: expected {names}, got {value!r} ({type(value).__name__})")
+
+
+def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any:
+    """Build ``trl.GRPOConfig`` from the ``grpo`` section plus ahazero's own settings.
+
+    ahazero's defaults (logging every step, bf16 only on a GPU that has it, ...) apply unless
+    the ``grpo`` section sets the key. Unknown keys are errors that list close matches.
+
+    Example:
+        >>> from ahazero.config import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
+        ...     "grpo": {"num_generations": 4, "per_device_train_batch_size": 8}})
+        >>> build_grpo_config(cfg, cuda=False).num_generations
+        4
+    """
+    import torch
+    from trl import GRPOConfig
+
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    fields = _grpo_fields()
+    for key, value in cfg.grpo.items():
+        if key in OWNED_GRPO_KEYS:
+            raise ConfigError(f"grpo.{key} is set by ahazero: {OWNED_GRPO_KEYS[key]}")
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=3)
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            raise ConfigError(
+                f"unknown key 'grpo.{key}'{hint}; the grpo section takes any field of trl.GRPOConfig: "
+                f"{', '.join(sorted(fields))}"
+            )
+        _check_type(key, value, fields[key].type)
+
+    bf16 = bool(cuda and torch.cuda.is_bf16_supported())
+    settings: dict[str, Any] = {
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "bf16": bf16,
+        "use_cpu": not cuda,
+        "log_completions": False,
+        "report_to": [r for r in cfg.logging.report_to if r != "none"] or "none",
+        "seed": cfg.seed,
+        "output_dir": str(cfg.run_dir / "checkpoints"),
+        "reward_weights": [float(r.weight) for r in cfg.rewards],
+    }
+    settings.update(cfg.grpo)
+    if settings.get("max_steps", -1) == -1 and "num_train_epochs" not in cfg.grpo:
+        settings.setdefault("num_train_epochs", 1)
+    try:
+        return GRPOConfig(**settings)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"grpo: {err}") from None
+
+
+def _check_writable(run_dir: Path) -> None:
+    probe = run_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)):
+        raise ConfigError(
+            f"output_root: cannot write the run directory {run_dir} ({probe} is not a writable folder)"
+        )
+
+
+def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedConfig:
+    """Run every check that needs no model; return what was resolved.
+
+    Example:
+        >>> from ahazero.config import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
+        ...     "grpo": {"num_generations": 3, "per_device_train_batch_size": 8}})
+        >>> check_config(cfg, cuda=False)
+        Traceback (most recent call last):
+        ...
+        ahazero.config.ConfigError: grpo: generation_batch_size (8) must be divisible by num_generations (3).
+    """
+    task = _resolve_task(cfg)
+    funcs, weights = _resolve_rewards(cfg, task)
+    grpo_args = build_grpo_config(cfg, cuda=cuda)
+    _check_writable(cfg.run_dir)
+    return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args)
