@@ -23,7 +23,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from ahazero.tasks.arithmetic import ArithmeticTask
-from ahazero.tasks.base import REQUIRED, Split, Task, TaskDataError
+from ahazero.tasks.base import REQUIRED, Split, Task, TaskDataError, TaskOptionsError
 from ahazero.tasks.countdown import CountdownTask
 from ahazero.tasks.gsm8k import GSM8KTask
 from ahazero.tasks.linear_equation import LinearEquationTask
@@ -36,6 +36,7 @@ __all__ = [
     "Split",
     "Task",
     "TaskDataError",
+    "TaskOptionsError",
     "available_tasks",
     "get_task",
     "task_class",
@@ -71,7 +72,9 @@ def task_class(name: str) -> type[Task]:
     except (KeyError, TypeError):
         close = difflib.get_close_matches(str(name), list(TASKS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(available_tasks())}{hint}") from None
+        raise ValueError(
+            f"unknown task {name!r}; valid tasks: {', '.join(available_tasks())}{hint}"
+        ) from None
 
 
 def get_task(name: str, **options: Any) -> Task:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["BinOp", "Expr", "Num", "OPERATORS", "apply_op", "evaluate", "leaves", "render"]
 
@@ -40,7 +40,7 @@ class BinOp:
     right: Expr
 
 
-Expr = Union[Num, BinOp]
+Expr = Num | BinOp
 
 
 def apply_op(op: str, a: Any, b: Any) -> Any:

@@ -32,7 +32,7 @@ def stable_id(prefix: str, key: str) -> str:
 
     Example:
         >>> stable_id("arithmetic", "Compute: 1 + 2")
-        'arithmetic-2b0b45f3a4cc'
+        'arithmetic-807405690ace'
     """
     return f"{prefix}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:12]}"
 

@@ -58,7 +58,7 @@ def _json_records(data: Any, path: Path) -> list[dict[str, Any]]:
             if len(lengths) != 1:
                 raise ValueError(f"{path}: columns of a columnar JSON object must have equal lengths")
             keys = list(data)
-            data = [dict(zip(keys, values)) for values in zip(*data.values())]
+            data = [dict(zip(keys, values, strict=True)) for values in zip(*data.values(), strict=True)]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise ValueError(
             f"{path}: expected a JSON list of objects, an object with a 'data' list, "
@@ -144,8 +144,13 @@ def load_hub_split(
     Any failure (no network, unknown repo, missing split) becomes a :class:`TaskDataError`
     that names the dataset and explains ``local_hint`` (how to point the task at a local copy).
     """
-    logger.info("task %s: loading %s (config %s, split %s) from the Hugging Face Hub", task_name, repo_id,
-                config, split)
+    logger.info(
+        "task %s: loading %s (config %s, split %s) from the Hugging Face Hub",
+        task_name,
+        repo_id,
+        config,
+        split,
+    )
     args = (repo_id, config) if config is not None else (repo_id,)
     try:
         dataset = datasets.load_dataset(*args, split=split)

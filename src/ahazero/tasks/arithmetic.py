@@ -44,21 +44,23 @@ def _random_tree(rng: random.Random, values: list[int], ops: list[str]) -> Expr:
     if len(values) == 1:
         return Num(values[0])
     k = rng.randint(1, len(values) - 1)
-    return BinOp(ops[k - 1], _random_tree(rng, values[:k], ops[: k - 1]), _random_tree(rng, values[k:], ops[k:]))
+    return BinOp(
+        ops[k - 1], _random_tree(rng, values[:k], ops[: k - 1]), _random_tree(rng, values[k:], ops[k:])
+    )
 
 
 def _precedence_tree(values: list[int], ops: list[str]) -> Expr:
     """The tree of ``v0 op0 v1 ...`` under the usual precedence, left to right (no parentheses)."""
     terms: list[Expr] = [Num(values[0])]
     term_ops: list[str] = []
-    for op, value in zip(ops, values[1:]):
+    for op, value in zip(ops, values[1:], strict=True):
         if op in "*/":
             terms[-1] = BinOp(op, terms[-1], Num(value))
         else:
             term_ops.append(op)
             terms.append(Num(value))
     tree = terms[0]
-    for op, term in zip(term_ops, terms[1:]):
+    for op, term in zip(term_ops, terms[1:], strict=True):
         tree = BinOp(op, tree, term)
     return tree
 
@@ -104,7 +106,7 @@ class ArithmeticTask(GeneratedTask):
         return self
 
     def _finalize(self, rng: random.Random, expr: Expr) -> tuple[Expr, sympy.Rational] | None:
-        """Exact value of ``expr``, re-drawing a leaf divisor so each division is valid; None if impossible."""
+        """Exact value of ``expr``, redrawing a leaf so every division is valid; None if impossible."""
         if isinstance(expr, Num):
             return expr, sympy.Integer(expr.value)
         done_left = self._finalize(rng, expr.left)
@@ -116,8 +118,12 @@ class ArithmeticTask(GeneratedTask):
             # Only reachable with exact division or a zero divisor subexpression; redraw a leaf.
             if isinstance(right, Num):  # lv is a non-zero integer: divide by one of its divisors
                 divisors = sympy.divisors(abs(int(lv)))
-                right = Num(rng.choice([d for d in divisors if 1 < d < abs(lv) and d <= self.max_value] or
-                                       [d for d in divisors if d <= self.max_value][-1:]))
+                right = Num(
+                    rng.choice(
+                        [d for d in divisors if 1 < d < abs(lv) and d <= self.max_value]
+                        or [d for d in divisors if d <= self.max_value][-1:]
+                    )
+                )
                 rv = sympy.Integer(right.value)
             elif isinstance(left, Num) and rv != 0 and abs(rv) <= self.max_value:  # a multiple of rv
                 left = Num(int(abs(rv)) * rng.randint(1, self.max_value // int(abs(rv))))

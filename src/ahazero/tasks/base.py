@@ -29,6 +29,7 @@ __all__ = [
     "Split",
     "Task",
     "TaskDataError",
+    "TaskOptionsError",
     "check_split",
     "format_options_error",
     "rows_to_dataset",
@@ -60,6 +61,10 @@ REQUIRED: Any = _Required()
 
 class TaskDataError(RuntimeError):
     """A task's data could not be obtained (e.g. the Hugging Face Hub is unreachable)."""
+
+
+class TaskOptionsError(ValueError):
+    """Invalid task options; the message names the option and the valid choices."""
 
 
 def check_split(split: str) -> Split:
@@ -119,7 +124,9 @@ def split_test_flags(problems: list[str], test_size: int | float, seed: int, sal
     return [problem in test for problem in problems]
 
 
-def rows_to_dataset(rows: list[dict[str, Any]], features: datasets.Features | None = None) -> datasets.Dataset:
+def rows_to_dataset(
+    rows: list[dict[str, Any]], features: datasets.Features | None = None
+) -> datasets.Dataset:
     """A ``datasets.Dataset`` from a list of row dicts; ``features`` fixes the schema (also when empty).
 
     Example:
@@ -156,10 +163,14 @@ def format_options_error(task_name: str, fields: list[str], exc: ValidationError
         >>> msg.startswith("task 'arithmetic': unknown option 'num_termz'")
         True
     """
+    errors = exc.errors()
+    inner = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
+    if isinstance(inner, TaskOptionsError):  # model_validate runs __init__, which already explained it
+        return str(inner)
     valid = ", ".join(fields)
     parts: list[str] = []
     seen: set[str] = set()
-    for err in exc.errors():
+    for err in errors:
         option = _option_name(err["loc"])
         if option and option in seen:  # a union reports one error per member; keep the first
             continue
@@ -209,7 +220,9 @@ class Task(BaseModel):
         try:
             super().__init__(**options)
         except ValidationError as exc:
-            raise ValueError(format_options_error(self.name, list(type(self).model_fields), exc)) from None
+            raise TaskOptionsError(
+                format_options_error(self.name, list(type(self).model_fields), exc)
+            ) from None
 
     def load(self, split: Split) -> datasets.Dataset:
         """The rows of ``split`` (``"train"`` or ``"test"``) as a ``datasets.Dataset``."""

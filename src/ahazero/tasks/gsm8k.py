@@ -99,11 +99,17 @@ class GSM8KTask(Task):
     )
 
     source: str = Field(
-        "openai/gsm8k", min_length=1, description="Hub dataset id, or a local directory with train/test files."
+        "openai/gsm8k",
+        min_length=1,
+        description="Hub dataset id, or a local directory with train/test files.",
     )
     hub_config: str = Field("main", min_length=1, description="Hub config name ('main' or 'socratic').")
-    train_file: str | None = Field(None, description="Local train file (.jsonl/.json/.parquet); overrides source.")
-    test_file: str | None = Field(None, description="Local test file (.jsonl/.json/.parquet); overrides source.")
+    train_file: str | None = Field(
+        None, description="Local train file (.jsonl/.json/.parquet); overrides source."
+    )
+    test_file: str | None = Field(
+        None, description="Local test file (.jsonl/.json/.parquet); overrides source."
+    )
 
     def _records(self, split: Split) -> tuple[list[dict[str, Any]], str]:
         explicit = self.train_file if split == "train" else self.test_file
@@ -115,7 +121,7 @@ class GSM8KTask(Task):
         path = Path(self.source).expanduser()
         if not path.exists():
             raise FileNotFoundError(
-                f"task 'gsm8k': source directory not found: {path} (expected a directory with "
+                f"task 'gsm8k': source directory not found: {self.source!r} (expected a directory with "
                 "train.jsonl and test.jsonl, or a hub id such as 'openai/gsm8k')"
             )
         if path.is_file():

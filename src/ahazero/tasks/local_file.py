@@ -61,7 +61,8 @@ class LocalFileTask(Task):
     Example:
         >>> import json, pathlib, tempfile
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "qa.jsonl"
-        >>> _ = path.write_text("".join(json.dumps({"q": f"{i} * 2?", "a": 2 * i}) + "\\n" for i in range(10)))
+        >>> lines = [json.dumps({"q": f"{i} * 2?", "a": 2 * i}) for i in range(10)]
+        >>> _ = path.write_text("\\n".join(lines) + "\\n")
         >>> task = LocalFileTask(train_path=str(path), problem_column="q", answer_column="a", test_size=2)
         >>> test = task.load("test")
         >>> len(test), len(task.load("train")), test[0]["answer"].isdigit()
@@ -73,17 +74,24 @@ class LocalFileTask(Task):
 
     train_path: str = Field(min_length=1, description="The train file (.jsonl/.json/.parquet).")
     test_path: str | None = Field(None, description="The test file; None: split test_size off train_path.")
-    test_size: int | float = Field(0.1, description="Without test_path: test problems (int) or fraction (float).")
+    test_size: int | float = Field(
+        0.1, description="Without test_path: test problems (int) or fraction (float)."
+    )
     problem_column: str = Field("problem", min_length=1, description="Source column with the question.")
     answer_column: str = Field("answer", min_length=1, description="Source column with the gold answer.")
     id_column: str | None = Field(None, description="Source column with unique ids; None: row numbers.")
     extra_columns: list[str] = Field(default_factory=list, description="Source columns to copy through.")
 
+    @field_validator("test_size", mode="before")
+    @classmethod
+    def _no_bool_test_size(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be an int (a count) or a float in (0, 1) (a fraction), not a bool")
+        return value
+
     @field_validator("test_size")
     @classmethod
     def _check_test_size(cls, value: int | float) -> int | float:
-        if isinstance(value, bool):
-            raise ValueError("must be an int (a count) or a float in (0, 1) (a fraction), not a bool")
         if isinstance(value, float) and not 0.0 < value < 1.0:
             raise ValueError("a fraction must be in (0, 1); use an int for a count")
         if isinstance(value, int) and value < 1:
@@ -133,7 +141,7 @@ class LocalFileTask(Task):
         needed = [self.problem_column, self.answer_column, *self.extra_columns]
         require_columns(records, needed + ([self.id_column] if self.id_column else []), where)
         rows = []
-        for record, row in zip(records, row_numbers):
+        for record, row in zip(records, row_numbers, strict=True):
             problem, answer = record[self.problem_column], record[self.answer_column]
             if not isinstance(problem, str) or not problem.strip():
                 raise ValueError(f"{where}: row {row}: {self.problem_column!r} must be a non-empty string")

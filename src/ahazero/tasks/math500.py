@@ -32,7 +32,9 @@ __all__ = ["Math500Task", "parse_level"]
 
 logger = logging.getLogger(__name__)
 
-_LOCAL_HINT = "source='/path/to/math500/test.jsonl' (fields problem, solution, answer, subject, level, unique_id)"
+_LOCAL_HINT = (
+    "source='/path/to/math500/test.jsonl' (fields problem, solution, answer, subject, level, unique_id)"
+)
 
 
 def parse_level(value: Any) -> int | None:
@@ -74,7 +76,9 @@ class Math500Task(Task):
     )
 
     source: str = Field(
-        "HuggingFaceH4/MATH-500", min_length=1, description="Hub dataset id, or a local .jsonl/.json/.parquet file."
+        "HuggingFaceH4/MATH-500",
+        min_length=1,
+        description="Hub dataset id, or a local .jsonl/.json/.parquet file.",
     )
     test_size: int = Field(100, ge=1, description="Problems in the seeded test sample; train is the rest.")
 
@@ -90,8 +94,8 @@ class Math500Task(Task):
             path = found[0]
         elif not path.exists():
             raise FileNotFoundError(
-                f"task 'math500': source file not found: {path} (expected a local .jsonl/.json/.parquet "
-                "file or a hub id such as 'HuggingFaceH4/MATH-500')"
+                f"task 'math500': source file not found: {self.source!r} (expected a local "
+                ".jsonl/.json/.parquet file or a hub id such as 'HuggingFaceH4/MATH-500')"
             )
         return read_records(path), str(path)
 
@@ -117,7 +121,7 @@ class Math500Task(Task):
             flags = split_test_flags([row["problem"] for row in rows], self.test_size, self.seed, "math500")
         except ValueError as err:
             raise ValueError(f"task 'math500': {err} in {where}") from None
-        selected = [row for row, is_test in zip(rows, flags) if is_test == (split == "test")]
+        selected = [row for row, is_test in zip(rows, flags, strict=True) if is_test == (split == "test")]
         keep = subsample_indices(len(selected), self.cap(split), self.seed, split)
         logger.info("task math500: %d of %d %s rows from %s", len(keep), len(selected), split, where)
         return rows_to_dataset([selected[i] for i in keep], self.features)
