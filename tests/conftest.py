@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _offline_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Point the model cache at a temp dir and keep every test off the network."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from helpers import REPO, base_config
 
-from ahazero.config import ConfigError, apply_overrides, dump_config, load_config, parse_override, validate_dict
+from ahazero.config import (
+    ConfigError,
+    apply_overrides,
+    dump_config,
+    load_config,
+    parse_override,
+    validate_dict,
+)
 
 
 def test_valid_config_round_trips_through_yaml(tmp_path):

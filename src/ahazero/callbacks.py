@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 from ahazero.rundir import read_metrics
 
-__all__ = ["MetricsJsonlCallback", "StepSummaryCallback"]
+__all__ = ["MetricsJsonlCallback", "QuietProgressCallback", "StepSummaryCallback"]
 
 logger = logging.getLogger("ahazero.train")
 
@@ -62,18 +63,31 @@ class MetricsJsonlCallback(TrainerCallback):
             fh.flush()
 
 
+class QuietProgressCallback(ProgressCallback):
+    """The usual progress bar, without dumping every log dict (metrics.jsonl has them)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
+        return
+
+
+_SHORT = {"accuracy": "acc", "think_format": "fmt", "language_consistency": "lang"}
+
+
 class StepSummaryCallback(TrainerCallback):
-    """Log one readable line per logged step: reward, each reward component, length, speed."""
+    """Log one short line per logged step: reward, its components, thinking length, speed."""
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
         if not state.is_world_process_zero or not logs or "reward" not in logs:
             return
-        parts = [f"step {state.global_step}/{state.max_steps}", f"reward {logs['reward']:.3f}"]
+        parts = [f"step {state.global_step}/{state.max_steps}", f"reward {logs['reward']:.2f}"]
         for key, value in logs.items():
             if key.startswith("rewards/") and key.endswith("/mean") and value is not None:
-                parts.append(f"{key.split('/')[1]} {value:.3f}")
-        if logs.get("completions/mean_length") is not None:
-            parts.append(f"len {logs['completions/mean_length']:.0f}")
+                name = key.split("/")[1]
+                parts.append(f"{_SHORT.get(name, name)} {value:.2f}")
+        if logs.get("behaviour/think_tokens_mean") is not None:
+            parts.append(f"think {logs['behaviour/think_tokens_mean']:.0f} tok")
+        if logs.get("behaviour/reflection_rate") is not None:
+            parts.append(f"reflect {logs['behaviour/reflection_rate']:.2f}")
         if logs.get("step_time") is not None:
-            parts.append(f"{logs['step_time']:.1f} s/step")
+            parts.append(f"{logs['step_time']:.1f} s")
         logger.info(" | ".join(parts))

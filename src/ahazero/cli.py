@@ -87,6 +87,35 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ahazero.evaluate import EvalSettings, evaluate, render_markdown
+
+    cfg = _load(args)
+    settings = EvalSettings(
+        split=args.split,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens or int(cfg.grpo.get("max_completion_length", 512)),
+        samples=args.samples,
+        temperature=args.temperature if args.temperature is not None else float(cfg.grpo.get("temperature", 1.0)),
+        seed=cfg.seed,
+    )
+    results = evaluate(cfg, model=args.model, settings=settings, out_dir=args.out)
+    print(render_markdown(results))
+    print("wrote " + ", ".join(results["files"]))
+    return 0
+
+
+def _cmd_fetch_model(args: argparse.Namespace) -> int:
+    from ahazero.model_registry import NAMED_MODELS, prepare_named_model
+
+    if args.name not in NAMED_MODELS:
+        print(f"unknown model '{args.name}'; valid choices: {', '.join(NAMED_MODELS)}", file=sys.stderr)
+        return 2
+    print(prepare_named_model(args.name))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs).
 
@@ -114,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("rewards", help="list registered rewards and their options").set_defaults(func=_cmd_rewards)
     sub.add_parser("tasks", help="list registered tasks and their options").set_defaults(func=_cmd_tasks)
     sub.add_parser("models", help="list named models").set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("eval", help="pass@1 / pass@k / maj@k and behaviours on a task's held-out split")
+    p.add_argument("config", help="the run's config (task, prompt, rewards and run name come from it)")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--model", default=None,
+                   help="base | final | latest | step-N | a model path, hub id or name (default: final if present)")
+    p.add_argument("--split", default="test", choices=["test", "train"])
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
+    p.add_argument("--samples", type=int, default=0, help="k samples per problem for pass@k and maj@k")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: grpo's)")
+    p.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="default: grpo.max_completion_length (else 512)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/<name>/eval)")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("fetch-model", help="fetch and convert a named model into the cache; print its folder")
+    p.add_argument("name", help="a name from `ahazero models`")
+    p.set_defaults(func=_cmd_fetch_model)
     return parser
 
 
@@ -125,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     from ahazero.config import ConfigError
+    from ahazero.fetch import FetchError
     from ahazero.rundir import RunDirError
 
     args = build_parser().parse_args(argv)
@@ -134,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2
+    except FetchError as err:
+        print(f"fetch error: {err}", file=sys.stderr)
+        return 1
     except RunDirError as err:
         print(f"run directory error: {err}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["convert_gguf", "file_sha256", "gguf_special_token_ids"]
+__all__ = ["convert_gguf", "convert_gguf_into", "file_sha256", "gguf_special_token_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,29 +74,18 @@ def _apply_special_tokens(ids: dict[str, int], tokenizer: Any, model: Any) -> No
             setattr(model.generation_config, f"{attr}_id", ids[short])
 
 
-def convert_gguf(path: str | Path, out_root: str | Path | None = None) -> Path:
-    """Convert a GGUF file to a trainable Hugging Face folder (cached by content hash).
-
-    Returns the folder; a second call with the same file returns at once. The folder is
-    written under a temporary name and renamed into place when complete.
+def convert_gguf_into(path: str | Path, out_dir: str | Path) -> Path:
+    """Dequantize a GGUF file into a plain, trainable Hugging Face folder ``out_dir``.
 
     Example:
-        >>> convert_gguf("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")  # doctest: +SKIP
-        PosixPath('.../converted/qwen2.5-coder-0.5b-instruct-q4_k_m-1d9614638d18')
+        >>> convert_gguf_into("model.gguf", "model-hf")  # doctest: +SKIP
+        PosixPath('model-hf')
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ahazero.models import cache_dir
-
     path = Path(path).expanduser().resolve()
-    root = Path(out_root) if out_root is not None else cache_dir() / "converted"
-    target = root / f"{path.stem}-{file_sha256(path)[:12]}"
-    if (target / "config.json").is_file():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    logger.info("converting %s to a trainable model in %s (once; takes about a minute)", path.name, target)
-
+    out_dir = Path(out_dir)
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     quantized = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     config = quantized.config
@@ -112,11 +101,33 @@ def convert_gguf(path: str | Path, out_root: str | Path | None = None) -> Path:
     model.generation_config = quantized.generation_config
     _apply_special_tokens(gguf_special_token_ids(path), tokenizer, model)
     del quantized
+    model.to(torch.bfloat16).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
 
+
+def convert_gguf(path: str | Path, out_root: str | Path | None = None) -> Path:
+    """Convert a GGUF file to a trainable Hugging Face folder, cached by content hash.
+
+    Returns the folder; a second call with the same file returns at once. The folder is
+    written under a temporary name and renamed into place when complete.
+
+    Example:
+        >>> convert_gguf("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")  # doctest: +SKIP
+        PosixPath('.../converted/qwen2.5-coder-0.5b-instruct-q4_k_m-1d9614638d18')
+    """
+    from ahazero.models import cache_dir
+
+    path = Path(path).expanduser().resolve()
+    root = Path(out_root) if out_root is not None else cache_dir() / "converted"
+    target = root / f"{path.stem}-{file_sha256(path)[:12]}"
+    if (target / "config.json").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    logger.info("converting %s to a trainable model in %s (once; takes about a minute)", path.name, target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
     try:
-        model.to(torch.bfloat16).save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        convert_gguf_into(path, staging)
         if target.exists():
             shutil.rmtree(staging)
         else:

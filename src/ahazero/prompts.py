@@ -52,7 +52,7 @@ def render_prompt(
     thinking block; ``prefill`` is the part of it that belongs to the assistant's answer.
 
     Example:
-        >>> render_prompt("1+1?", template="r1_zero", prefill_think=False)[0][-25:]
+        >>> render_prompt("1+1?", template="r1_zero", prefill_think=False)[0][-22:]
         'User: 1+1?. Assistant:'
     """
     if template == "r1_zero":

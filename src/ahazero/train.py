@@ -22,6 +22,7 @@ from typing import Any
 
 from ahazero.config import ExperimentConfig, apply_overrides, dump_config
 from ahazero.rundir import RunDir
+from ahazero.tracing import TraceWriter
 
 __all__ = ["build_trainer", "prepare_dataset", "resolve_for_device", "train"]
 
@@ -78,10 +79,11 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         >>> trainer = build_trainer(cfg)   # doctest: +SKIP
         >>> trainer.train()                # doctest: +SKIP
     """
-    from trl import GRPOTrainer
+    from transformers.trainer_callback import ProgressCallback
 
-    from ahazero.callbacks import MetricsJsonlCallback, StepSummaryCallback
+    from ahazero.callbacks import MetricsJsonlCallback, QuietProgressCallback, StepSummaryCallback
     from ahazero.models import load_model_and_tokenizer, lora_config
+    from ahazero.trainer import AhaGRPOTrainer
     from ahazero.validate import check_config
 
     checked = checked or check_config(cfg)
@@ -94,7 +96,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     )
     train_dataset = prepare_dataset(checked.task, "train", tokenizer, cfg)
     callbacks = [MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback()]
-    return GRPOTrainer(
+    trainer = AhaGRPOTrainer(
         model=model,
         reward_funcs=checked.reward_funcs,
         args=checked.grpo_args,
@@ -102,6 +104,34 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         processing_class=tokenizer,
         callbacks=callbacks,
         peft_config=lora_config(cfg.model.lora),
+        tracer=make_tracer(cfg, run_dir),
+    )
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(QuietProgressCallback)
+    return trainer
+
+
+def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
+    """The trace writer for a run, as the ``logging`` section asks.
+
+    Behaviour metrics are computed even when ``logging.traces`` is false; only the files
+    are skipped.
+
+    Example:
+        >>> from ahazero.config import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
+        >>> make_tracer(cfg, RunDir("runs/x")).dir
+        PosixPath('runs/x/traces')
+    """
+    lang = next((r.kwargs().get("language") for r in cfg.rewards if r.name == "language_consistency"), None)
+    return TraceWriter(
+        run_dir.traces,
+        sample_rate=cfg.logging.trace_sample_rate,
+        seed=cfg.seed,
+        phrases=cfg.logging.reflection_phrases,
+        language=lang or "en",
+        enabled=cfg.logging.traces,
     )
 
 
@@ -140,6 +170,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     if "tensorboard" in cfg.logging.report_to:
         os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
 
+    dropped = TraceWriter(run_dir.traces).drop_after(resume_step or 0)
+    if dropped:
+        logger.info("removed traces of steps %s (after the checkpoint; they will be regenerated)", dropped)
     trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
     checkpoint = str(run_dir.checkpoints / f"checkpoint-{resume_step}") if resume_step is not None else None
     if checkpoint:

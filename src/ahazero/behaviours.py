@@ -1,0 +1,177 @@
+"""The R1-Zero behaviours, measured: pure functions shared by training, eval and report.
+
+- thinking length (tokens when a tokenizer is given, else whitespace words);
+- reflection phrases ("wait", "let me check", ...), matched as whole words, case-insensitively;
+- language consistency of the chain of thought (see :mod:`rewards.language`).
+
+Example:
+    >>> find_reflections("Wait, let me re-check: 3*4 is 12. Double-check done.")
+    ['wait', 're-check', 'double-check']
+    >>> describe("<think>7*6=42, wait, verify: yes</think><answer>42</answer>").reflections
+    ['wait', 'verify']
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from rewards.language import language_consistency
+from rewards.parsing import extract_answer, split_think
+
+__all__ = [
+    "DEFAULT_REFLECTION_PHRASES",
+    "Behaviour",
+    "describe",
+    "find_reflections",
+    "summarize",
+]
+
+#: The R1 paper's reflection words, plus common multi-word forms.
+DEFAULT_REFLECTION_PHRASES: tuple[str, ...] = (
+    "wait", "mistake", "however", "retry", "error", "verify", "wrong", "evaluate", "check",
+    "re-check", "recheck", "rethink", "try again", "double-check", "double check", "let me check",
+)
+
+
+@lru_cache(maxsize=64)
+def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    # Longest first, so "double-check" wins over "check"; word boundaries on both sides.
+    ordered = sorted({p.lower() for p in phrases if p.strip()}, key=len, reverse=True)
+    body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ordered)
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
+
+
+def find_reflections(text: str, phrases: Sequence[str] | None = None) -> list[str]:
+    """Reflection phrases found in ``text``, in order, lower-cased (non-overlapping).
+
+    Example:
+        >>> find_reflections("Checking... WAIT. That is wrong; try  again")
+        ['wait', 'wrong', 'try again']
+    """
+    pattern = _pattern(tuple(phrases or DEFAULT_REFLECTION_PHRASES))
+    return [re.sub(r"\s+", " ", m.group(0).lower()) for m in pattern.finditer(text or "")]
+
+
+def _count_tokens(text: str, tokenizer: Any | None) -> int:
+    if not text:
+        return 0
+    if tokenizer is None:
+        return len(text.split())
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@dataclass
+class Behaviour:
+    """What one completion shows. ``thinking`` is None when there is no closed think block."""
+
+    thinking: str | None
+    answer: str | None
+    thinking_tokens: int
+    answer_tokens: int
+    reflections: list[str] = field(default_factory=list)
+    language_consistency: float | None = None
+
+    @property
+    def reflective(self) -> bool:
+        """True when at least one reflection phrase appears in the thinking."""
+        return bool(self.reflections)
+
+
+def describe(
+    text: str,
+    *,
+    tokenizer: Any | None = None,
+    phrases: Sequence[str] | None = None,
+    language: str = "en",
+) -> Behaviour:
+    """Measure one full completion (prefill included).
+
+    Without a closed ``</think>``, everything before the answer counts as thinking, so a
+    truncated completion still reports its length and reflections.
+
+    Example:
+        >>> b = describe("<think>2+2 is 5? wrong, it is 4</think> <answer>4</answer>")
+        >>> b.answer, b.thinking_tokens, b.reflections
+        ('4', 7, ['wrong'])
+    """
+    parts = split_think(text)
+    if parts.thinking is not None:
+        thinking, rest = parts.thinking, parts.after
+    else:
+        thinking, rest = text.replace("<think>", "", 1), ""
+    return Behaviour(
+        thinking=parts.thinking,
+        answer=extract_answer(text),
+        thinking_tokens=_count_tokens(thinking.strip(), tokenizer),
+        answer_tokens=_count_tokens(rest.strip(), tokenizer),
+        reflections=find_reflections(thinking, phrases),
+        language_consistency=language_consistency(thinking, language=language),
+    )
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    vals = list(values)
+    return sum(vals) / len(vals) if vals else None
+
+
+def summarize(
+    behaviours: Sequence[Behaviour],
+    *,
+    correct: Sequence[bool] | None = None,
+    formatted: Sequence[bool] | None = None,
+    truncated: Sequence[bool] | None = None,
+    completion_tokens: Sequence[int] | None = None,
+) -> dict[str, float | None]:
+    """Aggregate behaviour metrics over a step's (or an eval's) completions.
+
+    Keys are stable metric names (``behaviour/...``); a metric that cannot be computed is None.
+
+    Example:
+        >>> bs = [describe("<think>wait, 1+1=2</think>2"), describe("<think>1+1=2</think>2")]
+        >>> m = summarize(bs, correct=[True, False])
+        >>> m["behaviour/reflection_rate"], m["behaviour/accuracy_reflective"]
+        (0.5, 1.0)
+    """
+    n = len(behaviours)
+    if n == 0:
+        return {}
+    think = [b.thinking_tokens for b in behaviours]
+    total_tokens = sum(b.thinking_tokens + b.answer_tokens for b in behaviours)
+    phrases = sum(len(b.reflections) for b in behaviours)
+    out: dict[str, float | None] = {
+        "behaviour/think_tokens_mean": sum(think) / n,
+        "behaviour/think_tokens_median": float(statistics.median(think)),
+        "behaviour/think_tokens_p10": _quantile(think, 0.1),
+        "behaviour/think_tokens_p90": _quantile(think, 0.9),
+        "behaviour/reflection_rate": sum(b.reflective for b in behaviours) / n,
+        "behaviour/reflections_per_1k_tokens": 1000.0 * phrases / total_tokens if total_tokens else 0.0,
+        "behaviour/language_consistency": _mean(
+            b.language_consistency for b in behaviours if b.language_consistency is not None
+        ),
+        "behaviour/answer_rate": sum(b.answer is not None for b in behaviours) / n,
+    }
+    if correct is not None:
+        out["behaviour/accuracy"] = sum(map(bool, correct)) / n
+        out["behaviour/accuracy_reflective"] = _mean(float(c) for b, c in zip(behaviours, correct) if b.reflective)
+        out["behaviour/accuracy_non_reflective"] = _mean(
+            float(c) for b, c in zip(behaviours, correct) if not b.reflective
+        )
+    if formatted is not None:
+        out["behaviour/format_rate"] = sum(map(bool, formatted)) / n
+    if truncated is not None:
+        out["behaviour/truncation_rate"] = sum(map(bool, truncated)) / n
+    if completion_tokens is not None:
+        out["behaviour/completion_tokens_mean"] = sum(completion_tokens) / n
+    return out

@@ -1,0 +1,279 @@
+"""``ahazero eval``: held-out accuracy and behaviours of a base model or a trained run.
+
+Scores with the run's own reward functions (same answer extraction, same verifier as
+training): pass@1 from greedy decoding, and pass@k / maj@k from ``k`` samples per problem.
+Also reports format rate, thinking length, reflection rate and language consistency.
+Results go to ``runs/<name>/eval/<tag>.json`` and ``<tag>.md``, and every completion to
+``<tag>-samples.jsonl``.
+
+Example:
+    >>> majority_answer(["4", " 4", "5"])
+    '4'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ahazero.behaviours import describe, summarize
+from ahazero.config import ExperimentConfig
+from ahazero.rundir import RunDir
+from ahazero.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
+
+__all__ = ["EvalSettings", "evaluate", "majority_answer", "render_markdown", "resolve_eval_model"]
+
+logger = logging.getLogger("ahazero.eval")
+
+
+@dataclass
+class EvalSettings:
+    """How to evaluate: split, size, decoding."""
+
+    split: str = "test"
+    limit: int | None = None
+    batch_size: int = 64
+    max_new_tokens: int = 512
+    samples: int = 0  # k for pass@k / maj@k; 0 = greedy only
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+def majority_answer(answers: Sequence[str | None]) -> str | None:
+    """The most common extracted answer (whitespace-normalised); ties go to the first seen.
+
+    Example:
+        >>> majority_answer([None, "1/2", "0.5", "1/2"])
+        '1/2'
+    """
+    normal = ["".join(a.split()) for a in answers if a is not None and a.strip()]
+    if not normal:
+        return None
+    counts = Counter(normal)
+    best = max(counts.values())
+    return next(a for a in normal if counts[a] == best)
+
+
+def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, str]:
+    """Pick the model to evaluate and a tag for the result files.
+
+    ``model`` may be ``base`` (the config's model), ``final`` (the run's saved model),
+    ``latest`` or ``step-N`` (a checkpoint), or any model path / hub id / name.
+    With ``None``: the run's final model if it exists, else the base model.
+
+    Example:
+        >>> from ahazero.config import validate_dict
+        >>> cfg = validate_dict({"name": "nope", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
+        >>> resolve_eval_model(cfg, None)
+        ('tiny', 'base')
+    """
+    run = RunDir(cfg.run_dir)
+    if model is None:
+        model = "final" if (run.model / "config.json").is_file() else "base"
+    if model == "base":
+        return cfg.model.name_or_path, "base"
+    if model == "final":
+        if not (run.model / "config.json").is_file():
+            raise FileNotFoundError(f"{run.model} has no final model yet; use a checkpoint (latest, step-N) or base")
+        return str(run.model), "final"
+    if model == "latest" or (model.startswith("step-") and model[5:].isdigit()):
+        steps = run.checkpoint_steps()
+        if not steps:
+            raise FileNotFoundError(f"{run.checkpoints} has no checkpoints")
+        step = steps[-1] if model == "latest" else int(model[5:])
+        if step not in steps:
+            raise FileNotFoundError(f"no checkpoint for step {step}; available: {steps}")
+        return str(run.checkpoints / f"checkpoint-{step}"), f"step-{step}"
+    return model, Path(model).name.replace(".", "_") or "model"
+
+
+def _first_reward(funcs: Sequence[Any], names: Sequence[str]) -> Any | None:
+    for name in names:
+        for f in funcs:
+            if getattr(f, "__name__", None) == name:
+                return f
+    return None
+
+
+def _score(func: Any, texts: list[str], rows: list[dict[str, Any]]) -> list[float | None]:
+    columns = {key: [row[key] for row in rows] for key in rows[0] if key != "prompt"}
+    return list(func(prompts=[r["prompt"] for r in rows], completions=texts, **columns))
+
+
+def _generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings, *, sample: bool,
+              progress_label: str) -> list[list[str]]:
+    """Generate ``k`` completions per prompt (1 when greedy), batched, with a progress bar."""
+    import torch
+    from rich.progress import Progress
+
+    k = settings.samples if sample else 1
+    per_batch = max(1, settings.batch_size // k)
+    outputs: list[list[str]] = []
+    device = next(model.parameters()).device
+    with Progress(transient=False) as progress:
+        bar = progress.add_task(progress_label, total=len(prompts))
+        for start in range(0, len(prompts), per_batch):
+            batch = prompts[start:start + per_batch]
+            enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            gen_kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens,
+                                          "pad_token_id": tokenizer.pad_token_id}
+            if sample:
+                gen_kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
+                                  num_return_sequences=k)
+            else:
+                gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            with torch.inference_mode():
+                out = model.generate(**enc, **gen_kwargs)
+            completions = out[:, enc["input_ids"].shape[1]:]
+            texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
+            eos = set(model.generation_config.eos_token_id if isinstance(model.generation_config.eos_token_id, list)
+                      else [model.generation_config.eos_token_id])
+            lengths = []
+            for row in completions.tolist():
+                n = len(row)
+                for i, tok in enumerate(row):
+                    if tok in eos or tok == tokenizer.pad_token_id:
+                        n = i
+                        break
+                lengths.append(n)
+            for i in range(len(batch)):
+                outputs.append(list(zip(texts[i * k:(i + 1) * k], lengths[i * k:(i + 1) * k], strict=True)))
+            progress.advance(bar, len(batch))
+    return outputs
+
+
+def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, Any]], checked: Any,
+                    tokenizer: Any, settings: EvalSettings, cfg: ExperimentConfig) -> tuple[list[dict], dict]:
+    correct_f = _first_reward(checked.reward_funcs, CORRECTNESS_REWARDS)
+    format_f = _first_reward(checked.reward_funcs, FORMAT_REWARDS)
+    correct = _score(correct_f, texts, rows) if correct_f else [None] * len(texts)
+    formatted = _score(format_f, texts, rows) if format_f else [None] * len(texts)
+    behaviours = [describe((r.get("prefill") or "") + t, tokenizer=tokenizer,
+                           phrases=cfg.logging.reflection_phrases) for r, t in zip(rows, texts)]
+    truncated = [n >= settings.max_new_tokens for n in lengths]
+    metrics = summarize(
+        behaviours,
+        correct=[bool(c) for c in correct] if correct_f else None,
+        formatted=[bool(f) for f in formatted] if format_f else None,
+        truncated=truncated,
+        completion_tokens=lengths,
+    )
+    samples = [
+        {"id": r["id"], "problem": r.get("problem"), "gold": str(r.get("answer")), "completion": t,
+         "extracted_answer": b.answer, "correct": None if c is None else bool(c),
+         "formatted": None if f is None else bool(f), "thinking_tokens": b.thinking_tokens,
+         "completion_tokens": n, "truncated": tr, "reflections": b.reflections,
+         "language_consistency": b.language_consistency}
+        for r, t, c, f, b, n, tr in zip(rows, texts, correct, formatted, behaviours, lengths, truncated)
+    ]
+    return samples, metrics
+
+
+def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalSettings | None = None,
+             out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a model on the config's task; write JSON, markdown and samples; return the results.
+
+    Example:
+        >>> results = evaluate(load_config("configs/smoke.yaml"), model="base")   # doctest: +SKIP
+        >>> results["pass@1"]                                                   # doctest: +SKIP
+        0.0
+    """
+    import torch
+    from transformers import set_seed
+
+    from ahazero.models import load_model_and_tokenizer
+    from ahazero.train import prepare_dataset
+    from ahazero.validate import check_config
+
+    settings = settings or EvalSettings()
+    checked = check_config(cfg)
+    source, tag = resolve_eval_model(cfg, model)
+    lm, tokenizer = load_model_and_tokenizer(source, dtype=cfg.model.dtype, revision=None,
+                                             trust_remote_code=cfg.model.trust_remote_code)
+    if torch.cuda.is_available():
+        lm = lm.to("cuda")
+    lm.eval()
+    dataset = prepare_dataset(checked.task, settings.split, tokenizer, cfg)
+    if settings.limit is not None:
+        dataset = dataset.select(range(min(settings.limit, len(dataset))))
+    rows = [dict(r) for r in dataset]
+    prompts = [r["prompt"] for r in rows]
+
+    set_seed(settings.seed)
+    greedy = _generate(lm, tokenizer, prompts, settings, sample=False, progress_label=f"greedy ({tag})")
+    texts = [g[0][0] for g in greedy]
+    lengths = [g[0][1] for g in greedy]
+    samples, metrics = _evaluate_texts(texts, lengths, rows, checked, tokenizer, settings, cfg)
+    results: dict[str, Any] = {
+        "model": source, "tag": tag, "task": cfg.task.name, "split": settings.split, "n": len(rows),
+        "max_new_tokens": settings.max_new_tokens,
+        "pass@1": metrics.get("behaviour/accuracy"),
+        "format_rate": metrics.get("behaviour/format_rate"),
+        "think_tokens_mean": metrics.get("behaviour/think_tokens_mean"),
+        "reflection_rate": metrics.get("behaviour/reflection_rate"),
+        "language_consistency": metrics.get("behaviour/language_consistency"),
+        "truncation_rate": metrics.get("behaviour/truncation_rate"),
+        "greedy": metrics,
+    }
+    if settings.samples > 1:
+        k = settings.samples
+        sampled = _generate(lm, tokenizer, prompts, settings, sample=True, progress_label=f"sampled k={k} ({tag})")
+        flat_rows = [r for r in rows for _ in range(k)]
+        flat_texts = [t for group in sampled for t, _ in group]
+        flat_lengths = [n for group in sampled for _, n in group]
+        s_samples, s_metrics = _evaluate_texts(flat_texts, flat_lengths, flat_rows, checked, tokenizer, settings, cfg)
+        pass_k, maj_k = [], []
+        for i in range(len(rows)):
+            group = s_samples[i * k:(i + 1) * k]
+            pass_k.append(any(s["correct"] for s in group))
+            vote = majority_answer([s["extracted_answer"] for s in group])
+            maj_k.append(any(s["correct"] and "".join((s["extracted_answer"] or "").split()) == vote
+                             for s in group) if vote is not None else False)
+        results.update({f"pass@{k}": sum(pass_k) / len(rows), f"maj@{k}": sum(maj_k) / len(rows),
+                        "sampled_accuracy": s_metrics.get("behaviour/accuracy"), "sampled": s_metrics,
+                        "temperature": settings.temperature, "samples": k})
+        for s in s_samples:
+            s["sampled"] = True
+        samples += s_samples
+
+    out = Path(out_dir) if out_dir is not None else RunDir(cfg.run_dir).root / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{tag}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out / f"{tag}.md").write_text(render_markdown(results), encoding="utf-8")
+    with (out / f"{tag}-samples.jsonl").open("w", encoding="utf-8") as fh:
+        for s in samples:
+            fh.write(json.dumps(s, ensure_ascii=False) + "\n")
+    results["files"] = [str(out / f"{tag}.json"), str(out / f"{tag}.md"), str(out / f"{tag}-samples.jsonl")]
+    return results
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """A markdown table of the headline numbers.
+
+    Example:
+        >>> print(render_markdown({"model": "m", "tag": "base", "task": "arithmetic", "split": "test",
+        ...                        "n": 2, "pass@1": 0.5}).splitlines()[2])
+        | pass@1 | 0.500 |
+    """
+    keys = ["pass@1"] + [k for k in results if k.startswith(("pass@", "maj@")) and k != "pass@1"] + [
+        "sampled_accuracy", "format_rate", "think_tokens_mean", "reflection_rate", "language_consistency",
+        "truncation_rate"]
+    lines = [f"| metric | {results['tag']} |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
+    header = f"**{results['tag']}** ({results['model']}) on `{results['task']}` {results['split']}, n={results['n']}"
+    return "\n".join(lines) + "\n\n" + header + "\n"

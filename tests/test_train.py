@@ -1,0 +1,86 @@
+"""End to end on the tiny model: a run leaves a complete run directory; resume keeps steps exactly once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from helpers import base_config
+
+from ahazero.config import validate_dict
+from ahazero.rundir import RunDirError, read_metrics
+from ahazero.tracing import trace_steps
+from ahazero.train import train
+
+TRACE_FIELDS = {
+    "step", "prompt_id", "prompt", "completion", "thinking", "extracted_answer", "gold", "rewards", "reward",
+    "advantage", "thinking_tokens", "answer_tokens", "completion_tokens", "truncated", "reflections",
+    "language_consistency", "correct", "formatted",
+}
+
+
+def smoke_cfg(tmp_path, **grpo):
+    settings = {"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 4, "save_steps": 2,
+                "max_completion_length": 16, "learning_rate": 1e-4, "gradient_checkpointing": False}
+    settings.update(grpo)
+    return validate_dict(base_config(
+        output_root=str(tmp_path),
+        rewards=[{"name": "accuracy"}, {"name": "think_format", "weight": 0.5},
+                 {"name": "language_consistency", "weight": 0.1}],
+        logging={"report_to": ["tensorboard"]},
+        grpo=settings,
+    ))
+
+
+def steps_logged(run_dir):
+    return [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "reward" in r]
+
+
+def test_smoke_run_writes_a_complete_run_directory(tmp_path, tiny_model_dir):
+    run_dir = train(smoke_cfg(tmp_path))
+    assert (run_dir / "config.yaml").read_text().startswith("name: t")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["seed"] == 0 and info["versions"]["trl"].startswith("1.16")
+    assert steps_logged(run_dir) == [1, 2, 3, 4]
+    row = read_metrics(run_dir / "metrics.jsonl")[0]
+    for key in ("rewards/accuracy/mean", "rewards/think_format/mean", "behaviour/think_tokens_mean",
+                "behaviour/think_tokens_p90", "behaviour/reflection_rate", "behaviour/format_rate",
+                "behaviour/truncation_rate", "behaviour/accuracy", "behaviour/language_consistency"):
+        assert key in row, key
+    assert trace_steps(run_dir / "traces") == [1, 2, 3, 4]
+    records = [json.loads(line) for line in (run_dir / "traces" / "step-000001.jsonl").read_text().splitlines()]
+    assert len(records) == 8 and TRACE_FIELDS <= set(records[0])
+    assert all(r["prompt"].endswith("<think>\n") and r["prefill"] == "<think>\n" for r in records)
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert (run_dir / "model" / "config.json").is_file()
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+    with pytest.raises(RunDirError, match="--resume"):
+        train(smoke_cfg(tmp_path))
+
+
+def test_resume_continues_from_the_last_checkpoint_without_duplicates(tmp_path, tiny_model_dir):
+    # A run that logged step 3 but was killed before checkpointing it: the checkpoint
+    # transformers writes at the end of training is removed to recreate that state.
+    run_dir = train(smoke_cfg(tmp_path, max_steps=3))
+    assert steps_logged(run_dir) == [1, 2, 3]
+    assert trace_steps(run_dir / "traces") == [1, 2, 3]
+    shutil.rmtree(run_dir / "checkpoints" / "checkpoint-3")
+    shutil.rmtree(run_dir / "model")
+    step2 = (run_dir / "traces" / "step-000002.jsonl").read_text()
+
+    run_dir = train(smoke_cfg(tmp_path, max_steps=5), resume=True)
+    assert steps_logged(run_dir) == [1, 2, 3, 4, 5]
+    assert trace_steps(run_dir / "traces") == [1, 2, 3, 4, 5]
+    assert (run_dir / "traces" / "step-000002.jsonl").read_text() == step2  # before the checkpoint: kept
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["resumed_from_step"] == 2 and len(info["history"]) == 2
+
+
+def test_resume_without_checkpoint_of_a_started_run_is_refused(tmp_path, tiny_model_dir):
+    run_dir = train(smoke_cfg(tmp_path, max_steps=1, save_steps=10))
+    shutil.rmtree(run_dir / "checkpoints")  # as if killed before the first checkpoint
+    with pytest.raises(RunDirError, match="no complete checkpoint"):
+        train(smoke_cfg(tmp_path, max_steps=2), resume=True)
+    assert steps_logged(run_dir) == [1]  # nothing was lost
