@@ -27,6 +27,23 @@ _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 # Thousands separators inside digit groups: 1{,}000  1\,000  1\ 000  1\!000
 _THOUSANDS_RE = re.compile(r"(?<=\d)(?:\{,\}|\\[,! ;])(?=\d{3}(?!\d))")
 _SPACED_INT_RE = re.compile(r"[+-]?\d{1,3}(?: \d{3})+")
+_COMMA_INT_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+# A number written out: integer, decimal, p/q, or \frac{p}{q} (optionally signed).
+_NUMBER_LITERAL_RE = re.compile(
+    r"[+-]?\s*(?:\d+(?:\.\d*)?|\.\d+|\d+\s*/\s*\d+"
+    r"|\\[dt]?frac\s*(?:\{\s*\d+\s*\}|\d)\s*(?:\{\s*\d+\s*\}|\d))"
+)
+
+
+def is_number_literal(text: str) -> bool:
+    r"""True for a plain written-out number: ``42``, ``-3.5``, ``7/2``, ``\frac{7}{2}``.
+
+    >>> is_number_literal("-7/2"), is_number_literal(r"\frac{1}{2}"), is_number_literal(r"\frac12")
+    (True, True, True)
+    >>> is_number_literal("44 * 6"), is_number_literal("2^3")
+    (False, False)
+    """
+    return bool(_NUMBER_LITERAL_RE.fullmatch(text.strip()))
 
 
 def _timeout(seconds: int) -> int | None:
@@ -43,6 +60,8 @@ def normalize_answer(text: str) -> str:
     '1000'
     >>> normalize_answer("2**10")
     '2^10'
+    >>> normalize_answer("1,234,567")
+    '1234567'
     """
     s = text.strip()
     inner = extract_boxed(s)
@@ -56,6 +75,8 @@ def normalize_answer(text: str) -> str:
     s = _THOUSANDS_RE.sub("", s)
     if _SPACED_INT_RE.fullmatch(s):
         s = s.replace(" ", "")
+    if _COMMA_INT_RE.fullmatch(s):
+        s = s.replace(",", "")
     return s
 
 
@@ -79,15 +100,19 @@ def _parse_gold(gold: str, timeout: int | None) -> tuple[Any, ...]:
     return tuple(_parse(normalize_answer(gold), timeout))
 
 
-def is_equivalent(pred: str, gold: str, *, timeout_seconds: int = 2) -> bool:
+def is_equivalent(pred: str, gold: str, *, timeout_seconds: int = 2, literal_numbers: bool = False) -> bool:
     r"""True if the answer ``pred`` is mathematically equivalent to ``gold``; never raises.
 
     Answers longer than 1000 characters, or whose evaluation would blow up (huge
     powers, factorials), are never equivalent. ``timeout_seconds`` bounds parsing
-    and verification on the main thread (0 disables it).
+    and verification on the main thread (0 disables it). With ``literal_numbers``, a
+    numeric gold only accepts a written-out number: the unevaluated expression
+    ``44 * 6`` is not an answer to "compute 44 * 6", even though sympy evaluates it to 264.
 
     >>> is_equivalent(r"\frac{1}{2}", "0.5"), is_equivalent("1+2x", "2x+1"), is_equivalent("4", "3")
     (True, True, False)
+    >>> is_equivalent("44 * 6", "264"), is_equivalent("44 * 6", "264", literal_numbers=True)
+    (True, False)
     """
     try:
         if not isinstance(pred, str) or not isinstance(gold, str):
@@ -97,6 +122,8 @@ def is_equivalent(pred: str, gold: str, *, timeout_seconds: int = 2) -> bool:
             return False
         if pred_n == gold_n:
             return True
+        if literal_numbers and is_number_literal(gold_n) and not is_number_literal(pred_n):
+            return False
         if not answer_text_is_tame(pred_n):
             logger.debug("answer too large or costly to verify: %s", preview(pred))
             return False
@@ -115,7 +142,10 @@ def is_equivalent(pred: str, gold: str, *, timeout_seconds: int = 2) -> bool:
 class AccuracyReward(RewardBase):
     r"""1.0 if the extracted final answer is equivalent to the gold ``answer`` column, else 0.0.
 
-    The answer is taken with :func:`rewards.parsing.extract_answer`. If TRL passes
+    The answer is taken with :func:`rewards.parsing.extract_answer`. With
+    ``literal_numbers`` (the default), a numeric gold needs a written-out number: a
+    model must not earn credit by restating the problem (``<answer>62 + 46 * 75</answer>``)
+    and letting the verifier do the arithmetic. If TRL passes
     ``log_extra``, the extracted answers are logged as column ``extracted_answer``;
     ``log_metric`` receives ``accuracy/extract_rate``.
 
@@ -130,9 +160,11 @@ class AccuracyReward(RewardBase):
     required_columns: ClassVar[tuple[str, ...]] = ("answer",)
 
     timeout_seconds: int = 2
+    literal_numbers: bool = True
 
     def validate(self) -> None:
         check_option(self.name, "timeout_seconds", self.timeout_seconds, int)
+        check_option(self.name, "literal_numbers", self.literal_numbers, bool)
         if self.timeout_seconds < 0:
             raise ValueError(
                 f"reward 'accuracy': option 'timeout_seconds' must be >= 0, got {self.timeout_seconds}"
@@ -146,7 +178,9 @@ class AccuracyReward(RewardBase):
             return 0.0
         if gold is None:
             return 0.0
-        return 1.0 if is_equivalent(pred, str(gold), timeout_seconds=self.timeout_seconds) else 0.0
+        ok = is_equivalent(pred, str(gold), timeout_seconds=self.timeout_seconds,
+                           literal_numbers=self.literal_numbers)
+        return 1.0 if ok else 0.0
 
     def __call__(self, completions: Any = None, **kwargs: Any) -> list[float | None]:
         texts, rows = batch_inputs(completions, kwargs, self.required_columns, self.name)

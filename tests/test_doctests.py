@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import doctest
-import os
 import importlib
+import os
 import pkgutil
 
 import pytest

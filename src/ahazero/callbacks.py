@@ -20,7 +20,7 @@ from transformers.trainer_callback import ProgressCallback
 
 from ahazero.rundir import read_metrics
 
-__all__ = ["MetricsJsonlCallback", "QuietProgressCallback", "StepSummaryCallback"]
+__all__ = ["MetricsJsonlCallback", "NonFiniteGradientGuard", "QuietProgressCallback", "StepSummaryCallback"]
 
 logger = logging.getLogger("ahazero.train")
 
@@ -91,3 +91,40 @@ class StepSummaryCallback(TrainerCallback):
         if logs.get("step_time") is not None:
             parts.append(f"{logs['step_time']:.1f} s")
         logger.info(" | ".join(parts))
+
+
+class NonFiniteGradientGuard(TrainerCallback):
+    """Never apply a NaN/inf gradient: skip that optimizer step, or stop the run (``on_nonfinite``).
+
+    Runs after clipping, before the optimizer step. A skipped step still logs its metrics
+    and traces (``traces/step-N.jsonl`` holds the samples involved); ``skipped_steps``
+    lists the steps whose update was dropped.
+    """
+
+    def __init__(self, mode: str = "skip") -> None:
+        if mode not in ("skip", "stop"):
+            raise ValueError(f"on_nonfinite must be 'skip' or 'stop', got {mode!r}")
+        self.mode = mode
+        self.skipped_steps: list[int] = []
+        self.stopped = False
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):  # noqa: D102
+        import torch
+
+        if model is None:
+            return
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        if all(bool(torch.isfinite(g).all()) for g in grads):
+            return
+        step = state.global_step + 1
+        for p in model.parameters():
+            p.grad = None  # the optimizer skips parameters without gradients
+        self.skipped_steps.append(step)
+        if self.mode == "stop":
+            self.stopped = True
+            control.should_training_stop = True
+            logger.error("step %d: non-finite gradient; update not applied, stopping (on_nonfinite: stop). "
+                         "Samples: traces/step-%06d.jsonl", step, step)
+        else:
+            logger.warning("step %d: non-finite gradient; update skipped (on_nonfinite: skip). "
+                           "Samples: traces/step-%06d.jsonl", step, step)

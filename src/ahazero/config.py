@@ -154,6 +154,9 @@ class ExperimentConfig(_Strict):
     grpo: dict[str, Any] = Field(
         default_factory=dict, description="Passed through to trl.GRPOConfig (any of its fields)."
     )
+    on_nonfinite: Literal["skip", "stop"] = Field(
+        "skip", description="A NaN/inf gradient: 'skip' that update, or 'stop' the run (never applied)."
+    )
     cpu_overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",

@@ -24,9 +24,13 @@ from ahazero.config import ExperimentConfig, apply_overrides, dump_config
 from ahazero.rundir import RunDir
 from ahazero.tracing import TraceWriter
 
-__all__ = ["build_trainer", "prepare_dataset", "resolve_for_device", "train"]
+__all__ = ["NonFiniteError", "build_trainer", "prepare_dataset", "resolve_for_device", "train"]
 
 logger = logging.getLogger("ahazero.train")
+
+
+class NonFiniteError(RuntimeError):
+    """Training stopped on a non-finite gradient (``on_nonfinite: stop``)."""
 
 
 def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool) -> ExperimentConfig:
@@ -81,7 +85,12 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     """
     from transformers.trainer_callback import ProgressCallback
 
-    from ahazero.callbacks import MetricsJsonlCallback, QuietProgressCallback, StepSummaryCallback
+    from ahazero.callbacks import (
+        MetricsJsonlCallback,
+        NonFiniteGradientGuard,
+        QuietProgressCallback,
+        StepSummaryCallback,
+    )
     from ahazero.models import load_model_and_tokenizer, lora_config
     from ahazero.trainer import AhaGRPOTrainer
     from ahazero.validate import check_config
@@ -95,7 +104,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         trust_remote_code=cfg.model.trust_remote_code,
     )
     train_dataset = prepare_dataset(checked.task, "train", tokenizer, cfg)
-    callbacks = [MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback()]
+    callbacks = [MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback(), NonFiniteGradientGuard(cfg.on_nonfinite)]
     trainer = AhaGRPOTrainer(
         model=model,
         reward_funcs=checked.reward_funcs,
@@ -151,6 +160,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
         >>> train(load_config("configs/smoke.yaml"))   # doctest: +SKIP
         PosixPath('runs/smoke')
     """
+    from ahazero.callbacks import NonFiniteGradientGuard
     from ahazero.models import gpu_available
     from ahazero.validate import check_config
 
@@ -178,6 +188,10 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
+    guard = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, NonFiniteGradientGuard))
+    if guard.stopped:
+        raise NonFiniteError(f"stopped at step {guard.skipped_steps[-1]}: non-finite gradient "
+                             f"(checkpoints in {run_dir.checkpoints} hold the last good state)")
     trainer.save_model(str(run_dir.model))
     logger.info("run finished: %s", run_dir.root)
     return run_dir.root
