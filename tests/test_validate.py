@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import base_config
+from helpers import REPO, base_config
 
 from ahazero.config import ConfigError, validate_dict
 from ahazero.validate import build_grpo_config, check_config
@@ -104,3 +104,15 @@ def test_bf16_on_gpu_by_default():
     cfg = validate_dict(base_config())
     # cuda=True cannot be built without a GPU, but bf16 stays off for the CPU profile
     assert build_grpo_config(cfg, cuda=False).bf16 is False
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("gpu_profile", [True, False], ids=["gpu-profile", "cpu-profile"])
+def test_shipped_configs_pass_every_check(path, gpu_profile, tmp_path):
+    from ahazero.config import load_config
+    from ahazero.train import resolve_for_device
+
+    cfg = resolve_for_device(load_config(path, [f"output_root={tmp_path}"]), cuda=gpu_profile)
+    # TRL's batch-size rules are checked for both profiles (a GPU config is built with use_cpu here)
+    checked = check_config(cfg, cuda=False)
+    assert checked.reward_funcs and checked.task.name == cfg.task.name
