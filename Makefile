@@ -11,7 +11,7 @@ TORCH_CPU_SPEC ?= torch==2.13.0
 TORCH_SPEC ?= $(if $(shell command -v nvidia-smi 2>/dev/null),$(TORCH_GPU_SPEC),$(TORCH_CPU_SPEC))
 TORCH_INDEX ?=
 
-.PHONY: install train check test test-slow lint format clean-smoke
+.PHONY: install train check eval model test test-slow lint format clean-smoke
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ train:
 
 check:
 	$(VENV)/bin/ahazero check $(CONFIG) $(ARGS)
+
+eval:
+	$(VENV)/bin/ahazero eval $(CONFIG) $(ARGS)
+
+model:
+	$(VENV)/bin/ahazero fetch-model qwen2.5-coder-0.5b-instruct
 
 test:
 	$(PY) -m pytest -q -m "not slow"
