@@ -84,3 +84,14 @@ def test_resume_without_checkpoint_of_a_started_run_is_refused(tmp_path, tiny_mo
     with pytest.raises(RunDirError, match="no complete checkpoint"):
         train(smoke_cfg(tmp_path, max_steps=2), resume=True)
     assert steps_logged(run_dir) == [1]  # nothing was lost
+
+
+def test_lora_run_saves_an_adapter_that_eval_loads(tmp_path, tiny_model_dir):
+    from ahazero.config import apply_overrides
+    from ahazero.evaluate import EvalSettings, evaluate
+
+    cfg = apply_overrides(smoke_cfg(tmp_path, max_steps=2), {"model.lora": {"r": 4, "alpha": 8}})
+    run_dir = train(cfg)
+    assert (run_dir / "model" / "adapter_config.json").is_file()
+    results = evaluate(cfg, settings=EvalSettings(limit=4, max_new_tokens=8))
+    assert results["tag"] == "final" and results["n"] == 4

@@ -296,8 +296,7 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | dict[str, Any]
         >>> apply_overrides(cfg, ["rewards.0.weight=2", "name=y"]).rewards[0].weight
         2.0
     """
-    data = cfg.model_dump(mode="python", exclude_unset=False)
-    data = _with_extras(cfg, data)
+    data = _drop_empty_sections(cfg.model_dump(mode="python"))
     items = overrides.items() if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
     for key, value in items:
         path = key.split(".") if isinstance(key, str) else key
@@ -305,8 +304,8 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | dict[str, Any]
     return validate_dict(data)
 
 
-def _with_extras(cfg: ExperimentConfig, data: dict[str, Any]) -> dict[str, Any]:
-    """model_dump keeps extra keys of ``task`` and rewards; drop None-valued optional sections."""
+def _drop_empty_sections(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop optional sections that are unset (``model.lora: null``) from a dumped config."""
     if data["model"].get("lora") is None:
         data["model"].pop("lora", None)
     return data
@@ -346,5 +345,5 @@ def dump_config(cfg: ExperimentConfig) -> str:
         >>> "name: x" in dump_config(cfg)
         True
     """
-    data = _with_extras(cfg, cfg.model_dump(mode="json"))
+    data = _drop_empty_sections(cfg.model_dump(mode="json"))
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -74,13 +74,15 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
         >>> resolve_eval_model(cfg, None)
         ('tiny', 'base')
     """
+    from ahazero.models import is_model_folder
+
     run = RunDir(cfg.run_dir)
     if model is None:
-        model = "final" if (run.model / "config.json").is_file() else "base"
+        model = "final" if is_model_folder(run.model) else "base"
     if model == "base":
         return cfg.model.name_or_path, "base"
     if model == "final":
-        if not (run.model / "config.json").is_file():
+        if not is_model_folder(run.model):
             raise FileNotFoundError(f"{run.model} has no final model yet; use a checkpoint (latest, step-N) or base")
         return str(run.model), "final"
     if model == "latest" or (model.startswith("step-") and model[5:].isdigit()):

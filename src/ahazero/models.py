@@ -20,7 +20,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "gpu_available", "load_model_and_tokenizer", "resolve_dtype", "resolve_model_path"]
+__all__ = [
+    "cache_dir", "gpu_available", "is_model_folder", "load_model_and_tokenizer", "resolve_dtype", "resolve_model_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,18 @@ def resolve_dtype(name: str) -> Any:
         raise ValueError(f"unknown dtype '{name}'; valid choices: auto, bfloat16, float16, float32") from None
 
 
+def is_model_folder(path: str | Path) -> bool:
+    """True for a saved model: full weights (``config.json``) or a LoRA adapter (``adapter_config.json``).
+
+    Example:
+        >>> import tempfile
+        >>> is_model_folder(tempfile.mkdtemp())
+        False
+    """
+    path = Path(path)
+    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
+
+
 def resolve_model_path(name_or_path: str) -> str:
     """Turn a config's ``model.name_or_path`` into something ``from_pretrained`` loads.
 
@@ -92,8 +106,8 @@ def resolve_model_path(name_or_path: str) -> str:
 
         return str(convert_gguf(path))
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not a model folder (no config.json)")
+        if not is_model_folder(path):
+            raise FileNotFoundError(f"{path} is not a model folder (no config.json or adapter_config.json)")
         return str(path)
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise FileNotFoundError(f"model path not found: {name_or_path}")
