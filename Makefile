@@ -22,8 +22,10 @@ install: $(PY)
 		|| $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev]"
 
+GPUS ?= 1
+
 train:
-	$(VENV)/bin/ahazero train $(CONFIG) $(ARGS)
+	$(VENV)/bin/ahazero train $(CONFIG) $(ARGS) --gpus $(GPUS)
 
 check:
 	$(VENV)/bin/ahazero check $(CONFIG) $(ARGS)

@@ -36,9 +36,18 @@ def _load(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from ahazero.launch import in_distributed_launch, launch_command, resolve_accelerate_config
     from ahazero.train import train
 
-    cfg = _load(args)
+    cfg = _load(args)  # validate the schema before launching anything
+    if args.gpus > 1 and not in_distributed_launch():
+        cmd = launch_command([args.config, *args.overrides], gpus=args.gpus, strategy=args.strategy,
+                             accelerate_config=resolve_accelerate_config(args.strategy, args.accelerate_config),
+                             resume=args.resume)
+        print("launching: " + " ".join(cmd), file=sys.stderr)
+        return subprocess.run(cmd, check=False).returncode
     run_dir = train(cfg, resume=args.resume)
     print(f"run directory: {run_dir}")
     return 0
@@ -131,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML config, e.g. configs/smoke.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. grpo.learning_rate=1e-6")
     p.add_argument("--resume", action="store_true", help="continue runs/<name> from its last checkpoint")
+    p.add_argument("--gpus", type=int, default=1, help="train on N GPUs through `accelerate launch`")
+    p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], default="ddp",
+                   help="multi-GPU strategy: configs/accelerate/<strategy>.yaml (default ddp)")
+    p.add_argument("--accelerate-config", default=None, help="an accelerate config file instead of --strategy's")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("check", help="validate a config (no model loads) and print it resolved")

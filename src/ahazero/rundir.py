@@ -90,35 +90,47 @@ class RunDir:
         """True when the folder holds a started run (checkpoints or logged steps)."""
         return bool(self.checkpoint_steps()) or (self.metrics.is_file() and self.metrics.stat().st_size > 0)
 
-    def prepare(self, *, resume: bool) -> int | None:
-        """Create the folder for a new run, or check it for a resumed one.
+    def resume_step(self, *, resume: bool) -> int | None:
+        """Check the folder for a new or resumed run, without touching it.
 
         Returns the checkpoint step to resume from (``None`` for a fresh start). A folder that
-        already holds a run is never overwritten: resume it, or pick another name.
+        already holds a run is never reused for a fresh start: resume it, or pick another name.
+        Read-only, so every process of a distributed run can call it and agree.
 
         Example:
             >>> import tempfile
-            >>> RunDir(tempfile.mkdtemp() + "/new").prepare(resume=False) is None
+            >>> RunDir(tempfile.mkdtemp() + "/new").resume_step(resume=False) is None
             True
         """
         if resume:
             steps = self.checkpoint_steps()
-            if not steps:
-                if self.has_progress():
-                    raise RunDirError(
-                        f"{self.root} has no complete checkpoint to resume from; start a new run "
-                        "with another name (e.g. name=<new>) or lower grpo.save_steps"
-                    )
-                self.root.mkdir(parents=True, exist_ok=True)
-                return None
-            return steps[-1]
+            if steps:
+                return steps[-1]
+            if self.has_progress():
+                raise RunDirError(
+                    f"{self.root} has no complete checkpoint to resume from; start a new run "
+                    "with another name (e.g. name=<new>) or lower grpo.save_steps"
+                )
+            return None
         if self.has_progress():
             raise RunDirError(
                 f"{self.root} already holds a run; pass --resume to continue it, or choose another "
                 "name (override name=<new>)"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
         return None
+
+    def prepare(self, *, resume: bool) -> int | None:
+        """:meth:`resume_step`, then create the folder.
+
+        Example:
+            >>> import tempfile
+            >>> rd = RunDir(tempfile.mkdtemp() + "/new")
+            >>> rd.prepare(resume=False) is None and rd.root.is_dir()
+            True
+        """
+        step = self.resume_step(resume=resume)
+        self.root.mkdir(parents=True, exist_ok=True)
+        return step
 
     def write_info(self, *, config_text: str, seed: int, device: str, extra: dict[str, Any] | None = None) -> None:
         """Write ``config.yaml`` and ``run.json`` (versions, seed, device, command line)."""

@@ -160,6 +160,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
         >>> train(load_config("configs/smoke.yaml"))   # doctest: +SKIP
         PosixPath('runs/smoke')
     """
+    from accelerate import PartialState
+
     from ahazero.callbacks import NonFiniteGradientGuard
     from ahazero.models import gpu_available
     from ahazero.validate import check_config
@@ -169,20 +171,24 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
         logger.warning("no GPU found: running this recipe's CPU profile (cpu_overrides: %s)",
                        ", ".join(f"{k}={v}" for k, v in cfg.cpu_overrides.items()))
     cfg = resolve_for_device(cfg, cuda=cuda)
-    checked = check_config(cfg, cuda=cuda)
+    checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
+    state = PartialState()
     run_dir = RunDir(cfg.run_dir)
-    resume_step = run_dir.prepare(resume=resume)
-    config_text = dump_config(cfg)
-    if resume:
-        _warn_if_config_changed(run_dir, config_text)
-    run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
-                       extra={"resumed_from_step": resume_step})
+    resume_step = run_dir.resume_step(resume=resume)  # read-only: every process agrees
+    if state.is_main_process:  # only the main process writes the run directory
+        run_dir.root.mkdir(parents=True, exist_ok=True)
+        config_text = dump_config(cfg)
+        if resume:
+            _warn_if_config_changed(run_dir, config_text)
+        run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
+                           extra={"resumed_from_step": resume_step, "num_processes": state.num_processes})
+        dropped = TraceWriter(run_dir.traces).drop_after(resume_step or 0)
+        if dropped:
+            logger.info("removed traces of steps %s (after the checkpoint; they will be regenerated)", dropped)
+    state.wait_for_everyone()
     if "tensorboard" in cfg.logging.report_to:
         os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
 
-    dropped = TraceWriter(run_dir.traces).drop_after(resume_step or 0)
-    if dropped:
-        logger.info("removed traces of steps %s (after the checkpoint; they will be regenerated)", dropped)
     trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
     checkpoint = str(run_dir.checkpoints / f"checkpoint-{resume_step}") if resume_step is not None else None
     if checkpoint:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from accelerate.utils import gather_object
 from trl import GRPOTrainer
 
 from ahazero.tracing import TraceWriter
@@ -29,35 +30,40 @@ class AhaGRPOTrainer(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)
-        # Single-process tracing; each rank's slice would need gathering to trace on several GPUs.
-        if self.tracer is not None and self.model.training and self.accelerator.is_main_process:
-            self._trace(inputs, output)
+        if self.tracer is not None and self.model.training:
+            self._trace(inputs, output)  # every process takes part: the pieces are gathered
         return output
 
     def _trace(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> None:
-        n = len(inputs)
-        world = self.accelerator.num_processes
-        start = self.accelerator.process_index * n
+        """Gather this generation batch from every process; the main process measures and writes it."""
         completion_ids = output["completion_ids"]  # (B, T) right-padded
         mask = output["completion_mask"]  # (B, T)
-        lengths = mask.sum(dim=1).tolist()
         eos = torch.tensor(self.eos_token_ids, device=completion_ids.device)
-        truncated = (~torch.isin(completion_ids, eos).any(dim=1)).tolist()
-        texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        local = {
+            "rows": list(inputs),
+            "texts": self.processing_class.batch_decode(completion_ids, skip_special_tokens=True),
+            "lengths": mask.sum(dim=1).tolist(),
+            "truncated": (~torch.isin(completion_ids, eos).any(dim=1)).tolist(),
+            "advantages": output["advantages"].tolist(),
+        }
+        # gather_object concatenates lists in process order, matching TRL's gathered reward logs
+        gathered = {key: gather_object(value) for key, value in local.items()}
+        if not self.accelerator.is_main_process:
+            return
+        n = len(gathered["rows"])
         rewards = {}
         for name in self.reward_func_names:
-            values = list(self._logs["rewards"][name])[-n * world:]  # gathered over processes
-            rewards[name] = [None if v != v else v for v in values[start:start + n]]
-        advantages = output["advantages"].tolist()
+            values = list(self._logs["rewards"][name])[-n:]
+            rewards[name] = [None if v != v else v for v in values]
         metrics = self.tracer.observe(
             step=self.state.global_step + 1,
-            rows=inputs,
-            completions=texts,
+            rows=gathered["rows"],
+            completions=gathered["texts"],
             rewards=rewards,
             weights=self.reward_weights.tolist(),
-            advantages=advantages,
-            completion_tokens=lengths,
-            truncated=truncated,
+            advantages=gathered["advantages"],
+            completion_tokens=gathered["lengths"],
+            truncated=gathered["truncated"],
             tokenizer=self.processing_class,
         )
         for key, value in metrics.items():

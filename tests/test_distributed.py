@@ -1,0 +1,68 @@
+"""Two CPU processes (gloo) train the tiny model and leave one consistent run directory.
+
+`accelerate launch` runs multi-CPU jobs only across machines (through MPI), so the test
+starts the two local processes with torchrun, which exercises the same code: rank-aware
+run-directory writes and traces gathered from every process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import yaml
+from helpers import REPO
+
+from ahazero.launch import launch_command, resolve_accelerate_config
+from ahazero.rundir import read_metrics
+
+
+def test_two_processes_write_one_consistent_run_directory(tmp_path, tiny_model_dir):
+    config = yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())
+    config.update(output_root=str(tmp_path / "runs"), logging={"report_to": []})
+    config["grpo"].update(max_steps=2, save_steps=1, max_completion_length=12)
+    path = tmp_path / "dist.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PYTHONPATH=f"{REPO / 'src'}{os.pathsep}{REPO}", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "ahazero", "train", str(path)]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    run = tmp_path / "runs" / "smoke"
+    info = json.loads((run / "run.json").read_text())
+    assert info["num_processes"] == 2
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl") if "reward" in r] == [1, 2]
+    per_device, generations = config["grpo"]["per_device_train_batch_size"], config["grpo"]["num_generations"]
+    for step in (1, 2):
+        records = [json.loads(x) for x in (run / "traces" / f"step-{step:06d}.jsonl").read_text().splitlines()]
+        assert len(records) == 2 * per_device  # both processes' completions, each once
+        assert set(Counter(r["prompt_id"] for r in records).values()) == {generations}
+        for r in records:  # rewards line up with the completion they score
+            full = r["prefill"] + r["completion"]
+            assert r["rewards"]["think_format"] == (1.0 if r["formatted"] else 0.0)
+            assert (full.count("</think>") == 1 and full.lstrip().startswith("<think>")) or not r["formatted"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert (run / "model" / "config.json").is_file()
+
+    # resume the two-process run in one process, for one more step
+    more = [sys.executable, "-m", "ahazero", "train", str(path), "grpo.max_steps=3", "--resume"]
+    result = subprocess.run(more, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl") if "reward" in r] == [1, 2, 3]
+    assert len((run / "traces" / "step-000003.jsonl").read_text().splitlines()) == per_device
+
+
+def test_launch_command_goes_through_accelerate(monkeypatch):
+    monkeypatch.chdir(REPO)
+    cfg = resolve_accelerate_config("fsdp")
+    cmd = launch_command(["configs/default.yaml", "seed=3"], gpus=4, strategy="fsdp", accelerate_config=cfg,
+                         resume=True)
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
+    assert cmd[cmd.index("--num_processes") + 1] == "4" and cmd[cmd.index("--config_file") + 1] == cfg
+    assert cmd[-4:] == ["train", "configs/default.yaml", "seed=3", "--resume"]
+    for strategy in ("ddp", "fsdp", "zero2", "zero3"):
+        assert yaml.safe_load((REPO / resolve_accelerate_config(strategy)).read_text())["num_machines"] == 1
