@@ -39,8 +39,12 @@ def resolve_accelerate_config(strategy: str, path: str | None = None) -> str:
     """The accelerate config for a strategy: ``path`` if given, else ``configs/accelerate/<strategy>.yaml``.
 
     Example:
-        >>> resolve_accelerate_config("ddp")
+        >>> resolve_accelerate_config("ddp")  # doctest: +SKIP  (from the repository root)
         'configs/accelerate/ddp.yaml'
+        >>> resolve_accelerate_config("horovod")
+        Traceback (most recent call last):
+        ...
+        ahazero.config.ConfigError: unknown strategy 'horovod'; valid choices: ddp, fsdp, zero2, zero3
     """
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy '{strategy}'; valid choices: {', '.join(STRATEGIES)}")
