@@ -39,7 +39,7 @@ def resolve_accelerate_config(strategy: str, path: str | None = None) -> str:
     """The accelerate config for a strategy: ``path`` if given, else ``configs/accelerate/<strategy>.yaml``.
 
     Example:
-        >>> resolve_accelerate_config("ddp")  # doctest: +SKIP  (from the repository root)
+        >>> resolve_accelerate_config("ddp")  # from the repository root  # doctest: +SKIP
         'configs/accelerate/ddp.yaml'
         >>> resolve_accelerate_config("horovod")
         Traceback (most recent call last):
