@@ -28,6 +28,7 @@ __all__ = [
     "Behaviour",
     "describe",
     "find_reflections",
+    "reflection_pattern",
     "summarize",
 ]
 
@@ -39,7 +40,13 @@ DEFAULT_REFLECTION_PHRASES: tuple[str, ...] = (
 
 
 @lru_cache(maxsize=64)
-def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+def reflection_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    """The compiled whole-word, case-insensitive pattern for a tuple of reflection phrases.
+
+    Example:
+        >>> bool(reflection_pattern(("wait",)).search("Hmm, WAIT."))
+        True
+    """
     # Longest first, so "double-check" wins over "check"; word boundaries on both sides.
     ordered = sorted({p.lower() for p in phrases if p.strip()}, key=len, reverse=True)
     body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ordered)
@@ -53,7 +60,7 @@ def find_reflections(text: str, phrases: Sequence[str] | None = None) -> list[st
         >>> find_reflections("Checking... WAIT. That is wrong; try  again")
         ['wait', 'wrong', 'try again']
     """
-    pattern = _pattern(tuple(phrases or DEFAULT_REFLECTION_PHRASES))
+    pattern = reflection_pattern(tuple(phrases or DEFAULT_REFLECTION_PHRASES))
     return [re.sub(r"\s+", " ", m.group(0).lower()) for m in pattern.finditer(text or "")]
 
 

@@ -175,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-model", help="fetch and convert a named model into the cache; print its folder")
     p.add_argument("name", help="a name from `ahazero models`")
     p.set_defaults(func=_cmd_fetch_model)
+
+    from ahazero import report, traces_view
+
+    traces_view.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 
