@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunDir", "RunDirError", "read_metrics"]
+__all__ = ["RunDir", "RunDirError", "read_jsonl", "read_metrics"]
 
 
 class RunDirError(RuntimeError):
@@ -163,8 +163,38 @@ class RunDir:
         self.info.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Objects of a JSON-lines file that may still be written to, or torn by a killed run.
+
+    A missing file is ``[]``; undecodable lines (a torn last line) and lines that are not
+    JSON objects are skipped.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"
+        >>> _ = p.write_text('{"step": 1, "reward": 0.5}\\nnot json\\n[1]\\n{"step": 2, "rew')
+        >>> read_jsonl(p)
+        [{'step': 1, 'reward': 0.5}]
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return []
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+    return rows
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Read ``metrics.jsonl``; a torn last line (a run killed mid-write) is skipped.
+    """Read ``metrics.jsonl`` (see :func:`read_jsonl`): one object per logged step.
 
     Example:
         >>> import tempfile, pathlib
@@ -173,15 +203,4 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         >>> read_metrics(p)
         [{'step': 1, 'reward': 0.5}]
     """
-    rows = []
-    p = Path(path)
-    if not p.is_file():
-        return rows
-    for line in p.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_jsonl(path)

@@ -23,13 +23,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ahazero.behaviours import Behaviour, summarize
+from ahazero.rundir import read_jsonl
 from ahazero.tracing import trace_steps
 
 __all__ = [
@@ -98,21 +98,7 @@ def read_trace_file(path: str | Path) -> list[dict[str, Any]]:
         >>> read_trace_file(p)
         [{'step': 3}]
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError):
-        return []
-    records = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            records.append(obj)
-    return records
+    return read_jsonl(path)
 
 
 def iter_traces(run_dir: str | Path, steps: Iterable[int] | None = None) -> Iterator[dict[str, Any]]:
