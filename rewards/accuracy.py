@@ -1,56 +1,111 @@
-"""Accuracy reward: the final answer must be mathematically equivalent to the gold one (math-verify)."""
+r"""Accuracy reward: the final answer must be mathematically equivalent to the gold one (math-verify).
+
+Checking an answer has three tiers, cheapest first:
+
+1. **text** (no sympy): identical answers, plain number literals compared exactly with
+   :class:`fractions.Fraction` (``0.5`` = ``\frac{1}{2}`` = ``1/2``), and the size guards of
+   :mod:`rewards._math_guard` that reject answers whose evaluation could blow up;
+2. **math-verify/sympy**, for everything else (``2x+1`` = ``1+2x``, ``\sqrt{8}`` = ``2\sqrt{2}``);
+3. with ``isolate`` (the reward's default) tier 2 runs in a reused worker process of
+   :mod:`rewards.sandbox`, under a wall-clock limit per answer that holds from any thread;
+   a worker that overruns is killed and replaced and the answer scores 0.0.
+
+Model text only reaches math-verify's LaTeX extraction, never ``sympify``/``parse_expr``
+(which evaluate Python code). math-verify and sympy are imported on first use.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import threading
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from math_verify import LatexExtractionConfig, parse, verify
-from math_verify.errors import TimeoutException
+from typing import Any, ClassVar, NamedTuple
 
 from rewards._base import RewardBase, batch_inputs, check_option, preview
 from rewards._math_guard import answer_text_is_tame, expr_is_tame
+from rewards.literals import is_number_literal, literals_equal
 from rewards.parsing import extract_answer, extract_boxed
 
 logger = logging.getLogger(__name__)
 
-# LaTeX extraction only: math-verify's plain-expression path goes through sympy's parse_expr,
-# which evaluates Python code; model text must never reach it.
-_EXTRACTION = (LatexExtractionConfig(),)
+__all__ = [
+    "AccuracyReward",
+    "QuickCheck",
+    "check_answers",
+    "clear_verdict_cache",
+    "gold_is_cached",
+    "is_equivalent",
+    "is_number_literal",
+    "normalize_answer",
+    "quick_check",
+    "sympy_equivalent",
+]
+
+MAX_RAW_ANSWER_CHARS = 10_000
+"""Answers (and golds) longer than this before normalisation are only compared as exact strings."""
+
+GOLD_CACHE_SIZE = 4096
 
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 # Thousands separators inside digit groups: 1{,}000  1\,000  1\ 000  1\!000
 _THOUSANDS_RE = re.compile(r"(?<=\d)(?:\{,\}|\\[,! ;])(?=\d{3}(?!\d))")
 _SPACED_INT_RE = re.compile(r"[+-]?\d{1,3}(?: \d{3})+")
 _COMMA_INT_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-# A number written out: integer, decimal, p/q, or \frac{p}{q} (optionally signed).
-_NUMBER_LITERAL_RE = re.compile(
-    r"[+-]?\s*(?:\d+(?:\.\d*)?|\.\d+|\d+\s*/\s*\d+"
-    r"|\\[dt]?frac\s*(?:\{\s*\d+\s*\}|\d)\s*(?:\{\s*\d+\s*\}|\d))"
-)
+
+VERDICT_CACHE_SIZE = 65_536
+
+_GOLD_CACHE: dict[str, tuple[Any, ...]] = {}
+# (answer, gold) -> verdict, for answers sympy decided in time: a GRPO group often repeats an answer.
+_VERDICTS: OrderedDict[tuple[str, str], bool] = OrderedDict()
+_VERDICTS_LOCK = threading.Lock()
 
 
-def is_number_literal(text: str) -> bool:
-    r"""True for a plain written-out number: ``42``, ``-3.5``, ``7/2``, ``\frac{7}{2}``.
+def clear_verdict_cache() -> None:
+    """Forget the verdicts remembered for ``(answer, gold)`` pairs (for benchmarks and tests).
 
-    >>> is_number_literal("-7/2"), is_number_literal(r"\frac{1}{2}"), is_number_literal(r"\frac12")
-    (True, True, True)
-    >>> is_number_literal("44 * 6"), is_number_literal("2^3")
-    (False, False)
+    >>> clear_verdict_cache()
     """
-    return bool(_NUMBER_LITERAL_RE.fullmatch(text.strip()))
+    with _VERDICTS_LOCK:
+        _VERDICTS.clear()
 
 
-def _timeout(seconds: int) -> int | None:
-    """math-verify's timeouts use SIGALRM, which only works on the main thread."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+def _cached_verdict(pred_n: str, gold_n: str) -> bool | None:
+    with _VERDICTS_LOCK:
+        verdict = _VERDICTS.get((pred_n, gold_n))
+        if verdict is not None:
+            _VERDICTS.move_to_end((pred_n, gold_n))
+        return verdict
+
+
+def _remember_verdict(pred_n: str, gold_n: str, verdict: bool) -> None:
+    with _VERDICTS_LOCK:
+        _VERDICTS[(pred_n, gold_n)] = verdict
+        while len(_VERDICTS) > VERDICT_CACHE_SIZE:
+            _VERDICTS.popitem(last=False)
+
+
+@functools.cache
+def _math_verify() -> tuple[Callable[..., Any], Callable[..., Any], tuple[Any, ...]]:
+    """``(parse, verify, extraction config)``, imported on first use.
+
+    LaTeX extraction only: math-verify's plain-expression path goes through sympy's
+    ``parse_expr``, which evaluates Python code; model text must never reach it.
+    """
+    from math_verify import LatexExtractionConfig, parse, verify
+
+    return parse, verify, (LatexExtractionConfig(),)
+
+
+def _timeout(seconds: float) -> int | None:
+    """math-verify's timeouts use SIGALRM: main thread only, whole seconds (rounded up here)."""
+    if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return None
-    return seconds
+    return max(1, math.ceil(seconds))
 
 
 def normalize_answer(text: str) -> str:
@@ -82,10 +137,9 @@ def normalize_answer(text: str) -> str:
 
 def _parse(text: str, timeout: int | None) -> list[Any]:
     r"""Parse with a ``\boxed{}`` anchor, falling back to ``$...$``; drop oversized expressions."""
+    parse, _verify, extraction = _math_verify()
     for wrapped in (f"\\boxed{{{text}}}", f"${text}$"):
-        result = parse(
-            wrapped, extraction_config=list(_EXTRACTION), parsing_timeout=timeout, raise_on_error=False
-        )
+        result = parse(wrapped, extraction_config=list(extraction), parsing_timeout=timeout, raise_on_error=False)
         if result:
             if not all(isinstance(r, str) or expr_is_tame(r) for r in result):
                 logger.debug("parsed answer too large to verify: %s", preview(text))
@@ -94,20 +148,183 @@ def _parse(text: str, timeout: int | None) -> list[Any]:
     return []
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_gold(gold: str, timeout: int | None) -> tuple[Any, ...]:
+def gold_is_cached(gold_n: str) -> bool:
+    """True if the normalised gold answer ``gold_n`` has been parsed already (in this process).
+
+    >>> gold_is_cached("never seen before 12345")
+    False
+    """
+    return gold_n in _GOLD_CACHE
+
+
+def _parse_gold(gold_n: str, timeout: int | None) -> tuple[Any, ...]:
     """Parsed gold answer; cached because every gold repeats once per generation."""
-    return tuple(_parse(normalize_answer(gold), timeout))
+    cached = _GOLD_CACHE.get(gold_n)
+    if cached is None:
+        cached = tuple(_parse(gold_n, timeout))
+        if len(_GOLD_CACHE) >= GOLD_CACHE_SIZE:
+            _GOLD_CACHE.pop(next(iter(_GOLD_CACHE)), None)
+        _GOLD_CACHE[gold_n] = cached
+    return cached
 
 
-def is_equivalent(pred: str, gold: str, *, timeout_seconds: int = 2, literal_numbers: bool = False) -> bool:
+class QuickCheck(NamedTuple):
+    """Outcome of :func:`quick_check`: a verdict (None: sympy must decide), why, and the normalised texts."""
+
+    verdict: bool | None
+    reason: str
+    pred: str
+    gold: str
+
+
+def quick_check(pred: Any, gold: Any, *, literal_numbers: bool = False) -> QuickCheck:
+    r"""Decide what can be decided without sympy; ``verdict`` None means math-verify must decide.
+
+    Never raises. Number literals are compared exactly; answers that are too long or whose
+    evaluation could blow up are rejected here.
+
+    >>> quick_check(r"\frac{1}{2}", "0.5").verdict, quick_check(r"\binom{1000000}{500000}", "1").reason
+    (True, 'answer too costly to verify')
+    >>> quick_check("1+2x", "2x+1")
+    QuickCheck(verdict=None, reason='needs sympy', pred='1+2x', gold='2x+1')
+    """
+    try:
+        if not isinstance(pred, str) or not isinstance(gold, str):
+            return QuickCheck(False, "not a string", "", "")
+        if len(pred) > MAX_RAW_ANSWER_CHARS or len(gold) > MAX_RAW_ANSWER_CHARS:
+            same = pred.strip() == gold.strip() and bool(gold.strip())
+            return QuickCheck(same, "identical" if same else "answer or gold too long", "", "")
+        pred_n, gold_n = normalize_answer(pred), normalize_answer(gold)
+        if not pred_n or not gold_n:
+            return QuickCheck(False, "empty answer" if gold_n else "empty gold", pred_n, gold_n)
+        if pred_n == gold_n:
+            return QuickCheck(True, "identical", pred_n, gold_n)
+        gold_literal, pred_literal = is_number_literal(gold_n), is_number_literal(pred_n)
+        if gold_literal and pred_literal:
+            same = literals_equal(pred_n, gold_n) is True
+            return QuickCheck(same, "same number" if same else "different number", pred_n, gold_n)
+        if literal_numbers and gold_literal:
+            return QuickCheck(False, "not a written-out number", pred_n, gold_n)
+        if not answer_text_is_tame(pred_n):
+            return QuickCheck(False, "answer too costly to verify", pred_n, gold_n)
+        if not answer_text_is_tame(gold_n):
+            return QuickCheck(False, "gold too costly to verify", pred_n, gold_n)
+        return QuickCheck(None, "needs sympy", pred_n, gold_n)
+    except Exception as exc:  # noqa: BLE001 - must never raise on model output
+        return QuickCheck(False, f"error: {type(exc).__name__}: {str(exc)[:100]}", "", "")
+
+
+def sympy_equivalent(
+    pred_n: str, gold_n: str, *, timeout: int | None = None, before_gold: Callable[[], Any] | None = None
+) -> bool:
+    r"""math-verify's verdict on two answers already through :func:`quick_check` (may raise, may be slow).
+
+    ``timeout`` is math-verify's SIGALRM limit (whole seconds, main thread only, None for none).
+    ``before_gold`` is called before an uncached gold is parsed (the sandbox uses it to tell a
+    hostile gold from a hostile answer). Use :func:`is_equivalent` unless you bound the time yourself.
+
+    >>> sympy_equivalent("1+2x", "2x+1"), sympy_equivalent(r"\sqrt{8}", r"2\sqrt{2}")
+    (True, True)
+    """
+    if before_gold is not None and gold_n not in _GOLD_CACHE:
+        before_gold()
+    gold_parsed = _parse_gold(gold_n, timeout)
+    if not gold_parsed:
+        return False
+    pred_parsed = _parse(pred_n, timeout)
+    if not pred_parsed:
+        return False
+    _parse_fn, verify, _extraction = _math_verify()
+    return bool(verify(list(gold_parsed), pred_parsed, timeout_seconds=timeout, raise_on_error=False))
+
+
+def _in_process(pred_n: str, gold_n: str, timeout_seconds: float) -> bool:
+    try:
+        return sympy_equivalent(pred_n, gold_n, timeout=_timeout(timeout_seconds))
+    except BaseException as exc:  # math-verify's TimeoutException is a BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        logger.warning("is_equivalent failed (%s: %.100s) on %s", type(exc).__name__, exc, preview(pred_n))
+        return False
+
+
+def check_answers(
+    pairs: Sequence[tuple[Any, Any]],
+    *,
+    timeout_seconds: float = 2.0,
+    literal_numbers: bool = False,
+    isolate: bool = True,
+) -> list[tuple[bool, str]]:
+    r"""``(equivalent, reason)`` for each ``(pred, gold)`` pair; never raises.
+
+    Pairs that :func:`quick_check` cannot decide go to math-verify: with ``isolate``, as one
+    batch to the worker pool of :mod:`rewards.sandbox`, each under a ``timeout_seconds``
+    wall-clock limit (from any thread); without, in this process (math-verify's SIGALRM
+    timeout on the main thread, rounded up to whole seconds; the size guards only elsewhere).
+
+    >>> check_answers([("0.5", r"\frac{1}{2}"), ("2x+1", "1+2x"), ("3", "4")], isolate=False)
+    [(True, 'same number'), (True, 'equivalent'), (False, 'different number')]
+    """
+    out: list[tuple[bool, str]] = [(False, "not checked")] * len(pairs)
+    todo: dict[tuple[str, str], list[int]] = {}  # each distinct pair is verified once
+    for i, pair in enumerate(pairs):
+        try:
+            pred, gold = pair
+        except Exception:  # noqa: BLE001
+            out[i] = (False, "not a (pred, gold) pair")
+            continue
+        quick = quick_check(pred, gold, literal_numbers=literal_numbers)
+        if quick.verdict is not None:
+            out[i] = (quick.verdict, quick.reason)
+            continue
+        cached = _cached_verdict(quick.pred, quick.gold)
+        if cached is not None:
+            out[i] = (cached, "equivalent" if cached else "different")
+        else:
+            todo.setdefault((quick.pred, quick.gold), []).append(i)
+    if not todo:
+        return out
+    keys = list(todo)
+    if isolate:
+        try:
+            from rewards.sandbox import get_pool
+
+            verdicts = get_pool().check(keys, timeout_seconds=timeout_seconds)
+            results = [(v.equivalent, v.reason) for v in verdicts]
+        except Exception as exc:  # noqa: BLE001 - a reward must never raise
+            logger.error("accuracy: the verifier pool failed (%s: %.200s); scoring 0.0", type(exc).__name__, exc)
+            results = [(False, f"verifier error: {type(exc).__name__}")] * len(keys)
+    else:
+        results = []
+        for p, g in keys:
+            ok = _in_process(p, g, timeout_seconds)
+            results.append((ok, "equivalent" if ok else "different"))
+    for key, (ok, reason) in zip(keys, results, strict=True):
+        if reason in ("equivalent", "different"):
+            _remember_verdict(key[0], key[1], ok)
+        for i in todo[key]:
+            out[i] = (ok, reason)
+    return out
+
+
+def is_equivalent(
+    pred: str,
+    gold: str,
+    *,
+    timeout_seconds: float = 2,
+    literal_numbers: bool = False,
+    isolate: bool = False,
+) -> bool:
     r"""True if the answer ``pred`` is mathematically equivalent to ``gold``; never raises.
 
-    Answers longer than 1000 characters, or whose evaluation would blow up (huge
-    powers, factorials), are never equivalent. ``timeout_seconds`` bounds parsing
-    and verification on the main thread (0 disables it). With ``literal_numbers``, a
-    numeric gold only accepts a written-out number: the unevaluated expression
-    ``44 * 6`` is not an answer to "compute 44 * 6", even though sympy evaluates it to 264.
+    Answers longer than 1000 characters (after normalisation), or whose evaluation would blow
+    up (huge powers, factorials), are never equivalent. Plain number literals are compared
+    exactly, without sympy. With ``isolate``, math-verify runs in a worker process under a
+    ``timeout_seconds`` wall-clock limit that works from any thread (see :mod:`rewards.sandbox`);
+    without (the default here), ``timeout_seconds`` bounds parsing and verification on the main
+    thread only, rounded up to whole seconds (0 disables it). With ``literal_numbers``, a
+    numeric gold only accepts a written-out number: the unevaluated expression ``44 * 6`` is not
+    an answer to "compute 44 * 6", even though sympy evaluates it to 264.
 
     >>> is_equivalent(r"\frac{1}{2}", "0.5"), is_equivalent("1+2x", "2x+1"), is_equivalent("4", "3")
     (True, True, False)
@@ -115,25 +332,11 @@ def is_equivalent(pred: str, gold: str, *, timeout_seconds: int = 2, literal_num
     (True, False)
     """
     try:
-        if not isinstance(pred, str) or not isinstance(gold, str):
-            return False
-        pred_n, gold_n = normalize_answer(pred), normalize_answer(gold)
-        if not pred_n or not gold_n:
-            return False
-        if pred_n == gold_n:
-            return True
-        if literal_numbers and is_number_literal(gold_n) and not is_number_literal(pred_n):
-            return False
-        if not answer_text_is_tame(pred_n):
-            logger.debug("answer too large or costly to verify: %s", preview(pred))
-            return False
-        timeout = _timeout(timeout_seconds)
-        gold_parsed = _parse_gold(gold_n, timeout)
-        pred_parsed = _parse(pred_n, timeout)
-        if not gold_parsed or not pred_parsed:
-            return False
-        return bool(verify(list(gold_parsed), pred_parsed, timeout_seconds=timeout, raise_on_error=False))
-    except (Exception, TimeoutException) as exc:  # noqa: BLE001 - TimeoutException is a BaseException
+        [(ok, _reason)] = check_answers(
+            [(pred, gold)], timeout_seconds=timeout_seconds, literal_numbers=literal_numbers, isolate=isolate
+        )
+        return ok
+    except Exception as exc:  # noqa: BLE001 - defensive: never raise
         logger.warning("is_equivalent failed (%s: %.100s) on %s", type(exc).__name__, exc, preview(pred))
         return False
 
@@ -142,62 +345,86 @@ def is_equivalent(pred: str, gold: str, *, timeout_seconds: int = 2, literal_num
 class AccuracyReward(RewardBase):
     r"""1.0 if the extracted final answer is equivalent to the gold ``answer`` column, else 0.0.
 
-    The answer is taken with :func:`rewards.parsing.extract_answer`. With
-    ``literal_numbers`` (the default), a numeric gold needs a written-out number: a
-    model must not earn credit by restating the problem (``<answer>62 + 46 * 75</answer>``)
-    and letting the verifier do the arithmetic. If TRL passes
-    ``log_extra``, the extracted answers are logged as column ``extracted_answer``;
-    ``log_metric`` receives ``accuracy/extract_rate``.
+    The answer is taken with :func:`rewards.parsing.extract_answer` and checked with
+    :func:`check_answers`. With ``literal_numbers`` (the default), a numeric gold needs a
+    written-out number: a model must not earn credit by restating the problem
+    (``<answer>62 + 46 * 75</answer>``) and letting the verifier do the arithmetic. With
+    ``isolate`` (the default), answers that need sympy are checked in a reused worker process,
+    each under a ``timeout_seconds`` wall-clock limit (a float; from any thread); an answer that
+    overruns scores 0.0 and its worker is replaced. Without it, they are checked in this
+    process (``timeout_seconds`` rounded up, enforced on the main thread only; 0 disables it).
+    If TRL passes ``log_extra``, the extracted answers are logged as column
+    ``extracted_answer``; ``log_metric`` receives ``accuracy/extract_rate``. Never raises.
 
     >>> reward = AccuracyReward()
     >>> reward(completions=[r"<think>half</think> \boxed{0.5}", "no idea"], answer=[r"\frac{1}{2}"] * 2)
     [1.0, 0.0]
     >>> reward.__name__, reward.required_columns
     ('accuracy', ('answer',))
+    >>> AccuracyReward(isolate=False)(completions=["<answer>1+2x</answer>"], answer=["2x+1"])
+    [1.0]
     """
 
     name: ClassVar[str] = "accuracy"
     required_columns: ClassVar[tuple[str, ...]] = ("answer",)
 
-    timeout_seconds: int = 2
+    timeout_seconds: float = 2.0
     literal_numbers: bool = True
+    isolate: bool = True
 
     def validate(self) -> None:
-        check_option(self.name, "timeout_seconds", self.timeout_seconds, int)
+        check_option(self.name, "timeout_seconds", self.timeout_seconds, (int, float))
         check_option(self.name, "literal_numbers", self.literal_numbers, bool)
-        if self.timeout_seconds < 0:
-            raise ValueError(
-                f"reward 'accuracy': option 'timeout_seconds' must be >= 0, got {self.timeout_seconds}"
-            )
+        check_option(self.name, "isolate", self.isolate, bool)
+        t = self.timeout_seconds
+        if not math.isfinite(t) or t < 0:
+            raise ValueError(f"reward 'accuracy': option 'timeout_seconds' must be finite and >= 0, got {t}")
+        if self.isolate and t == 0:
+            raise ValueError("reward 'accuracy': option 'timeout_seconds' must be > 0 with isolate: true "
+                             "(0, no limit, is only allowed with isolate: false)")
 
     def score(self, text: str, row: Mapping[str, Any]) -> float:
-        return self._score_answer(extract_answer(text), row.get("answer"))
+        return self._scores([extract_answer(text)], [row.get("answer")])[0]
 
-    def _score_answer(self, pred: str | None, gold: Any) -> float:
-        if pred is None:
-            return 0.0
-        if gold is None:
-            return 0.0
-        ok = is_equivalent(pred, str(gold), timeout_seconds=self.timeout_seconds,
-                           literal_numbers=self.literal_numbers)
-        return 1.0 if ok else 0.0
+    def _scores(self, preds: Sequence[str | None], golds: Sequence[Any]) -> list[float]:
+        scores = [0.0] * len(preds)
+        pairs: list[tuple[str, str]] = []
+        where: list[int] = []
+        for i, (pred, gold) in enumerate(zip(preds, golds, strict=True)):
+            if pred is None or gold is None:
+                continue
+            try:
+                gold_text = gold if isinstance(gold, str) else str(gold)
+            except Exception as exc:  # noqa: BLE001 - e.g. an int too long for str()
+                logger.warning("accuracy: unusable gold answer (%s); scoring 0.0", type(exc).__name__)
+                continue
+            pairs.append((pred, gold_text))
+            where.append(i)
+        results = check_answers(
+            pairs, timeout_seconds=self.timeout_seconds, literal_numbers=self.literal_numbers, isolate=self.isolate
+        )
+        for i, (ok, reason) in zip(where, results, strict=True):
+            scores[i] = 1.0 if ok else 0.0
+            if reason.startswith("error"):  # timeouts and crashes are logged by rewards.sandbox
+                logger.warning("accuracy: %s on answer %s (gold %s); scored 0.0",
+                               reason, preview(preds[i]), preview(golds[i]))
+        return scores
 
     def __call__(self, completions: Any = None, **kwargs: Any) -> list[float | None]:
         texts, rows = batch_inputs(completions, kwargs, self.required_columns, self.name)
         preds: list[str | None] = []
-        scores: list[float | None] = []
-        for text, row in zip(texts, rows, strict=True):
+        for text in texts:
             try:
                 pred = extract_answer(text)
             except Exception as exc:  # noqa: BLE001
                 logger.warning("accuracy: extraction failed (%s) on %s", type(exc).__name__, preview(text))
                 pred = None
             preds.append(pred)
-            try:
-                scores.append(self._score_answer(pred, row.get("answer")))
-            except Exception as exc:  # noqa: BLE001
-                logger.warning("accuracy: scoring failed (%s) on %s", type(exc).__name__, preview(text))
-                scores.append(0.0)
+        try:
+            scores: list[float | None] = list(self._scores(preds, [row.get("answer") for row in rows]))
+        except Exception as exc:  # noqa: BLE001 - a reward must never raise
+            logger.warning("accuracy: scoring failed (%s: %.100s)", type(exc).__name__, exc)
+            scores = [0.0] * len(texts)
         self._log(kwargs, preds)
         return scores
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import math
 import warnings
 from collections import Counter
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from fractions import Fraction
 from typing import Any, ClassVar
 
 from rewards._base import RewardBase, check_option
+from rewards.literals import parse_number_literal
 from rewards.parsing import extract_answer
 
 logger = logging.getLogger(__name__)
@@ -78,11 +80,23 @@ def _evaluate(node: ast.AST, literals: list[int]) -> Fraction:
 
 
 def _as_fraction(value: Any) -> Fraction:
+    """Exact value of a target: an int, a finite float, a Fraction, or a bounded number literal.
+
+    Strings go through :func:`rewards.literals.parse_number_literal`, never ``Fraction(str)``,
+    which would expand a hostile ``"1e999999999"`` into a billion-digit integer.
+    """
     if isinstance(value, bool):
         raise _InvalidError("bool target")
-    if isinstance(value, int):
+    if isinstance(value, (int, Fraction)):
         return Fraction(value)
-    return Fraction(str(value).strip())
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _InvalidError("non-finite target")
+        return Fraction(value)
+    parsed = parse_number_literal(value if isinstance(value, str) else str(value))
+    if parsed is None:
+        raise _InvalidError("target is not a number")
+    return parsed
 
 
 def score_countdown(

@@ -95,3 +95,32 @@ def test_lora_run_saves_an_adapter_that_eval_loads(tmp_path, tiny_model_dir):
     assert (run_dir / "model" / "adapter_config.json").is_file()
     results = evaluate(cfg, settings=EvalSettings(limit=4, max_new_tokens=8))
     assert results["tag"] == "final" and results["n"] == 4
+
+
+def test_checkpoint_with_torn_state_is_not_resumed_from(tmp_path):
+    from ahazero.rundir import RunDir
+
+    run = RunDir(tmp_path / "r")
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st')):
+        folder = run.checkpoints / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text(state)
+    assert run.checkpoint_steps() == [2]
+    assert run.resume_step(resume=True) == 2
+
+
+def test_trace_sampling_is_the_same_after_a_resume(tmp_path):
+    from ahazero.tracing import TraceWriter
+
+    def sampled(writer, step):
+        rows = [{"id": str(i), "prompt": "p", "answer": "1", "prefill": ""} for i in range(64)]
+        writer.observe(step=step, rows=rows, completions=[f"<think>{i}</think>1" for i in range(64)],
+                       rewards={"accuracy": [1.0] * 64}, weights=[1.0], advantages=[0.0] * 64,
+                       completion_tokens=[3] * 64, truncated=[False] * 64)
+        return [json.loads(x)["completion"] for x in writer.path_for(step).read_text().splitlines()]
+
+    first = TraceWriter(tmp_path / "a", sample_rate=0.25, seed=1)
+    uninterrupted = [sampled(first, s) for s in (1, 2, 3)]
+    resumed = TraceWriter(tmp_path / "b", sample_rate=0.25, seed=1)  # a new writer, as after a restart
+    assert sampled(resumed, 3) == uninterrupted[2]
+    assert 0 < len(uninterrupted[2]) < 64

@@ -82,7 +82,7 @@ class RunDir:
         if self.checkpoints.is_dir():
             for child in self.checkpoints.glob("checkpoint-*"):
                 suffix = child.name.removeprefix("checkpoint-")
-                if suffix.isdigit() and (child / "trainer_state.json").is_file():
+                if suffix.isdigit() and _readable_json(child / "trainer_state.json"):
                     steps.append(int(suffix))
         return sorted(steps)
 
@@ -161,6 +161,15 @@ class RunDir:
                 history = []
         info["history"] = history + [{"started_at": info["started_at"], "command": sys.argv}]
         self.info.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def _readable_json(path: Path) -> bool:
+    """True when ``path`` holds valid JSON (a checkpoint killed while writing it does not)."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -135,7 +135,7 @@ class TraceWriter:
         self.phrases = tuple(phrases) if phrases else None
         self.language = language
         self.enabled = enabled
-        self._rng = random.Random(seed)
+        self.seed = seed
 
     def path_for(self, step: int) -> Path:
         """The trace file of a step."""
@@ -200,7 +200,8 @@ class TraceWriter:
             completion_tokens=completion_tokens,
         )
         if self.enabled:
-            if self.sample_rate < 1.0:
-                records = [r for r in records if self._rng.random() < self.sample_rate]
+            if self.sample_rate < 1.0:  # seeded per step, so a resumed run samples the same completions
+                rng = random.Random(f"{self.seed}:{step}")
+                records = [r for r in records if rng.random() < self.sample_rate]
             self.write(step, records)
         return metrics

@@ -5,7 +5,15 @@ import time
 
 import pytest
 
-from rewards.accuracy import AccuracyReward, is_equivalent, normalize_answer
+from rewards.accuracy import (
+    AccuracyReward,
+    QuickCheck,
+    check_answers,
+    clear_verdict_cache,
+    is_equivalent,
+    normalize_answer,
+    quick_check,
+)
 
 EQUIVALENT = [
     (r"\frac{1}{2}", "0.5"),
@@ -49,14 +57,16 @@ NOT_EQUIVALENT = [
 ]
 
 
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
 @pytest.mark.parametrize(("pred", "gold"), EQUIVALENT)
-def test_is_equivalent_true(pred, gold):
-    assert is_equivalent(pred, gold) is True
+def test_is_equivalent_true(pred, gold, isolate):
+    assert is_equivalent(pred, gold, isolate=isolate) is True
 
 
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
 @pytest.mark.parametrize(("pred", "gold"), NOT_EQUIVALENT)
-def test_is_equivalent_false(pred, gold):
-    assert is_equivalent(pred, gold) is False
+def test_is_equivalent_false(pred, gold, isolate):
+    assert is_equivalent(pred, gold, isolate=isolate) is False
 
 
 def test_is_equivalent_non_strings():
@@ -89,9 +99,10 @@ def test_normalize_answer():
         "1" * 5000,
     ],
 )
-def test_is_equivalent_hostile_is_false_and_fast(hostile):
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+def test_is_equivalent_hostile_is_false_and_fast(hostile, isolate):
     start = time.perf_counter()
-    assert is_equivalent(hostile, "1") is False
+    assert is_equivalent(hostile, "1", isolate=isolate, timeout_seconds=1.0) is False
     assert time.perf_counter() - start < 1.5
 
 
@@ -194,12 +205,62 @@ def test_reward_hostile_completions():
 
 
 def test_reward_options_are_validated():
-    assert AccuracyReward(timeout_seconds=0).timeout_seconds == 0
+    assert AccuracyReward(timeout_seconds=0, isolate=False).timeout_seconds == 0
+    assert AccuracyReward(timeout_seconds=3).timeout_seconds == 3  # ints keep working
+    assert AccuracyReward(timeout_seconds=0.25).timeout_seconds == 0.25
     with pytest.raises(ValueError, match="timeout_seconds"):
         AccuracyReward(timeout_seconds="2")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="timeout_seconds"):
-        AccuracyReward(timeout_seconds=2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=">= 0"):
         AccuracyReward(timeout_seconds=-1)
+    with pytest.raises(ValueError, match="> 0 with isolate"):
+        AccuracyReward(timeout_seconds=0)
+    with pytest.raises(ValueError, match="finite"):
+        AccuracyReward(timeout_seconds=float("inf"))
     with pytest.raises(ValueError, match="timeout_seconds"):
         AccuracyReward(timeout_seconds=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="isolate"):
+        AccuracyReward(isolate="yes")  # type: ignore[arg-type]
+
+
+def test_quick_check_decides_without_sympy():
+    assert quick_check(r"\frac{3}{6}", "0.5") == QuickCheck(True, "same number", r"\frac{3}{6}", "0.5")
+    assert quick_check("0.33", "1/3").reason == "different number"
+    assert quick_check("2x", "4", literal_numbers=True).reason == "not a written-out number"
+    assert quick_check("(" * 20 + "x" + ")" * 20, "x").reason == "answer too costly to verify"
+    assert quick_check("x", r"\binom{1000000}{500000}").reason == "gold too costly to verify"
+    assert quick_check("1" * 20_000, "1").verdict is False
+    assert quick_check("x+1", "x+1").reason == "identical"
+    assert quick_check("2x+1", "1+2x").verdict is None
+
+
+def test_check_answers_dedups_and_remembers_verdicts(monkeypatch):
+    import rewards.sandbox as sandbox
+
+    clear_verdict_cache()
+    sent = []
+    real = sandbox.VerifierPool.check
+
+    def spy(self, pairs, timeout_seconds=2.0):
+        sent.append(list(pairs))
+        return real(self, pairs, timeout_seconds)
+
+    monkeypatch.setattr(sandbox.VerifierPool, "check", spy)
+    pairs = [("2x+1", "1+2x"), ("2x+1", "1+2x"), ("x", "1+2x"), ("3", "3.0")]
+    expected = [(True, "equivalent"), (True, "equivalent"), (False, "different"), (True, "same number")]
+    assert check_answers(pairs) == expected
+    assert sent == [[("2x+1", "1+2x"), ("x", "1+2x")]]  # each distinct pair once; numbers never sent
+    assert check_answers(pairs) == expected
+    assert len(sent) == 1  # remembered
+
+
+def test_reward_accepts_float_timeouts_and_both_modes():
+    completions = ["<answer>1+2x</answer>", r"\boxed{\frac{1}{2}}", "<answer>2x</answer>"]
+    golds = ["2x+1", "0.5", "2x+1"]
+    for reward in (AccuracyReward(timeout_seconds=0.75), AccuracyReward(timeout_seconds=1, isolate=False)):
+        assert reward(completions=completions, answer=golds) == [1.0, 1.0, 0.0]
+
+
+def test_reward_never_raises_on_unprintable_golds():
+    reward = AccuracyReward()
+    out = reward(completions=["<answer>1</answer>"] * 3, answer=[10**5000, object(), float("nan")])
+    assert out == [0.0, 0.0, 0.0]

@@ -75,6 +75,16 @@ def test_numbers_and_target_types():
     assert score_countdown(None, [1, 2], 3) == 0.0  # type: ignore[arg-type]
 
 
+def test_hostile_targets_are_bounded():
+    start = time.perf_counter()
+    for target in ("1e999999999", "9" * 100_000, float("inf"), float("nan"), "3/0", "0x3", object()):
+        assert score_countdown("1 + 2", [1, 2], target) == 0.0
+    assert time.perf_counter() - start < 1.0
+    assert score_countdown("1 + 2", [1, 2], "3.0") == 1.0
+    assert score_countdown("1 / 2", [1, 2], 0.5) == 1.0
+    assert score_countdown("1 / 2", [1, 2], "1/2") == 1.0
+
+
 def test_normalize_expression():
     assert normalize_expression(r"(1+2) \times 3 = 9") == "(1+2) * 3"
     assert normalize_expression("8 \u00f7 2 \u00d7 3") == "8 / 2 * 3"

@@ -18,7 +18,10 @@ MODULES = [
     "rewards.accuracy",
     "rewards.countdown",
     "rewards.language",
+    "rewards.literals",
     "rewards.parsing",
+    "rewards.sandbox",
+    "rewards._sandbox_worker",
     "rewards.think_format",
 ]
 
@@ -92,7 +95,7 @@ def test_required_columns_values():
 
 
 def test_reward_kwargs():
-    assert reward_kwargs("accuracy") == {"timeout_seconds": 2, "literal_numbers": True}
+    assert reward_kwargs("accuracy") == {"timeout_seconds": 2.0, "literal_numbers": True, "isolate": True}
     assert reward_kwargs("countdown") == {"require_all_numbers": False}
     assert reward_kwargs("language_consistency") == {"language": "en"}
     assert reward_kwargs("think_format") == {
