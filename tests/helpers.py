@@ -18,3 +18,27 @@ def base_config(**changes) -> dict:
     }
     data.update(changes)
     return data
+
+
+def trace_record(step: int, prompt_id: str, text: str, *, correct: bool, reward: float,
+                 truncated: bool = False, advantage: float = 0.0, problem: str | None = None) -> dict:
+    """One trace record as training writes it (via ``build_records``), for synthetic run dirs.
+
+    ``text`` is the completion after a ``<think>`` prefill; ``reward`` sets the total directly.
+    """
+    from ahazero.behaviours import describe
+    from ahazero.tracing import build_records
+
+    record = build_records(
+        step=step,
+        rows=[{"id": prompt_id, "problem": problem or f"Compute {prompt_id}", "prefill": "<think>", "answer": "4"}],
+        completions=[text],
+        rewards={"accuracy": [float(correct)], "think_format": [1.0]},
+        weights=[1.0, 0.5],
+        advantages=[advantage],
+        completion_tokens=[len(text.split()) + 2],
+        truncated=[truncated],
+        behaviours=[describe("<think>" + text)],
+    )[0]
+    record["reward"] = reward
+    return record

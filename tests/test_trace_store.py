@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import trace_record
 
 from ahazero.behaviours import describe
 from ahazero.trace_store import (
@@ -27,15 +28,8 @@ from ahazero.tracing import TraceWriter, build_records
 
 
 def _record(step: int, i: int, *, text: str, correct: bool, reward: float, truncated: bool = False) -> dict:
-    b = describe("<think>" + text)
-    return {
-        "step": step, "prompt_id": f"p{i}", "problem": f"Compute {i}", "prefill": "<think>", "completion": text,
-        "thinking": b.thinking, "extracted_answer": b.answer, "gold": "4",
-        "rewards": {"accuracy": float(correct), "think_format": 1.0}, "reward": reward, "advantage": 0.0,
-        "thinking_tokens": b.thinking_tokens, "answer_tokens": b.answer_tokens,
-        "completion_tokens": len(text.split()) + 2, "truncated": truncated, "reflections": b.reflections,
-        "language_consistency": b.language_consistency, "correct": correct, "formatted": True,
-    }
+    return trace_record(step, f"p{i}", text, correct=correct, reward=reward, truncated=truncated,
+                        problem=f"Compute {i}")
 
 
 @pytest.fixture

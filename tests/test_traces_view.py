@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import trace_record
 from rich.console import Console
 
-from ahazero.behaviours import describe
 from ahazero.traces_view import (
     STYLES,
     add_parser,
@@ -24,15 +24,7 @@ from ahazero.tracing import TraceWriter
 
 
 def _record(step: int, pid: str, text: str, *, correct: bool, reward: float, truncated: bool = False) -> dict:
-    b = describe("<think>" + text)
-    return {
-        "step": step, "prompt_id": pid, "problem": f"Compute {pid}", "prefill": "<think>", "completion": text,
-        "thinking": b.thinking, "extracted_answer": b.answer, "gold": "4",
-        "rewards": {"accuracy": float(correct), "think_format": 1.0}, "reward": reward, "advantage": 0.25,
-        "thinking_tokens": b.thinking_tokens, "answer_tokens": b.answer_tokens,
-        "completion_tokens": len(text.split()) + 3, "truncated": truncated, "reflections": b.reflections,
-        "language_consistency": b.language_consistency, "correct": correct, "formatted": True,
-    }
+    return trace_record(step, pid, text, correct=correct, reward=reward, truncated=truncated, advantage=0.25)
 
 
 @pytest.fixture
