@@ -11,7 +11,7 @@ TORCH_CPU_SPEC ?= torch==2.13.0
 TORCH_SPEC ?= $(if $(shell command -v nvidia-smi 2>/dev/null),$(TORCH_GPU_SPEC),$(TORCH_CPU_SPEC))
 TORCH_INDEX ?=
 
-.PHONY: install train check eval model test test-slow lint format clean-smoke
+.PHONY: install train check eval model bench test test-slow lint format clean-smoke
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ eval:
 
 model:
 	$(VENV)/bin/ahazero fetch-model qwen2.5-coder-0.5b-instruct
+
+# Rollout benchmark: tokens/s, step split and peak memory per generation backend (see README).
+BENCH_ARGS ?= --backends hf,compiled,graph
+bench:
+	$(PY) scripts/bench_rollouts.py $(CONFIG) $(ARGS) $(BENCH_ARGS)
 
 test:
 	$(PY) -m pytest -q -m "not slow"

@@ -32,7 +32,14 @@ def _setup_logging(verbose: bool) -> None:
 def _load(args: argparse.Namespace):
     from ahazero.config import load_config
 
-    return load_config(args.config, args.overrides)
+    return load_config(args.config, _overrides(args))
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """Preset overrides first, then the command line's own ``key=value`` overrides."""
+    from ahazero.presets import preset_override_strings
+
+    return [*preset_override_strings(getattr(args, "preset", None) or []), *args.overrides]
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -43,7 +50,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _load(args)  # validate the schema before launching anything
     if args.gpus > 1 and not in_distributed_launch():
-        cmd = launch_command([args.config, *args.overrides], gpus=args.gpus, strategy=args.strategy,
+        cmd = launch_command([args.config, *_overrides(args)], gpus=args.gpus, strategy=args.strategy,
                              accelerate_config=resolve_accelerate_config(args.strategy, args.accelerate_config),
                              resume=args.resume)
         print("launching: " + " ".join(cmd), file=sys.stderr)
@@ -96,6 +103,16 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from ahazero.presets import PRESETS, describe_presets
+
+    for name, description in describe_presets():
+        print(f"{name:24s} {description}")
+        for key, value in PRESETS[name][1].items():
+            print(f"{'':24s}   {key}={value}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ahazero.evaluate import EvalSettings, evaluate, render_markdown
 
@@ -125,6 +142,11 @@ def _cmd_fetch_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_preset_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", action="append", default=[], metavar="NAME",
+                   help="apply a memory preset before the overrides (repeatable; see `ahazero presets`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs).
 
@@ -144,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], default="ddp",
                    help="multi-GPU strategy: configs/accelerate/<strategy>.yaml (default ddp)")
     p.add_argument("--accelerate-config", default=None, help="an accelerate config file instead of --strategy's")
+    _add_preset_option(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("check", help="validate a config (no model loads) and print it resolved")
@@ -151,11 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="check as if on this device (the CPU profile applies to 'cpu')")
+    _add_preset_option(p)
     p.set_defaults(func=_cmd_check)
 
     sub.add_parser("rewards", help="list registered rewards and their options").set_defaults(func=_cmd_rewards)
     sub.add_parser("tasks", help="list registered tasks and their options").set_defaults(func=_cmd_tasks)
     sub.add_parser("models", help="list named models").set_defaults(func=_cmd_models)
+    sub.add_parser("presets", help="list memory presets (--preset NAME)").set_defaults(func=_cmd_presets)
 
     p = sub.add_parser("eval", help="pass@1 / pass@k / maj@k and behaviours on a task's held-out split")
     p.add_argument("config", help="the run's config (task, prompt, rewards and run name come from it)")
@@ -176,8 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="a name from `ahazero models`")
     p.set_defaults(func=_cmd_fetch_model)
 
-    from ahazero import report, traces_view
+    from ahazero import bench, report, traces_view
 
+    bench.add_parser(sub)
     traces_view.add_parser(sub)
     report.add_parser(sub)
     return parser

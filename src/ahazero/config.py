@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "ConfigError",
     "ExperimentConfig",
+    "GenerationSettings",
     "LoggingConfig",
     "LoraConfig",
     "ModelConfig",
@@ -119,6 +120,23 @@ class PromptConfig(_Strict):
     )
 
 
+class GenerationSettings(_Strict):
+    """Which code path generates the rollouts (see :mod:`ahazero.generation`)."""
+
+    backend: Literal["auto", "hf", "compiled", "graph", "paged", "vllm"] = Field(
+        "auto",
+        description=(
+            "'auto' (fastest available: vllm if installed, else graph on a GPU, else hf), "
+            "'hf' (TRL's default generate), 'compiled' (transformers' static cache + torch.compile), "
+            "'graph' (ahazero's fixed-shape loop: one CUDA graph per token), "
+            "'paged' (transformers continuous batching) or 'vllm' (colocated)."
+        ),
+    )
+    prompt_bucket: int = Field(
+        64, gt=0, description="'compiled'/'graph': left-pad prompts to a multiple of this many tokens so shapes repeat."
+    )
+
+
 class LoggingConfig(_Strict):
     """Where metrics go and how much of each step is traced."""
 
@@ -150,6 +168,7 @@ class ExperimentConfig(_Strict):
     task: TaskSpec
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     rewards: list[RewardSpec] = Field(min_length=1, description="Reward functions and weights.")
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     grpo: dict[str, Any] = Field(
         default_factory=dict, description="Passed through to trl.GRPOConfig (any of its fields)."

@@ -91,6 +91,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         QuietProgressCallback,
         StepSummaryCallback,
     )
+    from ahazero.generation import configure_generation
     from ahazero.models import load_model_and_tokenizer, lora_config
     from ahazero.trainer import AhaGRPOTrainer
     from ahazero.validate import check_config
@@ -117,6 +118,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgressCallback)
+    configure_generation(trainer, checked.backend)
+    logger.info("rollouts: %s backend", checked.backend)
     return trainer
 
 

@@ -10,26 +10,111 @@ Example:
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
 from accelerate.utils import gather_object
 from trl import GRPOTrainer
+from trl.models import unwrap_model_for_generation
+from trl.trainer.utils import pad
 
+from ahazero.graph_sampler import GraphSampler
 from ahazero.tracing import TraceWriter
 
 __all__ = ["AhaGRPOTrainer"]
 
 
 class AhaGRPOTrainer(GRPOTrainer):
-    """TRL's GRPOTrainer plus per-step traces and behaviour metrics."""
+    """TRL's GRPOTrainer plus per-step traces, behaviour metrics and rollout timing.
+
+    Each generation batch adds ``timing/generation_seconds``, ``timing/reward_seconds``,
+    ``timing/generated_tokens`` and ``timing/tokens_per_second`` to the logged metrics (and
+    ``memory/peak_allocated_gib`` on a GPU); :attr:`rollout_timings` keeps one dict per batch.
+    """
 
     def __init__(self, *args: Any, tracer: TraceWriter | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tracer = tracer
+        self.rollout_timings: list[dict[str, float]] = []
+        self._pending: dict[str, float] = {}
+        self.graph_sampler: GraphSampler | None = None  # set for the 'graph' backend
+
+    def use_graph_sampler(self, sampler: GraphSampler | None = None) -> None:
+        """Generate rollouts with ahazero's fixed-shape loop (the ``graph`` backend)."""
+        self.graph_sampler = sampler or GraphSampler()
+
+    def _sync(self) -> None:
+        if self.accelerator.device.type == "cuda":
+            torch.cuda.synchronize(self.accelerator.device)
+
+    def _generate_single_turn(self, *args: Any, **kwargs: Any) -> Any:
+        self._sync()
+        start = time.perf_counter()
+        if self.graph_sampler is not None and not self.use_vllm and not self.use_transformers_continuous_batching:
+            completion_ids, logprobs = self._generate_with_graph_sampler(*args, **kwargs)
+        else:
+            completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
+        self._sync()
+        self._pending["generation_seconds"] = self._pending.get("generation_seconds", 0.0) + time.perf_counter() - start
+        tokens = sum(len(ids) for ids in completion_ids)
+        self._pending["generated_tokens"] = self._pending.get("generated_tokens", 0.0) + tokens
+        self._pending["completions"] = self._pending.get("completions", 0.0) + len(completion_ids)
+        return completion_ids, logprobs
+
+    def _generate_with_graph_sampler(self, prompt_ids: list[list[int]], images: Any = None,
+                                     multimodal_fields: Any = None, *args: Any, **kwargs: Any) -> tuple[list, None]:
+        """TRL's regular generation path with :class:`GraphSampler` in place of ``model.generate``."""
+        if images is not None or multimodal_fields:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, *args, **kwargs)
+        pad_id = self._tokenizer.pad_token_id
+        prompts = [torch.tensor(ids) for ids in prompt_ids]
+        input_ids = pad(prompts, padding_value=pad_id, padding_side="left", pad_to_multiple_of=self.pad_to_multiple_of)
+        mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, padding_side="left",
+                   pad_to_multiple_of=self.pad_to_multiple_of)
+        device = self.accelerator.device
+        with (
+            unwrap_model_for_generation(
+                self.model_wrapped,
+                self.accelerator,
+                gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+            ) as unwrapped_model,
+            torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
+        ):
+            completion_ids = self.graph_sampler.generate(
+                unwrapped_model, input_ids.to(device), mask.to(device),
+                max_new_tokens=self.max_completion_length, eos_token_ids=list(self.eos_token_ids),
+                pad_token_id=pad_id, temperature=self.temperature, top_k=self.top_k or 0,
+                top_p=self.top_p if self.top_p is not None else 1.0,
+            )
+        return completion_ids, None
+
+    def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        rewards = super()._calculate_rewards(*args, **kwargs)
+        self._pending["reward_seconds"] = self._pending.get("reward_seconds", 0.0) + time.perf_counter() - start
+        return rewards
+
+    def _record_timing(self) -> None:
+        """Turn this batch's timers into metrics (this process's share of the batch)."""
+        timing, self._pending = self._pending, {}
+        if not timing:
+            return
+        if timing.get("generation_seconds"):
+            timing["tokens_per_second"] = timing.get("generated_tokens", 0.0) / timing["generation_seconds"]
+        if self.accelerator.device.type == "cuda":
+            timing["peak_allocated_gib"] = torch.cuda.max_memory_allocated(self.accelerator.device) / 2**30
+        self.rollout_timings.append(timing)
+        mode = "train" if self.model.training else "eval"
+        for key, value in timing.items():
+            prefix = "memory" if key.startswith("peak") else "timing"
+            self._metrics[mode][f"{prefix}/{key}"].append(float(value))
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)
+        self._record_timing()
         if self.tracer is not None and self.model.training:
             self._trace(inputs, output)  # every process takes part: the pieces are gathered
         return output

@@ -28,7 +28,7 @@ from typing import Any
 
 from ahazero.config import ConfigError, ExperimentConfig
 
-__all__ = ["CheckedConfig", "build_grpo_config", "check_config"]
+__all__ = ["CheckedConfig", "build_grpo_config", "check_config", "resolved_backend"]
 
 #: GRPOConfig fields that ahazero sets from its own sections.
 OWNED_GRPO_KEYS = {
@@ -51,6 +51,7 @@ class CheckedConfig:
     reward_funcs: list[Any]
     reward_weights: list[float]
     grpo_args: Any
+    backend: str = "hf"
 
 
 def _task_options(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -158,6 +159,7 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
                 f"{', '.join(sorted(fields))}"
             )
         _check_type(key, value, fields[key].type)
+    backend_settings = _backend_settings(cfg, cuda=bool(cuda))
 
     bf16 = bool(cuda and torch.cuda.is_bf16_supported())
     settings: dict[str, Any] = {
@@ -172,6 +174,7 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
         "output_dir": str(cfg.run_dir / "checkpoints"),
         "reward_weights": [float(r.weight) for r in cfg.rewards],
     }
+    settings.update(backend_settings)
     settings.update(cfg.grpo)
     if settings.get("max_steps", -1) == -1 and "num_train_epochs" not in cfg.grpo:
         settings.setdefault("num_train_epochs", 1)
@@ -179,6 +182,60 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
         return GRPOConfig(**settings)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"grpo: {err}") from None
+
+
+def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
+    """The concrete rollout backend a config runs with on this machine.
+
+    A ``grpo`` section that selects a generation path itself (``use_vllm``, ...) keeps it
+    and counts as ``custom``.
+
+    Example:
+        >>> from ahazero.config import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
+        >>> resolved_backend(cfg, cuda=False)
+        'hf'
+    """
+    from ahazero.generation import BACKEND_GRPO_KEYS, resolve_backend
+
+    own = [k for k in BACKEND_GRPO_KEYS if k in cfg.grpo]
+    if own:
+        if cfg.generation.backend != "auto":
+            raise ConfigError(
+                f"grpo.{own[0]} and generation.backend both choose how rollouts are generated; "
+                f"keep generation.backend ('{cfg.generation.backend}') and drop grpo.{own[0]}"
+            )
+        return "custom"
+    try:
+        backend = resolve_backend(cfg.generation.backend, cuda=cuda)
+    except ValueError as err:
+        raise ConfigError(f"generation.backend: {err}") from None
+    if backend == "graph":
+        backend = _graph_or_fallback(cfg)
+    return backend
+
+
+def _graph_or_fallback(cfg: ExperimentConfig) -> str:
+    """``graph`` implements temperature/top-k/top-p only: other sampling settings need ``compiled``."""
+    from ahazero.generation import GRAPH_UNSUPPORTED
+
+    used = [k for k, neutral in GRAPH_UNSUPPORTED.items() if cfg.grpo.get(k, neutral) != neutral]
+    if not used:
+        return "graph"
+    if cfg.generation.backend == "graph":
+        raise ConfigError(f"generation.backend 'graph' does not implement grpo.{used[0]}; use 'compiled' or 'hf' "
+                          f"(or 'auto', which picks 'compiled' for such settings)")
+    return "compiled"
+
+
+def _backend_settings(cfg: ExperimentConfig, *, cuda: bool) -> dict[str, Any]:
+    from ahazero.generation import backend_grpo_settings
+
+    backend = resolved_backend(cfg, cuda=cuda)
+    if backend == "custom":
+        return {}
+    return backend_grpo_settings(backend, prompt_bucket=cfg.generation.prompt_bucket)
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -206,8 +263,14 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
         ...
         ahazero.config.ConfigError: grpo: generation_batch_size (8) must be divisible by num_generations (3).
     """
+    import torch
+
+    if cuda is None:
+        cuda = torch.cuda.is_available()
     task = _resolve_task(cfg)
     funcs, weights = _resolve_rewards(cfg, task)
     grpo_args = build_grpo_config(cfg, cuda=cuda)
     _check_writable(cfg.run_dir)
-    return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args)
+    backend = resolved_backend(cfg, cuda=cuda and not grpo_args.use_cpu)
+    return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args,
+                         backend=backend)

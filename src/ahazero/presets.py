@@ -1,0 +1,115 @@
+"""Memory presets: named bundles of config overrides that trade speed for GPU memory.
+
+``ahazero train CONFIG --preset NAME`` (repeatable) applies a preset's overrides on top
+of the config and before any ``key=value`` overrides on the command line, so a preset is
+just a shorthand a user can read and undo. The peak memory each one reaches is measured
+by ``make bench`` (see the README's table).
+
+Example:
+    >>> sorted(PRESETS)
+    ['full-bf16', 'gradient-checkpointing', 'liger', 'lora', 'lora-24gb']
+    >>> preset_overrides(["lora"])["model.lora"]
+    {'r': 16, 'alpha': 32, 'dropout': 0.0, 'target_modules': 'all-linear'}
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ahazero.config import ConfigError
+
+__all__ = ["PRESETS", "describe_presets", "preset_override_strings", "preset_overrides"]
+
+_LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
+
+#: name -> (one-line description, dotted overrides)
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "full-bf16": (
+        "full fine-tune in bfloat16 (the default on a GPU with bf16)",
+        {"model.dtype": "bfloat16"},
+    ),
+    "gradient-checkpointing": (
+        "recompute activations in the backward pass: less memory, slower update",
+        {"grpo.gradient_checkpointing": True},
+    ),
+    "lora": (
+        "train a rank-16 LoRA adapter on every linear layer instead of all weights",
+        {"model.lora": dict(_LORA)},
+    ),
+    "liger": (
+        "Liger's fused layer kernels (needs `pip install liger-kernel`; TRL already computes "
+        "log-probs with a chunked, fused LM head)",
+        {"grpo.use_liger_kernel": True},
+    ),
+    "lora-24gb": (
+        "LoRA + gradient checkpointing + 8-completion micro-batches: the default batch on a 24 GB card",
+        {
+            "model.dtype": "bfloat16",
+            "model.lora": dict(_LORA),
+            "grpo.gradient_checkpointing": True,
+            "grpo.per_device_train_batch_size": 8,
+            "grpo.gradient_accumulation_steps": 16,
+        },
+    ),
+}
+
+
+def preset_overrides(names: list[str]) -> dict[str, Any]:
+    """The merged overrides of ``names`` (later presets win on shared keys).
+
+    Example:
+        >>> preset_overrides(["full-bf16", "gradient-checkpointing"])
+        {'model.dtype': 'bfloat16', 'grpo.gradient_checkpointing': True}
+        >>> preset_overrides(["lora-8gb"])
+        Traceback (most recent call last):
+        ...
+        ahazero.config.ConfigError: unknown preset 'lora-8gb' (did you mean 'lora-24gb'?); valid choices: ...
+    """
+    merged: dict[str, Any] = {}
+    for name in names:
+        if name not in PRESETS:
+            close = difflib.get_close_matches(name, list(PRESETS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown preset '{name}'{hint}; valid choices: {', '.join(sorted(PRESETS))}")
+        if name == "liger":
+            _require_liger()
+        merged.update({key: _copy(value) for key, value in PRESETS[name][1].items()})
+    return merged
+
+
+def preset_override_strings(names: list[str]) -> list[str]:
+    """The presets as ``key=value`` command-line overrides (YAML values), in order.
+
+    Example:
+        >>> preset_override_strings(["gradient-checkpointing"])
+        ['grpo.gradient_checkpointing=true']
+    """
+    return [f"{key}={_yaml_value(value)}" for key, value in preset_overrides(names).items()]
+
+
+def describe_presets() -> list[tuple[str, str]]:
+    """``(name, description)`` for every preset, for ``ahazero presets``.
+
+    Example:
+        >>> describe_presets()[0][0]
+        'full-bf16'
+    """
+    return [(name, description) for name, (description, _) in PRESETS.items()]
+
+
+def _require_liger() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise ConfigError("preset 'liger' needs the liger-kernel package (pip install liger-kernel)")
+
+
+def _yaml_value(value: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
+
+
+def _copy(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value

@@ -1,0 +1,127 @@
+"""Rollout backends: resolution, config conflicts, what each sets in GRPOConfig, and training with each."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import base_config
+
+from ahazero.config import ConfigError, validate_dict
+from ahazero.generation import backend_grpo_settings, resolve_backend
+from ahazero.graph_sampler import GraphSampler
+from ahazero.models import load_model_and_tokenizer
+from ahazero.rundir import read_metrics
+from ahazero.train import build_trainer, train
+from ahazero.validate import build_grpo_config, check_config, resolved_backend
+
+
+def cfg_with(tmp_path=None, **changes):
+    data = base_config(**changes)
+    if tmp_path is not None:
+        data["output_root"] = str(tmp_path)
+    return validate_dict(data)
+
+
+def test_auto_is_hf_on_cpu_and_graph_on_a_gpu(monkeypatch):
+    monkeypatch.setattr("ahazero.generation.vllm_available", lambda: False)
+    assert resolve_backend("auto", cuda=False) == "hf"
+    assert resolve_backend("auto", cuda=True) == "graph"
+    monkeypatch.setattr("ahazero.generation.vllm_available", lambda: True)
+    assert resolve_backend("auto", cuda=True) == "vllm"
+
+
+def test_vllm_without_vllm_is_a_config_error(monkeypatch):
+    monkeypatch.setattr("ahazero.generation.vllm_available", lambda: False)
+    cfg = cfg_with(generation={"backend": "vllm"})
+    with pytest.raises(ConfigError, match=r"generation.backend: backend 'vllm' needs vLLM \(pip install vllm\)"):
+        check_config(cfg, cuda=True)
+
+
+def test_unknown_backend_names_the_choices():
+    with pytest.raises(ConfigError, match="generation.backend.*'auto', 'hf', 'compiled', 'graph', 'paged'"):
+        cfg_with(generation={"backend": "fast"})
+
+
+def test_each_backend_sets_its_grpo_fields():
+    args = build_grpo_config(cfg_with(generation={"backend": "compiled", "prompt_bucket": 32}), cuda=False)
+    assert args.cache_implementation == "static" and args.pad_to_multiple_of == 32
+    args = build_grpo_config(cfg_with(generation={"backend": "graph"}), cuda=False)
+    assert args.pad_to_multiple_of == 64 and args.cache_implementation is None
+    args = build_grpo_config(cfg_with(generation={"backend": "paged"}), cuda=False)
+    assert args.use_transformers_continuous_batching
+    args = build_grpo_config(cfg_with(generation={"backend": "hf"}), cuda=False)
+    assert args.pad_to_multiple_of is None and not args.use_vllm
+    assert backend_grpo_settings("vllm") == {"use_vllm": True, "vllm_mode": "colocate"}
+
+
+def test_grpo_generation_keys_conflict_with_a_named_backend():
+    with pytest.raises(ConfigError, match="grpo.use_vllm and generation.backend both choose"):
+        resolved_backend(cfg_with(generation={"backend": "graph"}, grpo={"use_vllm": True}), cuda=True)
+    # with 'auto' the grpo section's own choice is kept
+    assert resolved_backend(cfg_with(grpo={"cache_implementation": "static"}), cuda=True) == "custom"
+
+
+def test_graph_refuses_sampling_settings_it_does_not_implement():
+    with pytest.raises(ConfigError, match="'graph' does not implement grpo.repetition_penalty"):
+        resolved_backend(cfg_with(generation={"backend": "graph"}, grpo={"repetition_penalty": 1.1}), cuda=True)
+    # auto falls back to transformers' compiled path for them
+    assert resolved_backend(cfg_with(grpo={"min_p": 0.05}), cuda=True) == "compiled"
+    assert resolved_backend(cfg_with(grpo={"top_p": 0.9, "top_k": 20}), cuda=True) == "graph"
+
+
+@pytest.mark.parametrize("backend", ["graph", "compiled"])
+def test_training_with_a_backend_logs_rollout_timing(backend, tmp_path, tiny_model_dir):
+    cfg = cfg_with(tmp_path, generation={"backend": backend}, logging={"report_to": ["none"]},
+                   grpo={"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 2,
+                         "max_completion_length": 12, "save_strategy": "no"})
+    run_dir = train(cfg)
+    rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "reward" in r]
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        assert row["timing/generation_seconds"] > 0 and row["timing/reward_seconds"] >= 0
+        assert 8 <= row["timing/generated_tokens"] <= 8 * 12  # 8 completions of 1..12 tokens
+        assert row["timing/tokens_per_second"] == pytest.approx(
+            row["timing/generated_tokens"] / row["timing/generation_seconds"], rel=1e-6)
+
+
+def test_graph_backend_hands_generation_to_the_sampler(tmp_path, tiny_model_dir):
+    cfg = cfg_with(tmp_path, generation={"backend": "graph"}, logging={"report_to": ["none"]},
+                   grpo={"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 1,
+                         "max_completion_length": 12})
+    trainer = build_trainer(cfg)
+    assert isinstance(trainer.graph_sampler, GraphSampler)
+    assert trainer.pad_to_multiple_of == 64
+
+
+def test_graph_sampling_matches_generate_in_distribution(tiny_model_dir):
+    """First-token frequencies: GraphSampler vs model.generate differ no more than two generate seeds do.
+
+    A low temperature makes the random tiny model's next-token distribution peaked enough
+    (a few hundred tokens, top one ~75%) for 3,000 samples to tell distributions apart.
+    """
+    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
+    model.eval()
+    n = 3000
+    enc = tok(["12 + 7 ="] * n, return_tensors="pt", padding=True, padding_side="left")
+    eos = [model.generation_config.eos_token_id]
+    vocab = model.config.vocab_size
+
+    def reference(seed):
+        torch.manual_seed(seed)
+        out = model.generate(**enc, max_new_tokens=1, do_sample=True, temperature=0.15, top_k=0, top_p=1.0,
+                             pad_token_id=tok.pad_token_id)
+        return torch.bincount(out[:, -1], minlength=vocab).float() / n
+
+    torch.manual_seed(3)
+    ours = GraphSampler(compile=False).generate(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=1,
+                                                eos_token_ids=eos, pad_token_id=tok.pad_token_id, temperature=0.15)
+    ours = torch.bincount(torch.tensor([row[0] for row in ours]), minlength=vocab).float() / n
+    a, b = reference(1), reference(2)
+    tvd = lambda p, q: 0.5 * (p - q).abs().sum().item()  # noqa: E731
+    assert tvd(ours, a) < 1.5 * tvd(a, b) + 0.02
+    # and the check has power: the same sampler at a slightly different temperature fails it
+    torch.manual_seed(3)
+    hot = GraphSampler(compile=False).generate(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=1,
+                                               eos_token_ids=eos, pad_token_id=tok.pad_token_id, temperature=0.2)
+    hot = torch.bincount(torch.tensor([row[0] for row in hot]), minlength=vocab).float() / n
+    assert tvd(hot, a) > 1.5 * tvd(a, b) + 0.02
