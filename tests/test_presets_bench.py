@@ -45,6 +45,11 @@ def test_preset_flag_on_the_command_line():
     result = ahazero("check", "configs/default.yaml", "--preset", "nope")
     assert result.returncode == 2 and "unknown preset 'nope'" in result.stderr
     assert "lora-24gb" in ahazero("presets").stdout
+    # overrides may follow the option; later overrides win over the preset
+    result = ahazero("check", "configs/default.yaml", "--device", "cuda", "--preset", "lora", "model.lora.r=4")
+    assert result.returncode == 0, result.stderr
+    assert "r: 4" in result.stdout
+    assert ahazero("check", "configs/default.yaml", "--bogus").returncode == 2
 
 
 def test_bench_batch_shape_and_a_batch_that_does_not_divide():

@@ -220,7 +220,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ahazero.fetch import FetchError
     from ahazero.rundir import RunDirError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may also come after an option (`train c.yaml --preset lora seed=1`)
+    if extra and isinstance(getattr(args, "overrides", None), list) and all(
+        "=" in e and not e.startswith("-") for e in extra
+    ):
+        args.overrides.extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
     try:
         return args.func(args)
