@@ -83,3 +83,22 @@ def test_sampling_follows_the_softmax_and_filters():
     assert set(sample_next(logits, top_p=0.4).tolist()) == {0}
     cold = torch.bincount(sample_next(logits, temperature=0.1), minlength=3).float() / 20000
     assert cold[0] > 0.95
+
+
+def test_a_failing_compile_falls_back_to_eager_decoding(tiny, monkeypatch, caplog):
+    model, tok = tiny
+    ids, mask = _batch(tok, ["4 + 4 =", "9 - 3 ="])
+    kwargs = dict(max_new_tokens=10, eos_token_ids=_eos(tok, model), pad_token_id=tok.pad_token_id, do_sample=False)
+    expected = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
+
+    def broken_compile(fn, **options):
+        def run(*args, **kw):
+            raise RuntimeError("Cannot find a working triton installation")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    sampler = GraphSampler(compile=True)
+    with caplog.at_level("WARNING", logger="ahazero.graph_sampler"):
+        assert sampler.generate(model, ids, mask, **kwargs) == expected
+    assert "torch.compile is unavailable here (RuntimeError: Cannot find a working triton" in caplog.text
+    assert sampler.compile is False

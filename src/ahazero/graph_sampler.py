@@ -77,6 +77,7 @@ class GraphSampler:
         self.check_every = max(1, check_every)
         self._caches: dict[tuple[Any, ...], Any] = {}
         self._steps: dict[tuple[Any, ...], Any] = {}
+        self._verified: set[tuple[Any, ...]] = set()
 
     def _cache(self, model: Any, batch: int, length: int) -> Any:
         from transformers import StaticCache
@@ -150,11 +151,31 @@ class GraphSampler:
             if i % self.check_every == 0 and bool(finished.all()):
                 break
             position += 1
-            tokens, finished = step(tokens, position, cache_position, mask, finished, cache, eos, pad)
+            args = (tokens, position, cache_position, mask, finished, cache, eos, pad)
+            if i == 1 and use_compile and (id(model), sampling) not in self._verified:
+                step = self._first_compiled_call(step, model, sampling, args)
+            tokens, finished = step(*args)
             tokens, finished = tokens.clone(), finished.clone()  # graph outputs are reused by the next replay
             cache_position += 1
             generated.append(tokens)
         return _cut_at_eos(torch.cat(generated, dim=1), eos)
+
+    def _first_compiled_call(self, step: Any, model: Any, sampling: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        """Compile (by tracing one step without keeping its result); fall back to eager if that fails.
+
+        Compilation needs a working Triton/inductor toolchain; where there is none, decoding
+        continues uncompiled with a warning instead of stopping the run.
+        """
+        try:
+            clone = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+            step(*clone)  # compiles; writes the same KV slot the real call rewrites next
+            self._verified.add((id(model), sampling))
+            return step
+        except Exception as err:  # a missing compiler surfaces as many exception types
+            logger.warning("graph sampler: torch.compile is unavailable here (%s: %s); decoding without it",
+                           type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+            self.compile = False
+            return self._step_fn(model, False, sampling)
 
 
 def _cut_at_eos(ids: torch.Tensor, eos: torch.Tensor) -> list[list[int]]:
