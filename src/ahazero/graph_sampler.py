@@ -13,7 +13,8 @@ padding. Sampling uses the Gumbel-max trick, which draws from exactly the softma
 every row has, checked every ``check_every`` tokens so the GPU is not synchronised per token.
 
 Without a GPU (or with ``compile=False``) the same loop runs eagerly, which is how the
-tests check it against ``model.generate``.
+tests check it against ``model.generate``. Where ``torch.compile`` cannot run (no working
+Triton), the first call warns and the sampler decodes eagerly from then on.
 
 Example:
     >>> sampler = GraphSampler(compile=False)
@@ -126,11 +127,29 @@ class GraphSampler:
             ...                                      eos_token_ids=[2], pad_token_id=0)
             [[17, 9, 2], [5, 5, 5, 5, 5, 5, 5, 5]]
         """
+        use_compile = self.compile if self.compile is not None else input_ids.device.type == "cuda"
+        options = dict(max_new_tokens=max_new_tokens, eos_token_ids=eos_token_ids, pad_token_id=pad_token_id,
+                       temperature=temperature, top_k=top_k, top_p=top_p, do_sample=do_sample)
+        if not use_compile or id(model) in self._verified:
+            return self._generate(model, input_ids, attention_mask, use_compile=use_compile, **options)
+        try:  # the first compiled call compiles; without a working toolchain, decode eagerly instead
+            result = self._generate(model, input_ids, attention_mask, use_compile=True, **options)
+        except Exception as err:  # a missing compiler surfaces as many exception types
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            logger.warning("graph sampler: torch.compile is unavailable here (%s: %s); decoding without it",
+                           type(err).__name__, first_line)
+            self.compile = False
+            return self._generate(model, input_ids, attention_mask, use_compile=False, **options)
+        self._verified.add(id(model))
+        return result
+
+    def _generate(self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, use_compile: bool,
+                  max_new_tokens: int, eos_token_ids: list[int], pad_token_id: int, temperature: float,
+                  top_k: int, top_p: float, do_sample: bool) -> list[list[int]]:
         device = input_ids.device
         batch, prompt_len = input_ids.shape
         length = prompt_len + max_new_tokens
-        use_compile = self.compile if self.compile is not None else device.type == "cuda"
-        cache = self._cache(model, batch, length)
+        cache = self._cache(model, batch, length)  # a fresh or reset cache: a retry starts clean
         eos = torch.tensor(sorted(set(eos_token_ids)), device=device)
         pad = torch.tensor(pad_token_id, device=device)
         mask = torch.cat([attention_mask.long(), attention_mask.new_ones(batch, max_new_tokens).long()], dim=1)
@@ -151,31 +170,11 @@ class GraphSampler:
             if i % self.check_every == 0 and bool(finished.all()):
                 break
             position += 1
-            args = (tokens, position, cache_position, mask, finished, cache, eos, pad)
-            if i == 1 and use_compile and (id(model), sampling) not in self._verified:
-                step = self._first_compiled_call(step, model, sampling, args)
-            tokens, finished = step(*args)
+            tokens, finished = step(tokens, position, cache_position, mask, finished, cache, eos, pad)
             tokens, finished = tokens.clone(), finished.clone()  # graph outputs are reused by the next replay
             cache_position += 1
             generated.append(tokens)
         return _cut_at_eos(torch.cat(generated, dim=1), eos)
-
-    def _first_compiled_call(self, step: Any, model: Any, sampling: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
-        """Compile (by tracing one step without keeping its result); fall back to eager if that fails.
-
-        Compilation needs a working Triton/inductor toolchain; where there is none, decoding
-        continues uncompiled with a warning instead of stopping the run.
-        """
-        try:
-            clone = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-            step(*clone)  # compiles; writes the same KV slot the real call rewrites next
-            self._verified.add((id(model), sampling))
-            return step
-        except Exception as err:  # a missing compiler surfaces as many exception types
-            logger.warning("graph sampler: torch.compile is unavailable here (%s: %s); decoding without it",
-                           type(err).__name__, str(err).splitlines()[0] if str(err) else "")
-            self.compile = False
-            return self._step_fn(model, False, sampling)
 
 
 def _cut_at_eos(ids: torch.Tensor, eos: torch.Tensor) -> list[list[int]]:
