@@ -57,6 +57,7 @@ def make_run(root: Path, *, rise_at: int | None, seed: int = 0, base: bool = Tru
             "behaviour/think_tokens_p90": think[-2], "behaviour/reflection_rate": rate,
             "behaviour/language_consistency": 1.0, "behaviour/accuracy_reflective": 0.5 if rate else None,
             "behaviour/accuracy_non_reflective": acc,
+            "timing/tokens_per_second": 4000.0 + step, "timing/generation_seconds": 2.5,
         })
     metrics.append({"step": STEPS, "train_runtime": 99.0})
     (root / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics) + "\n")
@@ -96,7 +97,8 @@ def single(runs) -> tuple[Path, str]:
 
 
 PLOT_TITLES = ["Reward: accuracy", "Reward: think_format", "Total reward", "Accuracy", "Format rate",
-               "Thinking length (tokens)", "Reflection rate", "Language consistency", "Truncation rate"]
+               "Thinking length (tokens)", "Reflection rate", "Language consistency", "Truncation rate",
+               "Rollout throughput (generated tokens/s)", "Rollout generation time per step (s)"]
 
 
 def test_single_run_report_is_written_beside_the_run(runs, single):

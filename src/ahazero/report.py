@@ -67,6 +67,8 @@ PLOTS: list[tuple[str, str, str | None, bool]] = [
     ("behaviour/reflection_rate", "Reflection rate", "reflection_rate", True),
     ("behaviour/language_consistency", "Language consistency", "language_consistency", True),
     ("behaviour/truncation_rate", "Truncation rate", "truncation_rate", True),
+    ("timing/tokens_per_second", "Rollout throughput (generated tokens/s)", None, False),
+    ("timing/generation_seconds", "Rollout generation time per step (s)", None, False),
 ]
 _BAND = ("behaviour/think_tokens_p10", "behaviour/think_tokens_p90")
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
