@@ -208,8 +208,14 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
-    for record, timing in zip(records, trainer.rollout_timings):
-        record.update({k: v for k, v in timing.items() if k != "peak_allocated_gib"})
+    by_step: dict[int, dict[str, float]] = {}
+    for timing in trainer.rollout_timings:  # several batches per step add up (num_iterations, eval)
+        merged = by_step.setdefault(int(timing["step"]), {})
+        for key, value in timing.items():
+            if key not in ("step", "peak_allocated_gib", "tokens_per_second"):
+                merged[key] = merged.get(key, 0.0) + value
+    for record in records:
+        record.update(by_step.get(record["step"], {}))
     return {
         "case": label,
         "backend": backend,

@@ -30,7 +30,8 @@ class AhaGRPOTrainer(GRPOTrainer):
 
     Each generation batch adds ``timing/generation_seconds``, ``timing/reward_seconds``,
     ``timing/generated_tokens`` and ``timing/tokens_per_second`` to the logged metrics (and
-    ``memory/peak_allocated_gib`` on a GPU); :attr:`rollout_timings` keeps one dict per batch.
+    ``memory/peak_allocated_gib`` on a GPU); :attr:`rollout_timings` keeps one dict per batch,
+    with the optimizer step it belongs to under ``step``.
     """
 
     def __init__(self, *args: Any, tracer: TraceWriter | None = None, **kwargs: Any) -> None:
@@ -106,7 +107,7 @@ class AhaGRPOTrainer(GRPOTrainer):
             timing["tokens_per_second"] = timing.get("generated_tokens", 0.0) / timing["generation_seconds"]
         if self.accelerator.device.type == "cuda":
             timing["peak_allocated_gib"] = torch.cuda.max_memory_allocated(self.accelerator.device) / 2**30
-        self.rollout_timings.append(timing)
+        self.rollout_timings.append({"step": self.state.global_step + 1, **timing})
         mode = "train" if self.model.training else "eval"
         for key, value in timing.items():
             prefix = "memory" if key.startswith("peak") else "timing"
