@@ -79,7 +79,7 @@ def test_summary_excludes_warmup_and_splits_the_step():
 
 
 def test_bench_runs_each_case_and_writes_json(tmp_path, tiny_model_dir):
-    out = tmp_path / "bench" / "r.json"
+    out = tmp_path / "bench" / "r.json"  # scratch runs go to bench/r-runs/
     result = ahazero("bench", "configs/smoke.yaml", "--backends", "hf,graph", "--presets", "lora",
                      "--prompts", "2", "--generations", "4", "--max-tokens", "12", "--steps", "2",
                      "--out", str(out), timeout=600)
@@ -94,6 +94,7 @@ def test_bench_runs_each_case_and_writes_json(tmp_path, tiny_model_dir):
     assert report["cases"][0]["summary"]["speedup_vs_hf"] == 1.0
     assert report["cases"][2]["resolved_backend"] == "hf"  # auto on a machine without a GPU
     assert "tok/s" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "bench" / "r-runs").iterdir()) == ["auto-lora", "graph", "hf"]
 
 
 def test_a_failing_case_is_reported_not_fatal(tmp_path, tiny_model_dir):
@@ -103,3 +104,23 @@ def test_a_failing_case_is_reported_not_fatal(tmp_path, tiny_model_dir):
     assert result.returncode == 1
     case = json.loads(out.read_text())["cases"][0]
     assert case["status"].startswith("error: ConfigError") and "vllm" in case["status"]
+
+
+def test_bench_never_replaces_a_folder_it_did_not_create(tmp_path, tiny_model_dir):
+    from pathlib import Path
+
+    from ahazero.bench import run_case
+    from ahazero.rundir import RunDirError
+
+    settings = BenchSettings(prompts=2, generations=4, max_tokens=8, steps=1, warmup=0)
+    mine = tmp_path / "hf"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's own files")
+    with pytest.raises(RunDirError, match="was not written by `ahazero bench`"):
+        run_case("configs/smoke.yaml", [], backend="hf", presets=[], settings=settings, out_dir=tmp_path)
+    assert (mine / "notes.txt").read_text() == "a user's own files"
+    # a bench's own scratch run is replaced by the next bench of the same case
+    first = run_case("configs/smoke.yaml", [], backend="graph", presets=[], settings=settings, out_dir=tmp_path)
+    again = run_case("configs/smoke.yaml", [], backend="graph", presets=[], settings=settings, out_dir=tmp_path)
+    assert first["status"] == again["status"] == "ok"
+    assert Path(tmp_path / "graph" / ".ahazero-bench").is_file()

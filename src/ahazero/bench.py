@@ -12,7 +12,9 @@ records:
 - peak GPU memory (allocated and reserved by PyTorch's allocator),
 - the mean of each reward, so a faster backend that changes what is learned shows up.
 
-Results print as a table and are written as JSON (default ``runs/bench/rollouts.json``).
+Results print as a table and are written as JSON (default ``runs/bench/rollouts.json``); the
+cases' short runs (traces included) go beside it in ``<json stem>-runs/<case>/`` and are
+replaced by the next bench of the same case (never a folder the bench did not create).
 
 Example:
     $ ahazero bench configs/default.yaml --backends hf,compiled --steps 3
@@ -36,6 +38,9 @@ from typing import Any
 __all__ = ["BenchSettings", "add_parser", "bench_overrides", "run_case", "summarize_case"]
 
 logger = logging.getLogger("ahazero.bench")
+
+#: File that marks a bench's scratch run directory (only such directories are ever replaced).
+_MARKER = ".ahazero-bench"
 
 
 class BenchSettings:
@@ -175,7 +180,7 @@ def _step_callback(records: list[dict[str, Any]]) -> Any:
 
 def run_case(config: str, overrides: list[str], *, backend: str, presets: list[str],
              settings: BenchSettings, out_dir: Path) -> dict[str, Any]:
-    """Train one case in this process and return its per-step records and summary.
+    """Train one case in this process (its run goes to ``out_dir/<case>``); return per-step records and summary.
 
     Example:
         >>> r = run_case("configs/smoke.yaml", [], backend="hf", presets=[],   # doctest: +SKIP
@@ -187,7 +192,7 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
 
     from ahazero.config import apply_overrides, load_config
     from ahazero.presets import preset_override_strings
-    from ahazero.rundir import RunDir
+    from ahazero.rundir import RunDir, RunDirError
     from ahazero.train import build_trainer, resolve_for_device
     from ahazero.validate import check_config
 
@@ -196,12 +201,17 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     cfg = load_config(config, [*preset_override_strings(presets), *overrides])
     cfg = resolve_for_device(cfg, cuda=cuda)
     cfg = apply_overrides(cfg, bench_overrides(cfg, settings, backend=backend, name=label,
-                                               output_root=str(out_dir / "runs")))
+                                               output_root=str(out_dir)))
     checked = check_config(cfg, cuda=cuda)
-    if cfg.run_dir.exists():  # a previous bench of this case, inside the bench's own folder
-        shutil.rmtree(cfg.run_dir)
+    marker = cfg.run_dir / _MARKER
+    if cfg.run_dir.exists():
+        if not marker.is_file():
+            raise RunDirError(f"{cfg.run_dir} exists and was not written by `ahazero bench`; "
+                              "pass another --out or move it")
+        shutil.rmtree(cfg.run_dir)  # the previous bench of this case
     run_dir = RunDir(cfg.run_dir)
     run_dir.root.mkdir(parents=True)
+    marker.write_text("scratch run of `ahazero bench`; replaced by the next bench\n", encoding="utf-8")
     trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
     records: list[dict[str, Any]] = []
     trainer.add_callback(_step_callback(records))
@@ -228,6 +238,11 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     }
 
 
+def _scratch_dir(out: Path) -> Path:
+    """Where the cases' short runs go: ``<out stem>-runs/`` beside the JSON file."""
+    return out.parent / f"{out.stem}-runs"
+
+
 def _case_label(backend: str, presets: list[str]) -> str:
     return "-".join([backend, *presets])
 
@@ -248,7 +263,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     result_path = Path(args.worker)
     try:
         result = run_case(args.config, args.overrides, backend=args.backends, presets=args.presets_list,
-                          settings=settings, out_dir=Path(args.out).parent)
+                          settings=settings, out_dir=_scratch_dir(Path(args.out)))
     except Exception as err:  # the parent reports it next to the other cases
         logger.exception("bench case failed")
         result = {"case": _case_label(args.backends, args.presets_list), "backend": args.backends,
