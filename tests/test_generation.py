@@ -125,3 +125,27 @@ def test_graph_sampling_matches_generate_in_distribution(tiny_model_dir):
                                                eos_token_ids=eos, pad_token_id=tok.pad_token_id, temperature=0.2)
     hot = torch.bincount(torch.tensor([row[0] for row in hot]), minlength=vocab).float() / n
     assert tvd(hot, a) > 1.5 * tvd(a, b) + 0.02
+
+
+@pytest.mark.parametrize("requested", ["auto", "graph"])
+def test_a_model_the_graph_sampler_cannot_run(requested, tmp_path, tiny_model_dir, monkeypatch, caplog):
+    """Picked by 'auto', graph falls back to TRL's generate with a warning; asked for by name, it fails."""
+    from ahazero.generation import configure_generation
+
+    def unsupported(self, model, *args, **kwargs):
+        raise NotImplementedError("this architecture has no static cache")
+
+    monkeypatch.setattr(GraphSampler, "generate", unsupported)
+    cfg = cfg_with(tmp_path, generation={"backend": "hf"}, logging={"report_to": ["none"]},
+                   grpo={"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 1,
+                         "max_completion_length": 8, "save_strategy": "no"})
+    trainer = build_trainer(cfg)
+    configure_generation(trainer, "graph", requested=requested)  # as on a GPU
+    if requested == "graph":
+        with pytest.raises(NotImplementedError, match="no static cache"):
+            trainer.train()
+        return
+    with caplog.at_level("WARNING", logger="ahazero.trainer"):
+        trainer.train()
+    assert "the 'graph' sampler cannot run this model (NotImplementedError" in caplog.text
+    assert trainer.graph_sampler is None and trainer.state.global_step == 1

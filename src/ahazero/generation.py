@@ -122,12 +122,14 @@ def backend_grpo_settings(backend: str, *, prompt_bucket: int = 64) -> dict[str,
     raise ValueError(f"'{backend}' is not a concrete backend; resolve it first with resolve_backend()")
 
 
-def configure_generation(trainer: Any, backend: str) -> None:
+def configure_generation(trainer: Any, backend: str, *, requested: str = "auto") -> None:
     """Finish setting up a built trainer for ``backend`` (what GRPOConfig cannot express).
 
     TRL builds its ``GenerationConfig`` with compilation disabled; the ``compiled`` backend
     turns it back on (static cache + ``torch.compile`` of the decode step). ``graph`` hands
-    generation to :class:`~ahazero.graph_sampler.GraphSampler`. Other backends need nothing.
+    generation to :class:`~ahazero.graph_sampler.GraphSampler`; when it was picked by
+    ``auto`` (``requested``), a model it cannot run falls back to TRL's generate. Other
+    backends need nothing.
 
     Example:
         >>> configure_generation(trainer, "compiled")   # doctest: +SKIP
@@ -135,7 +137,7 @@ def configure_generation(trainer: Any, backend: str) -> None:
         False
     """
     if backend == "graph":
-        trainer.use_graph_sampler()
+        trainer.use_graph_sampler(fallback=requested == "auto")
         return
     if backend != "compiled":
         return

@@ -118,7 +118,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgressCallback)
-    configure_generation(trainer, checked.backend)
+    configure_generation(trainer, checked.backend, requested=cfg.generation.backend)
     logger.info("rollouts: %s backend", checked.backend)
     return trainer
 

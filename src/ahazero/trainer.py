@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -23,6 +24,8 @@ from ahazero.graph_sampler import GraphSampler
 from ahazero.tracing import TraceWriter
 
 __all__ = ["AhaGRPOTrainer"]
+
+logger = logging.getLogger("ahazero.trainer")
 
 
 class AhaGRPOTrainer(GRPOTrainer):
@@ -40,10 +43,17 @@ class AhaGRPOTrainer(GRPOTrainer):
         self.rollout_timings: list[dict[str, float]] = []
         self._pending: dict[str, float] = {}
         self.graph_sampler: GraphSampler | None = None  # set for the 'graph' backend
+        self._graph_checked = False  # a rollout has succeeded: later errors are real ones
+        self._graph_fallback = False
 
-    def use_graph_sampler(self, sampler: GraphSampler | None = None) -> None:
-        """Generate rollouts with ahazero's fixed-shape loop (the ``graph`` backend)."""
+    def use_graph_sampler(self, sampler: GraphSampler | None = None, *, fallback: bool = False) -> None:
+        """Generate rollouts with ahazero's fixed-shape loop (the ``graph`` backend).
+
+        With ``fallback`` (the ``auto`` backend), a model the loop cannot run — its first
+        rollout fails — is generated with TRL's ``generate`` instead, with a warning.
+        """
         self.graph_sampler = sampler or GraphSampler()
+        self._graph_fallback = fallback
 
     def _sync(self) -> None:
         if self.accelerator.device.type == "cuda":
@@ -56,6 +66,7 @@ class AhaGRPOTrainer(GRPOTrainer):
             completion_ids, logprobs = self._generate_with_graph_sampler(*args, **kwargs)
         else:
             completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
+        self._graph_checked = True
         self._sync()
         self._pending["generation_seconds"] = self._pending.get("generation_seconds", 0.0) + time.perf_counter() - start
         tokens = sum(len(ids) for ids in completion_ids)
@@ -74,6 +85,20 @@ class AhaGRPOTrainer(GRPOTrainer):
         mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, padding_side="left",
                    pad_to_multiple_of=self.pad_to_multiple_of)
         device = self.accelerator.device
+        try:
+            completion_ids = self._graph_sample(input_ids.to(device), mask.to(device))
+        except Exception as err:
+            if self._graph_checked or not self._graph_fallback:  # asked for by name, or it worked before
+                raise
+            logger.warning("generation.backend 'auto': the 'graph' sampler cannot run this model (%s: %s); "
+                           "using TRL's generate instead", type(err).__name__,
+                           str(err).splitlines()[0] if str(err) else "")
+            self.graph_sampler = None
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, *args, **kwargs)
+        return completion_ids, None
+
+    def _graph_sample(self, input_ids: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+        pad_id = self._tokenizer.pad_token_id
         with (
             unwrap_model_for_generation(
                 self.model_wrapped,
@@ -84,13 +109,12 @@ class AhaGRPOTrainer(GRPOTrainer):
             torch.no_grad(),
             self._dist.summon_full_params(self.model_wrapped, recurse=False),
         ):
-            completion_ids = self.graph_sampler.generate(
-                unwrapped_model, input_ids.to(device), mask.to(device),
+            return self.graph_sampler.generate(
+                unwrapped_model, input_ids, mask,
                 max_new_tokens=self.max_completion_length, eos_token_ids=list(self.eos_token_ids),
                 pad_token_id=pad_id, temperature=self.temperature, top_k=self.top_k or 0,
                 top_p=self.top_p if self.top_p is not None else 1.0,
             )
-        return completion_ids, None
 
     def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
