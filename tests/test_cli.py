@@ -36,6 +36,17 @@ def test_check_prints_resolved_config_with_cpu_profile():
     assert "CPU profile" in result.stderr
 
 
+def test_command_line_overrides_win_over_the_cpu_profile():
+    result = ahazero("check", "configs/default.yaml", "--device", "cpu", "grpo.max_steps=5", "name=mine")
+    assert result.returncode == 0, result.stderr
+    assert "max_steps: 5" in result.stdout and "name: mine" in result.stdout
+    assert "max_completion_length: 48" in result.stdout  # the rest of the profile still applies
+    assert "cpu_overrides: {}" in result.stdout  # applied once
+    # on a GPU the profile is not applied and stays in the config for the record
+    gpu = ahazero("check", "configs/default.yaml", "--device", "cuda", "grpo.max_steps=5")
+    assert "max_steps: 5" in gpu.stdout and "name: default\n" in gpu.stdout and "default-cpu" in gpu.stdout
+
+
 def test_listings():
     from ahazero.cli import main
 

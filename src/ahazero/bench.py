@@ -198,8 +198,8 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
 
     cuda = torch.cuda.is_available()
     label = _case_label(backend, presets)
-    cfg = load_config(config, [*preset_override_strings(presets), *overrides])
-    cfg = resolve_for_device(cfg, cuda=cuda)
+    cfg = load_config(config, preset_override_strings(presets))
+    cfg = resolve_for_device(cfg, cuda=cuda, overrides=overrides)
     cfg = apply_overrides(cfg, bench_overrides(cfg, settings, backend=backend, name=label,
                                                output_root=str(out_dir)))
     checked = check_config(cfg, cuda=cuda)

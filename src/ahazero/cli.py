@@ -29,10 +29,14 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, *, cuda: bool):
+    """The config as it will run here: file, presets, the CPU profile without a GPU, then overrides."""
     from ahazero.config import load_config
+    from ahazero.presets import preset_override_strings
+    from ahazero.train import resolve_for_device
 
-    return load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, preset_override_strings(getattr(args, "preset", None) or []))
+    return resolve_for_device(cfg, cuda=cuda, overrides=args.overrides)
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
@@ -46,9 +50,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import subprocess
 
     from ahazero.launch import in_distributed_launch, launch_command, resolve_accelerate_config
+    from ahazero.models import gpu_available
     from ahazero.train import train
 
-    cfg = _load(args)  # validate the schema before launching anything
+    cfg = _load(args, cuda=gpu_available())  # validate the schema before launching anything
     if args.gpus > 1 and not in_distributed_launch():
         cmd = launch_command([args.config, *_overrides(args)], gpus=args.gpus, strategy=args.strategy,
                              accelerate_config=resolve_accelerate_config(args.strategy, args.accelerate_config),
@@ -63,12 +68,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from ahazero.config import dump_config
     from ahazero.models import gpu_available
-    from ahazero.train import resolve_for_device
     from ahazero.validate import check_config
 
-    cfg = _load(args)
     cuda = gpu_available() if args.device == "auto" else args.device == "cuda"
-    cfg = resolve_for_device(cfg, cuda=cuda)
+    cfg = _load(args, cuda=cuda)
     check_config(cfg, cuda=cuda)
     print(dump_config(cfg), end="")
     print(f"# config OK ({'GPU' if cuda else 'CPU profile'})", file=sys.stderr)
@@ -115,8 +118,9 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ahazero.evaluate import EvalSettings, evaluate, render_markdown
+    from ahazero.models import gpu_available
 
-    cfg = _load(args)
+    cfg = _load(args, cuda=gpu_available())  # on a CPU: the CPU profile's run (e.g. runs/default-cpu)
     settings = EvalSettings(
         split=args.split,
         limit=args.limit,

@@ -33,20 +33,29 @@ class NonFiniteError(RuntimeError):
     """Training stopped on a non-finite gradient (``on_nonfinite: stop``)."""
 
 
-def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool) -> ExperimentConfig:
-    """Apply ``cpu_overrides`` when no GPU is present; otherwise return ``cfg`` unchanged.
+def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool,
+                       overrides: list[str] | dict[str, Any] | None = None) -> ExperimentConfig:
+    """Apply ``cpu_overrides`` when no GPU is present, then ``overrides`` (which win over the profile).
+
+    The profile is applied once: the result has an empty ``cpu_overrides``, so resolving it
+    again changes nothing. On a GPU the profile is kept (unused) for the record.
 
     Example:
         >>> from ahazero.config import validate_dict
         >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
-        ...     "cpu_overrides": {"grpo.max_steps": 2}})
-        >>> resolve_for_device(cfg, cuda=False).grpo["max_steps"]
-        2
+        ...     "cpu_overrides": {"grpo.max_steps": 2, "grpo.learning_rate": 1e-4}})
+        >>> cpu = resolve_for_device(cfg, cuda=False, overrides=["grpo.max_steps=5"])
+        >>> cpu.grpo, cpu.cpu_overrides
+        ({'max_steps': 5, 'learning_rate': 0.0001}, {})
+        >>> resolve_for_device(cfg, cuda=True).grpo
+        {}
     """
-    if cuda or not cfg.cpu_overrides:
-        return cfg
-    return apply_overrides(cfg, dict(cfg.cpu_overrides))
+    if not cuda and cfg.cpu_overrides:
+        logger.warning("no GPU found: running this recipe's CPU profile (cpu_overrides: %s)",
+                       ", ".join(f"{k}={v}" for k, v in cfg.cpu_overrides.items()))
+        cfg = apply_overrides(cfg, {**cfg.cpu_overrides, "cpu_overrides": {}})
+    return apply_overrides(cfg, overrides) if overrides else cfg
 
 
 def prepare_dataset(task: Any, split: str, tokenizer: Any, cfg: ExperimentConfig) -> Any:
@@ -170,10 +179,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     from ahazero.validate import check_config
 
     cuda = gpu_available()
-    if not cuda and cfg.cpu_overrides:
-        logger.warning("no GPU found: running this recipe's CPU profile (cpu_overrides: %s)",
-                       ", ".join(f"{k}={v}" for k, v in cfg.cpu_overrides.items()))
-    cfg = resolve_for_device(cfg, cuda=cuda)
+    cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already
     checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
