@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -101,9 +102,11 @@ class GraphSampler:
             return step
         temperature, top_k, top_p, do_sample = sampling
 
+        cache_kw = _cache_keyword(model)
+
         def step(tokens, position_ids, cache_position, attention_mask, finished, cache, eos, pad):
             out = model(input_ids=tokens, position_ids=position_ids, cache_position=cache_position,
-                        attention_mask=attention_mask, past_key_values=cache, use_cache=True)
+                        attention_mask=attention_mask, use_cache=True, **{cache_kw: cache})
             nxt = sample_next(out.logits[:, -1, :], temperature=temperature, top_k=top_k, top_p=top_p,
                               do_sample=do_sample)
             nxt = torch.where(finished, pad, nxt)
@@ -157,8 +160,8 @@ class GraphSampler:
         sampling = (float(temperature), int(top_k or 0), float(top_p if top_p is not None else 1.0), bool(do_sample))
 
         out = model(input_ids=input_ids, attention_mask=mask[:, :prompt_len], position_ids=position_ids,
-                    past_key_values=cache, use_cache=True, cache_position=torch.arange(prompt_len, device=device),
-                    logits_to_keep=1)
+                    use_cache=True, cache_position=torch.arange(prompt_len, device=device), logits_to_keep=1,
+                    **{_cache_keyword(model): cache})
         tokens = sample_next(out.logits[:, -1, :], temperature=sampling[0], top_k=sampling[1], top_p=sampling[2],
                              do_sample=sampling[3]).unsqueeze(-1)
         finished = torch.isin(tokens.squeeze(-1), eos)
@@ -175,6 +178,16 @@ class GraphSampler:
             cache_position += 1
             generated.append(tokens)
         return _cut_at_eos(torch.cat(generated, dim=1), eos)
+
+
+def _cache_keyword(model: Any) -> str:
+    """``cache`` on transformers versions that renamed it, else ``past_key_values``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        params = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _cut_at_eos(ids: torch.Tensor, eos: torch.Tensor) -> list[list[int]]:
