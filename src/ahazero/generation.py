@@ -143,10 +143,7 @@ def configure_generation(trainer: Any, backend: str, *, requested: str = "auto")
         return
     from transformers import CompileConfig
 
-    config = getattr(trainer, "generation_config", None)
-    if config is None:  # vLLM / paged builds keep no GenerationConfig of this kind
-        return
+    config = trainer.generation_config  # already has the static cache (backend_grpo_settings)
     config.disable_compile = False
-    config.cache_implementation = "static"
     if trainer.accelerator.device.type == "cuda":
         config.compile_config = CompileConfig(fullgraph=False, dynamic=False, mode="reduce-overhead")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from typing import Any
 
 import torch
@@ -41,7 +42,7 @@ class AhaGRPOTrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         self.tracer = tracer
         self.rollout_timings: list[dict[str, float]] = []
-        self._pending: dict[str, float] = {}
+        self._pending: defaultdict[str, float] = defaultdict(float)
         self.graph_sampler: GraphSampler | None = None  # set for the 'graph' backend
         self._graph_checked = False  # a rollout has succeeded: later errors are real ones
         self._graph_fallback = False
@@ -68,10 +69,9 @@ class AhaGRPOTrainer(GRPOTrainer):
             completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
         self._graph_checked = True
         self._sync()
-        self._pending["generation_seconds"] = self._pending.get("generation_seconds", 0.0) + time.perf_counter() - start
-        tokens = sum(len(ids) for ids in completion_ids)
-        self._pending["generated_tokens"] = self._pending.get("generated_tokens", 0.0) + tokens
-        self._pending["completions"] = self._pending.get("completions", 0.0) + len(completion_ids)
+        self._pending["generation_seconds"] += time.perf_counter() - start
+        self._pending["generated_tokens"] += sum(len(ids) for ids in completion_ids)
+        self._pending["completions"] += len(completion_ids)
         return completion_ids, logprobs
 
     def _generate_with_graph_sampler(self, prompt_ids: list[list[int]], images: Any = None,
@@ -119,12 +119,12 @@ class AhaGRPOTrainer(GRPOTrainer):
     def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         rewards = super()._calculate_rewards(*args, **kwargs)
-        self._pending["reward_seconds"] = self._pending.get("reward_seconds", 0.0) + time.perf_counter() - start
+        self._pending["reward_seconds"] += time.perf_counter() - start
         return rewards
 
     def _record_timing(self) -> None:
         """Turn this batch's timers into metrics (this process's share of the batch)."""
-        timing, self._pending = self._pending, {}
+        timing, self._pending = dict(self._pending), defaultdict(float)
         if not timing:
             return
         if timing.get("generation_seconds"):
