@@ -149,3 +149,9 @@ def test_a_model_the_graph_sampler_cannot_run(requested, tmp_path, tiny_model_di
         trainer.train()
     assert "the 'graph' sampler cannot run this model (NotImplementedError" in caplog.text
     assert trainer.graph_sampler is None and trainer.state.global_step == 1
+
+
+def test_use_cpu_on_a_gpu_machine_resolves_the_cpu_backend_everywhere(tmp_path):
+    cfg = cfg_with(tmp_path, grpo={"use_cpu": True})
+    checked = check_config(cfg, cuda=True)
+    assert checked.backend == "hf" and checked.grpo_args.pad_to_multiple_of is None

@@ -159,7 +159,7 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
                 f"{', '.join(sorted(fields))}"
             )
         _check_type(key, value, fields[key].type)
-    backend_settings = _backend_settings(cfg, cuda=bool(cuda))
+    backend_settings = _backend_settings(cfg, cuda=_on_gpu(cfg, cuda=bool(cuda)))
 
     bf16 = bool(cuda and torch.cuda.is_bf16_supported())
     settings: dict[str, Any] = {
@@ -229,6 +229,11 @@ def _graph_or_fallback(cfg: ExperimentConfig) -> str:
     return "compiled"
 
 
+def _on_gpu(cfg: ExperimentConfig, *, cuda: bool) -> bool:
+    """Whether training runs on the GPU: one is present and ``grpo.use_cpu`` does not say otherwise."""
+    return cuda and not cfg.grpo.get("use_cpu", False)
+
+
 def _backend_settings(cfg: ExperimentConfig, *, cuda: bool) -> dict[str, Any]:
     from ahazero.generation import backend_grpo_settings
 
@@ -271,6 +276,6 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
     funcs, weights = _resolve_rewards(cfg, task)
     grpo_args = build_grpo_config(cfg, cuda=cuda)
     _check_writable(cfg.run_dir)
-    backend = resolved_backend(cfg, cuda=cuda and not grpo_args.use_cpu)
+    backend = resolved_backend(cfg, cuda=_on_gpu(cfg, cuda=cuda))
     return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args,
                          backend=backend)
