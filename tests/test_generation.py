@@ -43,10 +43,11 @@ def test_unknown_backend_names_the_choices():
 
 
 def test_each_backend_sets_its_grpo_fields():
+    # prompt buckets never reach GRPOConfig: TRL would pad the loss's batch with them too
     args = build_grpo_config(cfg_with(generation={"backend": "compiled", "prompt_bucket": 32}), cuda=False)
-    assert args.cache_implementation == "static" and args.pad_to_multiple_of == 32
+    assert args.cache_implementation == "static" and args.pad_to_multiple_of is None
     args = build_grpo_config(cfg_with(generation={"backend": "graph"}), cuda=False)
-    assert args.pad_to_multiple_of == 64 and args.cache_implementation is None
+    assert args.pad_to_multiple_of is None and args.cache_implementation is None
     args = build_grpo_config(cfg_with(generation={"backend": "paged"}), cuda=False)
     assert args.use_transformers_continuous_batching
     args = build_grpo_config(cfg_with(generation={"backend": "hf"}), cuda=False)
@@ -90,7 +91,46 @@ def test_graph_backend_hands_generation_to_the_sampler(tmp_path, tiny_model_dir)
                          "max_completion_length": 12})
     trainer = build_trainer(cfg)
     assert isinstance(trainer.graph_sampler, GraphSampler)
-    assert trainer.pad_to_multiple_of == 64
+    assert trainer.generation_bucket == 64 and trainer.pad_to_multiple_of is None
+
+
+@pytest.mark.parametrize("backend", ["graph", "compiled"])
+def test_prompt_buckets_pad_generation_but_not_the_loss_batch(backend, tmp_path, tiny_model_dir, monkeypatch):
+    """Generation sees prompts padded to the bucket; the batch the loss is computed on does not."""
+    cfg = cfg_with(tmp_path, generation={"backend": backend, "prompt_bucket": 64}, logging={"report_to": ["none"]},
+                   grpo={"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 1,
+                         "max_completion_length": 8, "save_strategy": "no"})
+    trainer = build_trainer(cfg)
+    widths = {}
+    if backend == "graph":
+        sample = GraphSampler.generate
+
+        def spy(self, model, input_ids, attention_mask, **kwargs):
+            widths["generation"] = input_ids.shape[1]
+            return sample(self, model, input_ids, attention_mask, **kwargs)
+
+        monkeypatch.setattr(GraphSampler, "generate", spy)
+    else:
+        generate = trainer.model.generate
+
+        def spy(*args, input_ids=None, **kwargs):
+            widths["generation"] = input_ids.shape[1]
+            return generate(*args, input_ids=input_ids, **kwargs)
+
+        monkeypatch.setattr(trainer.model, "generate", spy)
+    score = trainer._generate_and_score_completions
+
+    def capture(inputs):
+        out = score(inputs)
+        widths["loss"] = out["prompt_ids"].shape[1]
+        widths["unpadded_row"] = bool(out["prompt_mask"][:, 0].any())
+        return out
+
+    monkeypatch.setattr(trainer, "_generate_and_score_completions", capture)
+    trainer.train()
+    assert widths["generation"] % 64 == 0
+    assert widths["loss"] < widths["generation"] and widths["unpadded_row"]  # padded to the longest prompt only
+    assert trainer.pad_to_multiple_of is None  # restored after each generation
 
 
 def test_graph_sampling_matches_generate_in_distribution(tiny_model_dir):

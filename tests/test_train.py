@@ -124,3 +124,43 @@ def test_trace_sampling_is_the_same_after_a_resume(tmp_path):
     resumed = TraceWriter(tmp_path / "b", sample_rate=0.25, seed=1)  # a new writer, as after a restart
     assert sampled(resumed, 3) == uninterrupted[2]
     assert 0 < len(uninterrupted[2]) < 64
+
+
+def _poison_step(monkeypatch, bad_step: int) -> None:
+    """Make the loss (hence every gradient) NaN on optimizer step ``bad_step``."""
+    from ahazero.trainer import AhaGRPOTrainer
+
+    compute_loss = AhaGRPOTrainer.compute_loss
+
+    def poisoned(self, *args, **kwargs):
+        loss = compute_loss(self, *args, **kwargs)
+        return loss * float("nan") if self.state.global_step + 1 == bad_step else loss
+
+    monkeypatch.setattr(AhaGRPOTrainer, "compute_loss", poisoned)
+
+
+def test_a_non_finite_gradient_is_skipped_marked_and_summarized(tmp_path, tiny_model_dir, monkeypatch, caplog):
+    import torch
+    from safetensors.torch import load_file
+
+    _poison_step(monkeypatch, 2)
+    with caplog.at_level("WARNING", logger="ahazero.train"):
+        run_dir = train(smoke_cfg(tmp_path, max_steps=3, save_steps=1))
+    rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "reward" in r]
+    assert [r["updates_skipped"] for r in rows] == [0, 1, 0]
+    assert "step 2: non-finite gradient; update skipped" in caplog.text
+    assert "1 of 3 updates in this session were skipped for a non-finite gradient (steps 2)" in caplog.text
+    # the skipped update left the weights as they were after step 1
+    ckpt = run_dir / "checkpoints"
+    before, after = (load_file(ckpt / f"checkpoint-{n}" / "model.safetensors") for n in (1, 2))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.isfinite(t).all() for t in after.values())
+
+
+def test_on_nonfinite_stop_ends_the_run_with_a_clear_error(tmp_path, tiny_model_dir, monkeypatch):
+    from ahazero.train import NonFiniteError
+
+    _poison_step(monkeypatch, 1)
+    cfg = validate_dict({**smoke_cfg(tmp_path).model_dump(mode="python"), "on_nonfinite": "stop"})
+    with pytest.raises(NonFiniteError, match="stopped at step 1: non-finite gradient"):
+        train(cfg)

@@ -150,11 +150,15 @@ def summarize(
         >>> m = summarize(bs, correct=[True, False])
         >>> m["behaviour/reflection_rate"], m["behaviour/accuracy_reflective"]
         (0.5, 1.0)
+        >>> m = summarize([describe("<think>a b c</think>4"), describe("<think>no end in sight")])
+        >>> m["behaviour/think_tokens_mean"], m["behaviour/think_tokens_closed_mean"], m["behaviour/think_closed_rate"]
+        (3.5, 3.0, 0.5)
     """
     n = len(behaviours)
     if n == 0:
         return {}
     think = [b.thinking_tokens for b in behaviours]
+    closed = [b.thinking_tokens for b in behaviours if b.thinking is not None]
     total_tokens = sum(b.thinking_tokens + b.answer_tokens for b in behaviours)
     phrases = sum(len(b.reflections) for b in behaviours)
     out: dict[str, float | None] = {
@@ -162,6 +166,10 @@ def summarize(
         "behaviour/think_tokens_median": float(statistics.median(think)),
         "behaviour/think_tokens_p10": _quantile(think, 0.1),
         "behaviour/think_tokens_p90": _quantile(think, 0.9),
+        # only completions that closed their think block: a base model's unformatted prose
+        # counts as thinking above, not here
+        "behaviour/think_tokens_closed_mean": _mean(closed),
+        "behaviour/think_closed_rate": len(closed) / n,
         "behaviour/reflection_rate": sum(b.reflective for b in behaviours) / n,
         "behaviour/reflections_per_1k_tokens": 1000.0 * phrases / total_tokens if total_tokens else 0.0,
         "behaviour/language_consistency": _mean(

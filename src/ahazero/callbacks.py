@@ -88,6 +88,8 @@ class StepSummaryCallback(TrainerCallback):
             parts.append(f"think {logs['behaviour/think_tokens_mean']:.0f} tok")
         if logs.get("behaviour/reflection_rate") is not None:
             parts.append(f"reflect {logs['behaviour/reflection_rate']:.2f}")
+        if logs.get("updates_skipped"):
+            parts.append("update skipped (non-finite gradient)")
         if logs.get("step_time") is not None:
             parts.append(f"{logs['step_time']:.1f} s")
         logger.info(" | ".join(parts))
@@ -98,7 +100,16 @@ class NonFiniteGradientGuard(TrainerCallback):
 
     Runs after clipping, before the optimizer step. A skipped step still logs its metrics
     and traces (``traces/step-N.jsonl`` holds the samples involved); ``skipped_steps``
-    lists the steps whose update was dropped.
+    lists the steps whose update was dropped, and each logged line gets ``updates_skipped``,
+    the number of updates dropped since the previous line (put this callback before the
+    ones that write the logs).
+
+    Example:
+        >>> guard = NonFiniteGradientGuard("skip")
+        >>> logs = {"reward": 0.5}
+        >>> guard.on_log(None, None, None, logs=logs)
+        >>> logs["updates_skipped"]
+        0
     """
 
     def __init__(self, mode: str = "skip") -> None:
@@ -107,6 +118,7 @@ class NonFiniteGradientGuard(TrainerCallback):
         self.mode = mode
         self.skipped_steps: list[int] = []
         self.stopped = False
+        self._unlogged = 0
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):  # noqa: D102
         import torch
@@ -120,6 +132,7 @@ class NonFiniteGradientGuard(TrainerCallback):
         for p in model.parameters():
             p.grad = None  # the optimizer skips parameters without gradients
         self.skipped_steps.append(step)
+        self._unlogged += 1
         if self.mode == "stop":
             self.stopped = True
             control.should_training_stop = True
@@ -128,3 +141,9 @@ class NonFiniteGradientGuard(TrainerCallback):
         else:
             logger.warning("step %d: non-finite gradient; update skipped (on_nonfinite: skip). "
                            "Samples: traces/step-%06d.jsonl", step, step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
+        if logs is None:
+            return
+        logs["updates_skipped"] = self._unlogged
+        self._unlogged = 0

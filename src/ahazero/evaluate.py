@@ -219,6 +219,7 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
         "pass@1": metrics.get("behaviour/accuracy"),
         "format_rate": metrics.get("behaviour/format_rate"),
         "think_tokens_mean": metrics.get("behaviour/think_tokens_mean"),
+        "think_tokens_closed_mean": metrics.get("behaviour/think_tokens_closed_mean"),
         "reflection_rate": metrics.get("behaviour/reflection_rate"),
         "language_consistency": metrics.get("behaviour/language_consistency"),
         "truncation_rate": metrics.get("behaviour/truncation_rate"),
@@ -273,7 +274,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         | pass@1 | 0.500 |
     """
     keys = ["pass@1"] + [k for k in results if k.startswith(("pass@", "maj@")) and k != "pass@1"] + [
-        "sampled_accuracy", "format_rate", "think_tokens_mean", "reflection_rate", "language_consistency",
+        "sampled_accuracy", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate", "language_consistency",
         "truncation_rate"]
     lines = [f"| metric | {results['tag']} |", "|---|---|"]
     lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]

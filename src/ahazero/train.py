@@ -114,7 +114,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         trust_remote_code=cfg.model.trust_remote_code,
     )
     train_dataset = prepare_dataset(checked.task, "train", tokenizer, cfg)
-    callbacks = [MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback(), NonFiniteGradientGuard(cfg.on_nonfinite)]
+    # the guard first: it adds 'updates_skipped' to the logs the other two write
+    callbacks = [NonFiniteGradientGuard(cfg.on_nonfinite), MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback()]
     trainer = AhaGRPOTrainer(
         model=model,
         reward_funcs=checked.reward_funcs,
@@ -127,7 +128,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgressCallback)
-    configure_generation(trainer, checked.backend, requested=cfg.generation.backend)
+    configure_generation(trainer, checked.backend, requested=cfg.generation.backend,
+                         prompt_bucket=cfg.generation.prompt_bucket)
     logger.info("rollouts: %s backend", checked.backend)
     return trainer
 
@@ -160,6 +162,17 @@ def _warn_if_config_changed(run_dir: RunDir, new_text: str) -> None:
     if run_dir.config.is_file() and run_dir.config.read_text(encoding="utf-8") != new_text:
         logger.warning("the config differs from the one this run started with; %s keeps the new one "
                        "and run.json keeps the history", run_dir.config)
+
+
+def _ranges(steps: list[int]) -> str:
+    """``[3, 4, 5, 9]`` as ``"3-5, 9"``."""
+    spans: list[list[int]] = []
+    for step in steps:
+        if spans and step == spans[-1][1] + 1:
+            spans[-1][1] = step
+        else:
+            spans.append([step, step])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
@@ -207,6 +220,10 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     if guard.stopped:
         raise NonFiniteError(f"stopped at step {guard.skipped_steps[-1]}: non-finite gradient "
                              f"(checkpoints in {run_dir.checkpoints} hold the last good state)")
+    if guard.skipped_steps:
+        logger.warning("%d of %d updates in this session were skipped for a non-finite gradient (steps %s); "
+                       "the metrics mark them in 'updates_skipped'", len(guard.skipped_steps),
+                       trainer.state.global_step - (resume_step or 0), _ranges(guard.skipped_steps))
     trainer.save_model(str(run_dir.model))
     logger.info("run finished: %s", run_dir.root)
     return run_dir.root

@@ -44,6 +44,8 @@ class AhaGRPOTrainer(GRPOTrainer):
         self.rollout_timings: list[dict[str, float]] = []
         self._pending: defaultdict[str, float] = defaultdict(float)
         self.graph_sampler: GraphSampler | None = None  # set for the 'graph' backend
+        #: Left-pad prompts to a multiple of this for generation only ('compiled', 'graph').
+        self.generation_bucket: int | None = None
         self._graph_checked = False  # a rollout has succeeded: later errors are real ones
         self._graph_fallback = False
 
@@ -66,13 +68,27 @@ class AhaGRPOTrainer(GRPOTrainer):
         if self.graph_sampler is not None and not self.use_vllm and not self.use_transformers_continuous_batching:
             completion_ids, logprobs = self._generate_with_graph_sampler(*args, **kwargs)
         else:
-            completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
+            completion_ids, logprobs = self._generate_with_trl(*args, **kwargs)
         self._graph_checked = True
         self._sync()
         self._pending["generation_seconds"] += time.perf_counter() - start
         self._pending["generated_tokens"] += sum(len(ids) for ids in completion_ids)
         self._pending["completions"] += len(completion_ids)
         return completion_ids, logprobs
+
+    def _generate_with_trl(self, *args: Any, **kwargs: Any) -> Any:
+        """TRL's generation, with prompts padded to :attr:`generation_bucket` for it alone.
+
+        TRL reads ``pad_to_multiple_of`` both here and when it pads the batch for the loss;
+        the bucket is set only around generation, so the loss sees minimal padding.
+        """
+        if self.generation_bucket is None:
+            return super()._generate_single_turn(*args, **kwargs)
+        saved, self.pad_to_multiple_of = self.pad_to_multiple_of, self.generation_bucket
+        try:
+            return super()._generate_single_turn(*args, **kwargs)
+        finally:
+            self.pad_to_multiple_of = saved
 
     def _generate_with_graph_sampler(self, prompt_ids: list[list[int]], images: Any = None,
                                      multimodal_fields: Any = None, *args: Any, **kwargs: Any) -> tuple[list, None]:
@@ -81,9 +97,10 @@ class AhaGRPOTrainer(GRPOTrainer):
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields, *args, **kwargs)
         pad_id = self._tokenizer.pad_token_id
         prompts = [torch.tensor(ids) for ids in prompt_ids]
-        input_ids = pad(prompts, padding_value=pad_id, padding_side="left", pad_to_multiple_of=self.pad_to_multiple_of)
+        bucket = self.generation_bucket or self.pad_to_multiple_of
+        input_ids = pad(prompts, padding_value=pad_id, padding_side="left", pad_to_multiple_of=bucket)
         mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, padding_side="left",
-                   pad_to_multiple_of=self.pad_to_multiple_of)
+                   pad_to_multiple_of=bucket)
         device = self.accelerator.device
         try:
             completion_ids = self._graph_sample(input_ids.to(device), mask.to(device))
@@ -94,7 +111,7 @@ class AhaGRPOTrainer(GRPOTrainer):
                            "using TRL's generate instead", type(err).__name__,
                            str(err).splitlines()[0] if str(err) else "")
             self.graph_sampler = None
-            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, *args, **kwargs)
+            return self._generate_with_trl(prompt_ids, images, multimodal_fields, *args, **kwargs)
         return completion_ids, None
 
     def _graph_sample(self, input_ids: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:

@@ -240,7 +240,7 @@ def _backend_settings(cfg: ExperimentConfig, *, cuda: bool) -> dict[str, Any]:
     backend = resolved_backend(cfg, cuda=cuda)
     if backend == "custom":
         return {}
-    return backend_grpo_settings(backend, prompt_bucket=cfg.generation.prompt_bucket)
+    return backend_grpo_settings(backend)
 
 
 def _check_writable(run_dir: Path) -> None:
