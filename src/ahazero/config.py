@@ -133,7 +133,10 @@ class GenerationSettings(_Strict):
         ),
     )
     prompt_bucket: int = Field(
-        64, gt=0, description="'compiled'/'graph': left-pad prompts to a multiple of this many tokens so shapes repeat."
+        64,
+        gt=0,
+        description="'compiled'/'graph': left-pad prompts to a multiple of this many tokens for generation "
+        "(not for the loss) so shapes repeat.",
     )
 
 

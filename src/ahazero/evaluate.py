@@ -274,8 +274,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         | pass@1 | 0.500 |
     """
     keys = ["pass@1"] + [k for k in results if k.startswith(("pass@", "maj@")) and k != "pass@1"] + [
-        "sampled_accuracy", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate", "language_consistency",
-        "truncation_rate"]
+        "sampled_accuracy", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate",
+        "language_consistency", "truncation_rate"]
     lines = [f"| metric | {results['tag']} |", "|---|---|"]
     lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
     header = f"**{results['tag']}** ({results['model']}) on `{results['task']}` {results['split']}, n={results['n']}"

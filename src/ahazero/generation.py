@@ -17,11 +17,6 @@ TRL or transformers already has; ahazero only picks one and sets it up consisten
     runs as a single CUDA graph per token. Supports temperature, top-k and top-p (TRL's
     ``repetition_penalty``, ``min_p`` and ``generation_kwargs`` need another backend).
     Prompts are bucketed like ``compiled``. Eager (uncompiled) without a GPU.
-
-The bucket padding is for generation only: the training forward pass (log-probabilities,
-loss) sees the same padding as with ``hf``. Padding that forward to the bucket as well
-(TRL's ``pad_to_multiple_of``) coincided with frequent non-finite gradients on an H200:
-steps skipped by the guard in 15 of 60 steps of the default recipe, against 0-1 with ``hf``.
 ``paged``
     transformers' continuous batching (``generate_batch`` with a paged KV cache), TRL's
     ``use_transformers_continuous_batching``.
@@ -31,6 +26,12 @@ steps skipped by the guard in 15 of 60 steps of the default recipe, against 0-1 
 ``auto``
     ``vllm`` when vLLM is importable and a GPU is present, else ``graph`` on a GPU, else
     ``hf`` (see :func:`resolve_backend`; the README's benchmark table shows why).
+
+The bucket padding of ``compiled`` and ``graph`` is for generation only: the training
+forward pass (log-probabilities, loss) sees the same padding as with ``hf``. Padding that
+forward to the bucket as well (TRL's ``pad_to_multiple_of``) came with frequent non-finite
+gradients on an H200: the guard skipped 15 of the default recipe's 60 updates, against 0-1
+with ``hf``.
 
 Example:
     >>> resolve_backend("auto", cuda=False)
