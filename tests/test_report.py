@@ -166,6 +166,18 @@ def test_two_runs_overlay_with_a_legend(runs, tmp_path, monkeypatch):
     assert "No <code>eval/base.json</code>" in html  # the flat run has no base eval
 
 
+def test_runs_table_counts_skipped_updates(tmp_path):
+    run = make_run(tmp_path / "nan", rise_at=None, base=False)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        if "reward" in row:
+            row["updates_skipped"] = 1 if row["step"] in (3, 4) else 0
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert load_run(run).updates_skipped == 2
+    html = build_report([run]).read_text(encoding="utf-8")
+    assert f"<td>2 of {STEPS}</td>" in html
+
+
 def test_report_paths():
     assert report_paths(["runs/a"], None) == (Path("runs/a/report/report.html"), Path("runs/a/report"))
     assert report_paths(["runs/a", "runs/b"], None)[1] == Path("runs/report-a-vs-b")

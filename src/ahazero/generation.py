@@ -28,10 +28,10 @@ TRL or transformers already has; ahazero only picks one and sets it up consisten
     ``hf`` (see :func:`resolve_backend`; the README's benchmark table shows why).
 
 The bucket padding of ``compiled`` and ``graph`` is for generation only: the training
-forward pass (log-probabilities, loss) sees the same padding as with ``hf``. Padding that
-forward to the bucket as well (TRL's ``pad_to_multiple_of``) came with frequent non-finite
-gradients on an H200: the guard skipped 15 of the default recipe's 60 updates, against 0-1
-with ``hf``.
+forward pass (log-probabilities, loss) sees the same padding as with ``hf``. When the loss
+batch was padded to the bucket too (TRL's ``pad_to_multiple_of``), runs with these two
+backends skipped many updates for non-finite gradients on an H200 (15 of the default
+recipe's 60), against 0-1 with ``hf``.
 
 Example:
     >>> resolve_backend("auto", cuda=False)

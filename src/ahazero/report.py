@@ -107,6 +107,25 @@ class RunData:
         return xs, ys
 
     @property
+    def updates_skipped(self) -> int | None:
+        """Optimizer updates dropped for a non-finite gradient, or None when unknown.
+
+        Read from the ``updates_skipped`` metric; for runs logged before it existed, a step
+        whose loss was logged without a ``grad_norm`` (NaN is written as null) counts.
+
+        Example:
+            >>> from ahazero.aha import detect_aha
+            >>> rows = [{"step": 1, "loss": 0.1, "grad_norm": 2.0}, {"step": 2, "loss": 0.2, "grad_norm": None}]
+            >>> RunData("r", Path("."), rows, "metrics.jsonl", {}, detect_aha([])).updates_skipped
+            1
+        """
+        if self.metrics_source != "metrics.jsonl":
+            return None
+        if any("updates_skipped" in row for row in self.rows):
+            return int(sum(row.get("updates_skipped") or 0 for row in self.rows))
+        return sum(1 for row in self.rows if "loss" in row and row.get("grad_norm") is None)
+
+    @property
     def base(self) -> dict[str, Any] | None:
         """``eval/base.json`` (the untrained model), when present."""
         return self.evals.get("base")
@@ -615,9 +634,12 @@ def _runs_table(runs: Sequence[RunData]) -> str:
         steps = [int(r["step"]) for r in rd.rows]
         status = (f"finished ({rd.runtime_s / 60:.1f} min)" if rd.finished and rd.runtime_s
                   else "finished" if rd.finished else "in progress or stopped")
+        skipped = rd.updates_skipped
         rows.append([_e(rd.name), _e(model), _e(task), _e(rewards),
-                     f"{len(steps)} ({steps[0]}–{steps[-1]})" if steps else "0", _e(rd.metrics_source), status])
-    return _table(["run", "model", "task", "rewards", "steps logged", "curves from", "status"], rows)
+                     f"{len(steps)} ({steps[0]}–{steps[-1]})" if steps else "0",
+                     "–" if skipped is None else f"{skipped} of {len(steps)}", _e(rd.metrics_source), status])
+    return _table(["run", "model", "task", "rewards", "steps logged", "updates skipped (non-finite gradient)",
+                   "curves from", "status"], rows)
 
 
 def report_paths(runs: Sequence[str | Path], out: str | Path | None) -> tuple[Path, Path]:
