@@ -55,6 +55,7 @@ def make_run(root: Path, *, rise_at: int | None, seed: int = 0, base: bool = Tru
             "behaviour/accuracy": acc, "behaviour/format_rate": 1.0, "behaviour/truncation_rate": 0.0,
             "behaviour/think_tokens_mean": sum(think) / n, "behaviour/think_tokens_p10": think[1],
             "behaviour/think_tokens_p90": think[-2], "behaviour/reflection_rate": rate,
+            "behaviour/think_tokens_closed_mean": sum(think) / n,
             "behaviour/language_consistency": 1.0, "behaviour/accuracy_reflective": 0.5 if rate else None,
             "behaviour/accuracy_non_reflective": acc,
             "timing/tokens_per_second": 4000.0 + step, "timing/generation_seconds": 2.5,
@@ -97,7 +98,7 @@ def single(runs) -> tuple[Path, str]:
 
 
 PLOT_TITLES = ["Reward: accuracy", "Reward: think_format", "Total reward", "Accuracy", "Format rate",
-               "Thinking length (tokens)", "Reflection rate", "Language consistency", "Truncation rate",
+               "Thinking length (tokens)", "Thinking length, closed &lt;/think&gt; only (tokens)", "Reflection rate", "Language consistency", "Truncation rate",
                "Rollout throughput (generated tokens/s)", "Rollout generation time per step (s)"]
 
 

@@ -64,6 +64,8 @@ PLOTS: list[tuple[str, str, str | None, bool]] = [
     ("behaviour/accuracy", "Accuracy", "pass@1", True),
     ("behaviour/format_rate", "Format rate", "format_rate", True),
     ("behaviour/think_tokens_mean", "Thinking length (tokens)", "think_tokens_mean", False),
+    ("behaviour/think_tokens_closed_mean", "Thinking length, closed </think> only (tokens)",
+     "think_tokens_closed_mean", False),
     ("behaviour/reflection_rate", "Reflection rate", "reflection_rate", True),
     ("behaviour/language_consistency", "Language consistency", "language_consistency", True),
     ("behaviour/truncation_rate", "Truncation rate", "truncation_rate", True),
