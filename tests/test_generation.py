@@ -195,3 +195,28 @@ def test_use_cpu_on_a_gpu_machine_resolves_the_cpu_backend_everywhere(tmp_path):
     cfg = cfg_with(tmp_path, grpo={"use_cpu": True})
     checked = check_config(cfg, cuda=True)
     assert checked.backend == "hf" and checked.grpo_args.pad_to_multiple_of is None
+
+
+@pytest.mark.parametrize(("prompt", "completion", "widened"), [(100, 92, True), (128, 192, True), (128, 128, False),
+                                                                 (113, 80, False), (64, 0, True)])
+def test_loss_batches_avoid_odd_multiples_of_64(prompt, completion, widened):
+    """Widths 192 and 320 gave non-finite gradients on an H200; one masked column moves off them."""
+    from ahazero.trainer import avoid_unstable_length
+
+    ids = torch.arange(2 * prompt).reshape(2, prompt) + 1
+    out = {"prompt_ids": ids.clone(), "prompt_mask": torch.ones(2, prompt, dtype=torch.long),
+           "completion_ids": torch.ones(2, completion, dtype=torch.long)}
+    avoid_unstable_length(out, pad_token_id=0)
+    assert (out["prompt_ids"].shape[1] + completion) % 128 != 64
+    assert out["prompt_ids"].shape[1] == prompt + widened
+    assert torch.equal(out["prompt_ids"][:, -prompt:], ids)  # the prompt itself is untouched
+    if widened:
+        assert out["prompt_ids"][:, 0].tolist() == [0, 0] and out["prompt_mask"][:, 0].tolist() == [0, 0]
+
+
+def test_vision_language_batches_are_left_alone():
+    from ahazero.trainer import avoid_unstable_length
+
+    out = {"prompt_ids": torch.ones(1, 100, dtype=torch.long), "prompt_mask": torch.ones(1, 100),
+           "completion_ids": torch.ones(1, 92, dtype=torch.long), "token_type_ids": torch.zeros(1, 100)}
+    assert avoid_unstable_length(out, pad_token_id=0)["prompt_ids"].shape == (1, 100)

@@ -31,7 +31,8 @@ The bucket padding of ``compiled`` and ``graph`` is for generation only: the tra
 forward pass (log-probabilities, loss) sees the same padding as with ``hf``. When the loss
 batch was padded to the bucket too (TRL's ``pad_to_multiple_of``), runs with these two
 backends skipped many updates for non-finite gradients on an H200 (15 of the default
-recipe's 60), against 0-1 with ``hf``.
+recipe's 60: the steps whose loss batch was 320 tokens wide; see
+:func:`ahazero.trainer.avoid_unstable_length`), against 0-1 with ``hf``.
 
 Example:
     >>> resolve_backend("auto", cuda=False)
