@@ -99,7 +99,8 @@ def single(runs) -> tuple[Path, str]:
 
 PLOT_TITLES = ["Reward: accuracy", "Reward: think_format", "Total reward", "Accuracy", "Format rate",
                "Thinking length (tokens)", "Thinking length, closed &lt;/think&gt; only (tokens)", "Reflection rate",
-               "Language consistency", "Truncation rate", "Rollout throughput (generated tokens/s)", "Rollout generation time per step (s)"]
+               "Language consistency", "Truncation rate", "Rollout throughput (generated tokens/s)",
+               "Rollout generation time per step (s)"]
 
 
 def test_single_run_report_is_written_beside_the_run(runs, single):
