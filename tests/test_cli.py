@@ -61,3 +61,23 @@ def test_missing_config_file(capsys):
 
     assert main(["train", "no/such.yaml"]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_several_gpus_relaunch_with_the_same_presets_and_overrides(monkeypatch):
+    """`--gpus N` re-runs `ahazero train` under accelerate with the presets as flags, not expanded."""
+    from ahazero import cli
+
+    seen = {}
+
+    def fake_run(cmd, check):
+        seen["cmd"] = cmd
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("ACCELERATE_LAUNCHED", raising=False)
+    assert cli.main(["train", "configs/smoke.yaml", "--gpus", "2", "--preset", "lora", "seed=1"]) == 0
+    cmd = seen["cmd"]
+    assert cmd[cmd.index("train") + 1:] == ["configs/smoke.yaml", "seed=1", "--preset", "lora"]
+    assert cmd[cmd.index("--num_processes") + 1] == "2"

@@ -61,6 +61,7 @@ __all__ = [
     "dispersion",
     "format_p",
     "one_sided_z_test",
+    "step_span",
 ]
 
 DEFAULT_ASSUMED_N = 64
@@ -224,7 +225,13 @@ def _pool(counts: Sequence[StepCount]) -> tuple[int, int]:
     return sum(c.n for c in counts), sum(c.reflective for c in counts)
 
 
-def _span(a: int, b: int) -> str:
+def step_span(a: int, b: int) -> str:
+    """``"step 3"`` or ``"steps 3–7"``.
+
+    Example:
+        >>> step_span(3, 3), step_span(3, 7)
+        ('step 3', 'steps 3–7')
+    """
     return f"step {a}" if a == b else f"steps {a}–{b}"
 
 
@@ -277,7 +284,7 @@ def detect_aha(
         return AhaResult(
             aha_step=None,
             verdict=(f"too few steps to test for a rise in reflection: {n_steps} logged, {need} needed "
-                     f"(baseline {p0:.1%} over {_span(*base_span)})."),
+                     f"(baseline {p0:.1%} over {step_span(*base_span)})."),
             baseline_rate=p0, baseline_steps=base_span, baseline_n=n0, n_tests=0, reported=None, **common,
         )
 
@@ -318,7 +325,7 @@ def detect_aha(
         w = windows[aha]
         verdict = (
             f"reflection rises significantly at step {w.start}: {w.rate:.1%} of completions in "
-            f"{_span(w.start, w.end)} vs a {p0:.1%} baseline over {_span(*base_span)} "
+            f"{step_span(w.start, w.end)} vs a {p0:.1%} baseline over {step_span(*base_span)} "
             f"(z = {w.z:.1f}, Bonferroni-adjusted p {_p_phrase(w.p_adjusted)}), and it stays elevated."
         )
         return AhaResult(aha_step=w.start, verdict=verdict, baseline_rate=p0, baseline_steps=base_span,
@@ -331,13 +338,13 @@ def detect_aha(
         peak = max(transient, key=lambda x: x.rate)
         verdict = (
             f"no sustained rise in reflection over {n_steps} steps (baseline {p0:.1%} over "
-            f"{_span(*base_span)}): the rise to {peak.rate:.1%} in {_span(peak.start, peak.end)} "
+            f"{step_span(*base_span)}): the rise to {peak.rate:.1%} in {step_span(peak.start, peak.end)} "
             f"did not stay elevated{tail}."
         )
     else:
         verdict = (
             f"no significant rise in reflection over {n_steps} steps (baseline {p0:.1%} over "
-            f"{_span(*base_span)}; highest {window}-step window {best.rate:.1%} from step {best.start}, "
+            f"{step_span(*base_span)}; highest {window}-step window {best.rate:.1%} from step {best.start}, "
             f"adjusted p {_p_phrase(best.p_adjusted)}{tail})."
         )
     return AhaResult(aha_step=None, verdict=verdict, baseline_rate=p0, baseline_steps=base_span,

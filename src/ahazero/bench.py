@@ -190,16 +190,14 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     """
     import torch
 
-    from ahazero.config import apply_overrides, load_config
-    from ahazero.presets import preset_override_strings
+    from ahazero.config import apply_overrides
     from ahazero.rundir import RunDir, RunDirError
-    from ahazero.train import build_trainer, resolve_for_device
+    from ahazero.train import build_trainer, load_for_device
     from ahazero.validate import check_config
 
     cuda = torch.cuda.is_available()
     label = _case_label(backend, presets)
-    cfg = load_config(config, preset_override_strings(presets))
-    cfg = resolve_for_device(cfg, cuda=cuda, overrides=overrides)
+    cfg = load_for_device(config, cuda=cuda, presets=presets, overrides=overrides)
     cfg = apply_overrides(cfg, bench_overrides(cfg, settings, backend=backend, name=label,
                                                output_root=str(out_dir)))
     checked = check_config(cfg, cuda=cuda)

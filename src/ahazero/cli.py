@@ -31,19 +31,9 @@ def _setup_logging(verbose: bool) -> None:
 
 def _load(args: argparse.Namespace, *, cuda: bool):
     """The config as it will run here: file, presets, the CPU profile without a GPU, then overrides."""
-    from ahazero.config import load_config
-    from ahazero.presets import preset_override_strings
-    from ahazero.train import resolve_for_device
+    from ahazero.train import load_for_device
 
-    cfg = load_config(args.config, preset_override_strings(getattr(args, "preset", None) or []))
-    return resolve_for_device(cfg, cuda=cuda, overrides=args.overrides)
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """Preset overrides first, then the command line's own ``key=value`` overrides."""
-    from ahazero.presets import preset_override_strings
-
-    return [*preset_override_strings(getattr(args, "preset", None) or []), *args.overrides]
+    return load_for_device(args.config, cuda=cuda, presets=getattr(args, "preset", None), overrides=args.overrides)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -55,7 +45,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _load(args, cuda=gpu_available())  # validate the schema before launching anything
     if args.gpus > 1 and not in_distributed_launch():
-        cmd = launch_command([args.config, *_overrides(args)], gpus=args.gpus, strategy=args.strategy,
+        presets = [flag for name in args.preset for flag in ("--preset", name)]  # applied where they are here
+        cmd = launch_command([args.config, *args.overrides, *presets], gpus=args.gpus, strategy=args.strategy,
                              accelerate_config=resolve_accelerate_config(args.strategy, args.accelerate_config),
                              resume=args.resume)
         print("launching: " + " ".join(cmd), file=sys.stderr)

@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from ahazero.aha import DEFINITION, AhaResult, aha_from_run, format_p
+from ahazero.aha import DEFINITION, AhaResult, aha_from_run, format_p, step_span
 from ahazero.rundir import RunDir, read_metrics
 from ahazero.trace_store import full_text, is_reflective, load_traces, step_metrics
 from ahazero.traces_view import completion_spans, middle_cut
@@ -453,10 +453,6 @@ def _phrase_counts(records: Sequence[dict[str, Any]]) -> str:
     return ", ".join(f"{p} ×{c}" for p, c in counts.most_common(6)) or "none"
 
 
-def _steps_text(steps: Sequence[int]) -> str:
-    return f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]}–{steps[-1]}"
-
-
 def _aha_section(rd: RunData, color: str, examples: int) -> tuple[str, dict[str, bytes]]:
     aha = rd.aha
     pngs: dict[str, bytes] = {}
@@ -498,8 +494,8 @@ def _aha_section(rd: RunData, color: str, examples: int) -> tuple[str, dict[str,
         parts.append(
             f"<p>Example completions, reflective ones first (reflection phrases <mark>highlighted</mark>, "
             f"thinking in <span class='think'>teal</span>, the answer in <span class='ans'>green</span>). "
-            f"Reflection phrases in {labels[0]} {_steps_text(before)}: {_e(_phrase_counts(early))}"
-            + (f"; in {labels[1]} {_steps_text(after)}: {_e(_phrase_counts(late))}." if after else ".")
+            f"Reflection phrases in {labels[0]} {step_span(before[0], before[-1])}: {_e(_phrase_counts(early))}"
+            + (f"; in {labels[1]} {step_span(after[0], after[-1])}: {_e(_phrase_counts(late))}." if after else ".")
             + "</p>"
         )
         cards = []
@@ -544,8 +540,8 @@ def _base_section(rd: RunData, examples: int) -> str:
     first_steps = [int(r["step"]) for r in rd.rows[:k]]
     last_steps = [int(r["step"]) for r in rd.rows[-k:]]
     header = ["metric", "base model (eval, greedy)",
-              f"training {_steps_text(first_steps)}" if first_steps else "training (first steps)",
-              f"training {_steps_text(last_steps)}" if last_steps else "training (last steps)"]
+              f"training {step_span(first_steps[0], first_steps[-1])}" if first_steps else "training (first steps)",
+              f"training {step_span(last_steps[0], last_steps[-1])}" if last_steps else "training (last steps)"]
     if last_tag:
         header.append(f"trained: {_e(last_tag)} (eval, greedy)")
     rows = []

@@ -20,11 +20,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ahazero.config import ExperimentConfig, apply_overrides, dump_config
+from ahazero.config import ExperimentConfig, apply_overrides, dump_config, load_config
 from ahazero.rundir import RunDir
 from ahazero.tracing import TraceWriter
 
-__all__ = ["NonFiniteError", "build_trainer", "prepare_dataset", "resolve_for_device", "train"]
+__all__ = ["NonFiniteError", "build_trainer", "load_for_device", "prepare_dataset", "resolve_for_device", "train"]
 
 logger = logging.getLogger("ahazero.train")
 
@@ -56,6 +56,20 @@ def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool,
                        ", ".join(f"{k}={v}" for k, v in cfg.cpu_overrides.items()))
         cfg = apply_overrides(cfg, {**cfg.cpu_overrides, "cpu_overrides": {}})
     return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None = None,
+                    overrides: list[str] | None = None) -> ExperimentConfig:
+    """The config as it runs here: the file, then ``presets``, the CPU profile without a GPU, then ``overrides``.
+
+    Example:
+        >>> load_for_device("configs/smoke.yaml", cuda=True, presets=["lora"], overrides=["seed=3"]).seed
+        3
+    """
+    from ahazero.presets import preset_override_strings
+
+    cfg = load_config(path, preset_override_strings(presets or []))
+    return resolve_for_device(cfg, cuda=cuda, overrides=overrides)
 
 
 def prepare_dataset(task: Any, split: str, tokenizer: Any, cfg: ExperimentConfig) -> Any:
