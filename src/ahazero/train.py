@@ -63,8 +63,13 @@ def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None =
     """The config as it runs here: the file, then ``presets``, the CPU profile without a GPU, then ``overrides``.
 
     Example:
-        >>> load_for_device("configs/smoke.yaml", cuda=True, presets=["lora"], overrides=["seed=3"]).seed
-        3
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
+        >>> _ = p.write_text("name: x\\nmodel: {name_or_path: tiny}\\ntask: {name: arithmetic}\\n"
+        ...                  "rewards: [{name: accuracy}]\\ncpu_overrides: {seed: 2}\\n")
+        >>> cfg = load_for_device(p, cuda=False, presets=["gradient-checkpointing"], overrides=["name=y"])
+        >>> cfg.seed, cfg.name, cfg.grpo
+        (2, 'y', {'gradient_checkpointing': True})
     """
     from ahazero.presets import preset_override_strings
 
