@@ -116,3 +116,13 @@ def test_shipped_configs_pass_every_check(path, gpu_profile, tmp_path):
     # TRL's batch-size rules are checked for both profiles (a GPU config is built with use_cpu here)
     checked = check_config(cfg, cuda=False)
     assert checked.reward_funcs and checked.task.name == cfg.task.name
+
+
+def test_default_recipe_requires_one_answer_block():
+    from ahazero.config import load_config
+
+    checked = check_config(load_config(REPO / "configs" / "default.yaml"), cuda=False)
+    fmt = next(f for f in checked.reward_funcs if f.__name__ == "think_format")
+    good = "<think>\n44 * 6 = 264\n</think>\n<answer>264</answer>"
+    scratch = "<think>\ncomputing\n</think>\n<answer>44 * 6</answer>\n<answer>264</answer>"
+    assert fmt(completions=[good, scratch, good + "\n```"]) == [1.0, 0.0, 0.0]

@@ -46,6 +46,10 @@ def test_default_options(text, expected):
         ("<think>r</think><answer>  </answer>", 0.0),
         ("<think>r</think></answer>4<answer>", 0.0),  # wrong order
         ("<think>r</think><answer>4", 0.0),
+        # a trained model's answers once the lenient rule had been learned (operands up to 999)
+        ("<think>\n  computing: 774 * 98\n</think>\n<answer>73992</answer>\n```", 0.0),
+        ("<think>\n  computing: 454 - (887 + 534)\n</think>\n<answer>454 - 1421</answer>\n"
+         "<answer>-967</answer>", 0.0),
     ],
 )
 def test_require_answer_tags(text, expected):
@@ -118,3 +122,11 @@ def test_hostile_inputs():
 def test_bad_options(kwargs):
     with pytest.raises(ValueError, match="think_format"):
         ThinkFormatReward(**kwargs)
+
+
+def test_the_default_rule_lets_scratch_work_follow_the_think_block():
+    """Without ``require_answer_tags`` anything after ``</think>`` is the answer, so scratch
+    answers and trailing text earn full credit; the default recipe therefore requires the tags."""
+    scratch = "<think>x</think>\n<answer>454 - 1421</answer>\n<answer>-967</answer>\n```"
+    assert ThinkFormatReward()(completions=[scratch]) == [1.0]
+    assert ThinkFormatReward(require_answer_tags=True)(completions=[scratch]) == [0.0]
