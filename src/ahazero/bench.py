@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -104,10 +105,6 @@ def bench_overrides(cfg: Any, settings: BenchSettings, *, backend: str, name: st
     }
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 def summarize_case(steps: list[dict[str, Any]], warmup: int, completions_per_step: int) -> dict[str, Any]:
     """Aggregate per-step records (warm-up steps excluded) into the numbers the table shows.
 
@@ -141,7 +138,7 @@ def summarize_case(steps: list[dict[str, Any]], warmup: int, completions_per_ste
     reward_keys = sorted({k for s in measured for k in s if k == "reward" or k.startswith("rewards/")})
     for key in reward_keys:
         values = [s[key] for s in measured if s.get(key) is not None]
-        out[key] = round(_mean(values), 4) if values else None
+        out[key] = round(statistics.fmean(values), 4) if values else None
     return out
 
 

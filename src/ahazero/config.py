@@ -26,6 +26,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ahazero.generation import BACKENDS
+
 __all__ = [
     "ConfigError",
     "ExperimentConfig",
@@ -123,7 +125,7 @@ class PromptConfig(_Strict):
 class GenerationSettings(_Strict):
     """Which code path generates the rollouts (see :mod:`ahazero.generation`)."""
 
-    backend: Literal["auto", "hf", "compiled", "graph", "paged", "vllm"] = Field(
+    backend: Literal[BACKENDS] = Field(
         "auto",
         description=(
             "'auto' (fastest available: vllm if installed, else graph on a GPU, else hf), "

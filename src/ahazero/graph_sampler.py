@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["GraphSampler", "sample_next"]
+__all__ = ["GraphSampler", "error_summary", "sample_next"]
 
 logger = logging.getLogger("ahazero.graph_sampler")
 
@@ -65,6 +65,17 @@ def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int = 
         scores = torch.full_like(scores, float("-inf")).scatter(-1, order, sorted_scores)
     uniform = torch.rand_like(scores).clamp_(min=1e-10, max=1.0 - 1e-7)
     return (scores - torch.log(-torch.log(uniform))).argmax(dim=-1)
+
+
+def error_summary(err: BaseException) -> str:
+    """``"Type: first line of the message"``, for a one-line warning about a fallback.
+
+    Example:
+        >>> error_summary(RuntimeError("no Triton\\nlong traceback text"))
+        'RuntimeError: no Triton'
+    """
+    text = str(err)
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 class GraphSampler:
@@ -138,9 +149,8 @@ class GraphSampler:
         try:  # the first compiled call compiles; without a working toolchain, decode eagerly instead
             result = self._generate(model, input_ids, attention_mask, use_compile=True, **options)
         except Exception as err:  # a missing compiler surfaces as many exception types
-            first_line = str(err).splitlines()[0] if str(err) else ""
-            logger.warning("graph sampler: torch.compile is unavailable here (%s: %s); decoding without it",
-                           type(err).__name__, first_line)
+            logger.warning("graph sampler: torch.compile is unavailable here (%s); decoding without it",
+                           error_summary(err))
             self.compile = False
             return self._generate(model, input_ids, attention_mask, use_compile=False, **options)
         self._verified.add(id(model))

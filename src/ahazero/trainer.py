@@ -21,7 +21,7 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
-from ahazero.graph_sampler import GraphSampler
+from ahazero.graph_sampler import GraphSampler, error_summary
 from ahazero.tracing import TraceWriter
 
 __all__ = ["AhaGRPOTrainer", "avoid_unstable_length"]
@@ -133,9 +133,8 @@ class AhaGRPOTrainer(GRPOTrainer):
         except Exception as err:
             if self._graph_checked or not self._graph_fallback:  # asked for by name, or it worked before
                 raise
-            logger.warning("generation.backend 'auto': the 'graph' sampler cannot run this model (%s: %s); "
-                           "using TRL's generate instead", type(err).__name__,
-                           str(err).splitlines()[0] if str(err) else "")
+            logger.warning("generation.backend 'auto': the 'graph' sampler cannot run this model (%s); "
+                           "using TRL's generate instead", error_summary(err))
             self.graph_sampler = None
             return self._generate_with_trl(prompt_ids, images, multimodal_fields, *args, **kwargs)
         return completion_ids, None
