@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from ahazero.model_registry import prepare_named_model
-from ahazero.tiny_model import build_tiny_model
+from ahazero.models.registry import prepare_named_model
+from ahazero.models.tiny import build_tiny_model
 
 
 def main(argv: list[str]) -> int:

@@ -23,6 +23,6 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(_offline_cache: Path) -> Path:
     """The tiny random Qwen2 model folder (built on first use)."""
-    from ahazero.model_registry import prepare_named_model
+    from ahazero.models.registry import prepare_named_model
 
     return prepare_named_model("tiny")

@@ -26,8 +26,8 @@ def trace_record(step: int, prompt_id: str, text: str, *, correct: bool, reward:
 
     ``text`` is the completion after a ``<think>`` prefill; ``reward`` sets the total directly.
     """
-    from ahazero.behaviours import describe
-    from ahazero.tracing import build_records
+    from ahazero.observe.behaviours import describe
+    from ahazero.observe.tracing import build_records
 
     record = build_records(
         step=step,

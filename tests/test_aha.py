@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ahazero.aha import (
+from ahazero.observe.aha import (
     DEFINITION,
     aha_from_run,
     counts_from_metrics,
@@ -18,7 +18,7 @@ from ahazero.aha import (
     format_p,
     one_sided_z_test,
 )
-from ahazero.tracing import TraceWriter
+from ahazero.observe.tracing import TraceWriter
 
 STEPS = 60
 N = 32  # completions traced per step

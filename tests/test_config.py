@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import REPO, base_config
 
-from ahazero.config import (
+from ahazero.config.schema import (
     ConfigError,
     apply_overrides,
     dump_config,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ahazero.rundir import read_metrics
+from ahazero.observe.rundir import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_STEPS = 8

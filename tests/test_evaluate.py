@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import base_config
 
-from ahazero.config import validate_dict
+from ahazero.config.schema import validate_dict
 from ahazero.evaluate import EvalSettings, evaluate, majority_answer, render_markdown, resolve_eval_model
 
 

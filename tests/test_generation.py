@@ -6,13 +6,13 @@ import pytest
 import torch
 from helpers import base_config
 
-from ahazero.config import ConfigError, validate_dict
-from ahazero.generation import backend_grpo_settings, resolve_backend
-from ahazero.graph_sampler import GraphSampler
-from ahazero.models import load_model_and_tokenizer
-from ahazero.rundir import read_metrics
-from ahazero.train import build_trainer, train
-from ahazero.validate import build_grpo_config, check_config, resolved_backend
+from ahazero.config.schema import ConfigError, validate_dict
+from ahazero.rollout.backends import backend_grpo_settings, resolve_backend
+from ahazero.rollout.graph_sampler import GraphSampler
+from ahazero.models.loading import load_model_and_tokenizer
+from ahazero.observe.rundir import read_metrics
+from ahazero.training.assemble import build_trainer, train
+from ahazero.config.validate import build_grpo_config, check_config, resolved_backend
 
 
 def cfg_with(tmp_path=None, **changes):
@@ -23,15 +23,15 @@ def cfg_with(tmp_path=None, **changes):
 
 
 def test_auto_is_hf_on_cpu_and_graph_on_a_gpu(monkeypatch):
-    monkeypatch.setattr("ahazero.generation.vllm_available", lambda: False)
+    monkeypatch.setattr("ahazero.rollout.backends.vllm_available", lambda: False)
     assert resolve_backend("auto", cuda=False) == "hf"
     assert resolve_backend("auto", cuda=True) == "graph"
-    monkeypatch.setattr("ahazero.generation.vllm_available", lambda: True)
+    monkeypatch.setattr("ahazero.rollout.backends.vllm_available", lambda: True)
     assert resolve_backend("auto", cuda=True) == "vllm"
 
 
 def test_vllm_without_vllm_is_a_config_error(monkeypatch):
-    monkeypatch.setattr("ahazero.generation.vllm_available", lambda: False)
+    monkeypatch.setattr("ahazero.rollout.backends.vllm_available", lambda: False)
     cfg = cfg_with(generation={"backend": "vllm"})
     with pytest.raises(ConfigError, match=r"generation.backend: backend 'vllm' needs vLLM \(pip install vllm\)"):
         check_config(cfg, cuda=True)
@@ -170,7 +170,7 @@ def test_graph_sampling_matches_generate_in_distribution(tiny_model_dir):
 @pytest.mark.parametrize("requested", ["auto", "graph"])
 def test_a_model_the_graph_sampler_cannot_run(requested, tmp_path, tiny_model_dir, monkeypatch, caplog):
     """Picked by 'auto', graph falls back to TRL's generate with a warning; asked for by name, it fails."""
-    from ahazero.generation import configure_generation
+    from ahazero.rollout.backends import configure_generation
 
     def unsupported(self, model, *args, **kwargs):
         raise NotImplementedError("this architecture has no static cache")
@@ -185,7 +185,7 @@ def test_a_model_the_graph_sampler_cannot_run(requested, tmp_path, tiny_model_di
         with pytest.raises(NotImplementedError, match="no static cache"):
             trainer.train()
         return
-    with caplog.at_level("WARNING", logger="ahazero.trainer"):
+    with caplog.at_level("WARNING", logger="ahazero.training.trainer"):
         trainer.train()
     assert "the 'graph' sampler cannot run this model (NotImplementedError" in caplog.text
     assert trainer.graph_sampler is None and trainer.state.global_step == 1
@@ -201,7 +201,7 @@ def test_use_cpu_on_a_gpu_machine_resolves_the_cpu_backend_everywhere(tmp_path):
                                                                  (113, 80, False), (64, 0, True)])
 def test_loss_batches_avoid_odd_multiples_of_64(prompt, completion, widened):
     """Widths 192 and 320 gave non-finite gradients on an H200; one masked column moves off them."""
-    from ahazero.trainer import avoid_unstable_length
+    from ahazero.training.trainer import avoid_unstable_length
 
     ids = torch.arange(2 * prompt).reshape(2, prompt) + 1
     out = {"prompt_ids": ids.clone(), "prompt_mask": torch.ones(2, prompt, dtype=torch.long),
@@ -215,7 +215,7 @@ def test_loss_batches_avoid_odd_multiples_of_64(prompt, completion, widened):
 
 
 def test_vision_language_batches_are_left_alone():
-    from ahazero.trainer import avoid_unstable_length
+    from ahazero.training.trainer import avoid_unstable_length
 
     out = {"prompt_ids": torch.ones(1, 100, dtype=torch.long), "prompt_mask": torch.ones(1, 100),
            "completion_ids": torch.ones(1, 92, dtype=torch.long), "token_type_ids": torch.zeros(1, 100)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ahazero.graph_sampler import GraphSampler, sample_next
-from ahazero.models import load_model_and_tokenizer
+from ahazero.rollout.graph_sampler import GraphSampler, sample_next
+from ahazero.models.loading import load_model_and_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_a_failing_compile_falls_back_to_eager_decoding(tiny, monkeypatch, caplo
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     sampler = GraphSampler(compile=True)
-    with caplog.at_level("WARNING", logger="ahazero.graph_sampler"):
+    with caplog.at_level("WARNING", logger="ahazero.rollout.graph_sampler"):
         assert sampler.generate(model, ids, mask, **kwargs) == expected
     assert "torch.compile is unavailable here (RuntimeError: Cannot find a working triton" in caplog.text
     assert sampler.compile is False

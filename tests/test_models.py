@@ -8,13 +8,13 @@ import pytest
 import torch
 from gguf_fixture import write_tiny_gguf
 
-from ahazero.gguf_convert import convert_gguf, gguf_special_token_ids
-from ahazero.model_registry import NAMED_MODELS, NamedModel, prepare_named_model
-from ahazero.models import load_model_and_tokenizer, resolve_dtype, resolve_model_path
+from ahazero.models.gguf import convert_gguf, gguf_special_token_ids
+from ahazero.models.registry import NAMED_MODELS, NamedModel, prepare_named_model
+from ahazero.models.loading import load_model_and_tokenizer, resolve_dtype, resolve_model_path
 
 
 def test_tiny_model_is_deterministic(tmp_path):
-    from ahazero.tiny_model import build_tiny_model
+    from ahazero.models.tiny import build_tiny_model
 
     a = build_tiny_model(tmp_path / "a")
     b = build_tiny_model(tmp_path / "b")

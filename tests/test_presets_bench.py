@@ -8,8 +8,8 @@ import pytest
 from test_cli import ahazero
 
 from ahazero.bench import BenchSettings, bench_overrides, summarize_case
-from ahazero.config import ConfigError, load_config
-from ahazero.presets import PRESETS, preset_override_strings, preset_overrides
+from ahazero.config.schema import ConfigError, load_config
+from ahazero.config.presets import PRESETS, preset_override_strings, preset_overrides
 
 
 def test_presets_apply_as_overrides_and_compose():
@@ -25,7 +25,7 @@ def test_presets_apply_as_overrides_and_compose():
 
 
 def test_every_preset_loads_on_the_default_config(monkeypatch):
-    monkeypatch.setattr("ahazero.presets._require_liger", lambda: None)
+    monkeypatch.setattr("ahazero.config.presets._require_liger", lambda: None)
     for name in PRESETS:
         load_config("configs/default.yaml", preset_override_strings([name]))
 
@@ -110,7 +110,7 @@ def test_bench_never_replaces_a_folder_it_did_not_create(tmp_path, tiny_model_di
     from pathlib import Path
 
     from ahazero.bench import run_case
-    from ahazero.rundir import RunDirError
+    from ahazero.observe.rundir import RunDirError
 
     settings = BenchSettings(prompts=2, generations=4, max_tokens=8, steps=1, warmup=0)
     mine = tmp_path / "hf"

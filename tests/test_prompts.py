@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ahazero.prompts import R1_SYSTEM_PROMPT, render_prompt
+from ahazero.tasks.prompts import R1_SYSTEM_PROMPT, render_prompt
 
 
 def test_r1_zero_template_with_prefill():

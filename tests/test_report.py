@@ -17,8 +17,8 @@ from rich.console import Console
 
 pytest.importorskip("matplotlib")
 
-from ahazero.report import add_parser, build_report, highlight_html, load_run, report_paths, run_report  # noqa: E402
-from ahazero.tracing import TraceWriter  # noqa: E402
+from ahazero.observe.report.build import add_parser, build_report, highlight_html, load_run, report_paths, run_report  # noqa: E402
+from ahazero.observe.tracing import TraceWriter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 30

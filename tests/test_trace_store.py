@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import trace_record
 
-from ahazero.behaviours import describe
-from ahazero.trace_store import (
+from ahazero.observe.behaviours import describe
+from ahazero.observe.trace_store import (
     filter_traces,
     full_text,
     group_by_step,
@@ -24,7 +24,7 @@ from ahazero.trace_store import (
     to_dataframe,
     traces_dir,
 )
-from ahazero.tracing import TraceWriter, build_records
+from ahazero.observe.tracing import TraceWriter, build_records
 
 
 def _record(step: int, i: int, *, text: str, correct: bool, reward: float, truncated: bool = False) -> dict:

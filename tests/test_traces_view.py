@@ -10,7 +10,7 @@ import pytest
 from helpers import trace_record
 from rich.console import Console
 
-from ahazero.traces_view import (
+from ahazero.observe.traces_view import (
     STYLES,
     add_parser,
     compare_groups,
@@ -20,7 +20,7 @@ from ahazero.traces_view import (
     run_traces,
     select_steps,
 )
-from ahazero.tracing import TraceWriter
+from ahazero.observe.tracing import TraceWriter
 
 
 def _record(step: int, pid: str, text: str, *, correct: bool, reward: float, truncated: bool = False) -> dict:

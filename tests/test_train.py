@@ -8,10 +8,10 @@ import shutil
 import pytest
 from helpers import base_config
 
-from ahazero.config import validate_dict
-from ahazero.rundir import RunDirError, read_metrics
-from ahazero.tracing import trace_steps
-from ahazero.train import train
+from ahazero.config.schema import validate_dict
+from ahazero.observe.rundir import RunDirError, read_metrics
+from ahazero.observe.tracing import trace_steps
+from ahazero.training.assemble import train
 
 TRACE_FIELDS = {
     "step", "prompt_id", "prompt", "completion", "thinking", "extracted_answer", "gold", "rewards", "reward",
@@ -87,7 +87,7 @@ def test_resume_without_checkpoint_of_a_started_run_is_refused(tmp_path, tiny_mo
 
 
 def test_lora_run_saves_an_adapter_that_eval_loads(tmp_path, tiny_model_dir):
-    from ahazero.config import apply_overrides
+    from ahazero.config.schema import apply_overrides
     from ahazero.evaluate import EvalSettings, evaluate
 
     cfg = apply_overrides(smoke_cfg(tmp_path, max_steps=2), {"model.lora": {"r": 4, "alpha": 8}})
@@ -98,7 +98,7 @@ def test_lora_run_saves_an_adapter_that_eval_loads(tmp_path, tiny_model_dir):
 
 
 def test_checkpoint_with_torn_state_is_not_resumed_from(tmp_path):
-    from ahazero.rundir import RunDir
+    from ahazero.observe.rundir import RunDir
 
     run = RunDir(tmp_path / "r")
     for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st')):
@@ -110,7 +110,7 @@ def test_checkpoint_with_torn_state_is_not_resumed_from(tmp_path):
 
 
 def test_trace_sampling_is_the_same_after_a_resume(tmp_path):
-    from ahazero.tracing import TraceWriter
+    from ahazero.observe.tracing import TraceWriter
 
     def sampled(writer, step):
         rows = [{"id": str(i), "prompt": "p", "answer": "1", "prefill": ""} for i in range(64)]
@@ -128,7 +128,7 @@ def test_trace_sampling_is_the_same_after_a_resume(tmp_path):
 
 def _poison_step(monkeypatch, bad_step: int) -> None:
     """Make the loss (hence every gradient) NaN on optimizer step ``bad_step``."""
-    from ahazero.trainer import AhaGRPOTrainer
+    from ahazero.training.trainer import AhaGRPOTrainer
 
     compute_loss = AhaGRPOTrainer.compute_loss
 
@@ -144,7 +144,7 @@ def test_a_non_finite_gradient_is_skipped_marked_and_summarized(tmp_path, tiny_m
     from safetensors.torch import load_file
 
     _poison_step(monkeypatch, 2)
-    with caplog.at_level("WARNING", logger="ahazero.train"):
+    with caplog.at_level("WARNING", logger="ahazero.training.assemble"):
         run_dir = train(smoke_cfg(tmp_path, max_steps=3, save_steps=1))
     rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "reward" in r]
     assert [r["updates_skipped"] for r in rows] == [0, 1, 0]
@@ -158,7 +158,7 @@ def test_a_non_finite_gradient_is_skipped_marked_and_summarized(tmp_path, tiny_m
 
 
 def test_on_nonfinite_stop_ends_the_run_with_a_clear_error(tmp_path, tiny_model_dir, monkeypatch):
-    from ahazero.train import NonFiniteError
+    from ahazero.training.assemble import NonFiniteError
 
     _poison_step(monkeypatch, 1)
     cfg = validate_dict({**smoke_cfg(tmp_path).model_dump(mode="python"), "on_nonfinite": "stop"})

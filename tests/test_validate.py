@@ -7,8 +7,8 @@ import os
 import pytest
 from helpers import REPO, base_config
 
-from ahazero.config import ConfigError, validate_dict
-from ahazero.validate import build_grpo_config, check_config
+from ahazero.config.schema import ConfigError, validate_dict
+from ahazero.config.validate import build_grpo_config, check_config
 
 
 def check(**changes):
@@ -109,8 +109,8 @@ def test_bf16_on_gpu_by_default():
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 @pytest.mark.parametrize("gpu_profile", [True, False], ids=["gpu-profile", "cpu-profile"])
 def test_shipped_configs_pass_every_check(path, gpu_profile, tmp_path):
-    from ahazero.config import load_config
-    from ahazero.train import resolve_for_device
+    from ahazero.config.schema import load_config
+    from ahazero.training.assemble import resolve_for_device
 
     cfg = resolve_for_device(load_config(path, [f"output_root={tmp_path}"]), cuda=gpu_profile)
     # TRL's batch-size rules are checked for both profiles (a GPU config is built with use_cpu here)
@@ -119,7 +119,7 @@ def test_shipped_configs_pass_every_check(path, gpu_profile, tmp_path):
 
 
 def test_default_recipe_requires_one_answer_block():
-    from ahazero.config import load_config
+    from ahazero.config.schema import load_config
 
     checked = check_config(load_config(REPO / "configs" / "default.yaml"), cuda=False)
     fmt = next(f for f in checked.reward_funcs if f.__name__ == "think_format")

@@ -76,7 +76,7 @@ def bench_overrides(cfg: Any, settings: BenchSettings, *, backend: str, name: st
     so one optimizer step sees ``prompts x generations`` completions.
 
     Example:
-        >>> from ahazero.config import validate_dict
+        >>> from ahazero.config.schema import validate_dict
         >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
         ...     "grpo": {"per_device_train_batch_size": 32}})
@@ -84,7 +84,7 @@ def bench_overrides(cfg: Any, settings: BenchSettings, *, backend: str, name: st
         >>> o["grpo.gradient_accumulation_steps"], o["grpo.num_generations"]
         (4, 16)
     """
-    from ahazero.config import ConfigError
+    from ahazero.config.schema import ConfigError
 
     per_device = int(cfg.grpo.get("per_device_train_batch_size", 8))
     total = settings.completions_per_step
@@ -187,10 +187,10 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     """
     import torch
 
-    from ahazero.config import apply_overrides
-    from ahazero.rundir import RunDir, RunDirError
-    from ahazero.train import build_trainer, load_for_device
-    from ahazero.validate import check_config
+    from ahazero.config.schema import apply_overrides
+    from ahazero.observe.rundir import RunDir, RunDirError
+    from ahazero.training.assemble import build_trainer, load_for_device
+    from ahazero.config.validate import check_config
 
     cuda = torch.cuda.is_available()
     label = _case_label(backend, presets)
@@ -275,7 +275,7 @@ def _cases(backends: list[str], presets: list[str]) -> list[tuple[str, list[str]
 
 
 def _run_all(args: argparse.Namespace) -> int:
-    from ahazero.presets import preset_overrides
+    from ahazero.config.presets import preset_overrides
 
     settings = BenchSettings(prompts=args.prompts, generations=args.generations, max_tokens=args.max_tokens,
                              steps=args.steps, warmup=args.warmup)

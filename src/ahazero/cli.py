@@ -31,7 +31,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def _load(args: argparse.Namespace, *, cuda: bool):
     """The config as it will run here: file, presets, the CPU profile without a GPU, then overrides."""
-    from ahazero.train import load_for_device
+    from ahazero.training.assemble import load_for_device
 
     return load_for_device(args.config, cuda=cuda, presets=getattr(args, "preset", None), overrides=args.overrides)
 
@@ -39,9 +39,9 @@ def _load(args: argparse.Namespace, *, cuda: bool):
 def _cmd_train(args: argparse.Namespace) -> int:
     import subprocess
 
-    from ahazero.launch import in_distributed_launch, launch_command, resolve_accelerate_config
-    from ahazero.models import gpu_available
-    from ahazero.train import train
+    from ahazero.training.launch import in_distributed_launch, launch_command, resolve_accelerate_config
+    from ahazero.models.loading import gpu_available
+    from ahazero.training.assemble import train
 
     cfg = _load(args, cuda=gpu_available())  # validate the schema before launching anything
     if args.gpus > 1 and not in_distributed_launch():
@@ -57,9 +57,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from ahazero.config import dump_config
-    from ahazero.models import gpu_available
-    from ahazero.validate import check_config
+    from ahazero.config.schema import dump_config
+    from ahazero.models.loading import gpu_available
+    from ahazero.config.validate import check_config
 
     cuda = gpu_available() if args.device == "auto" else args.device == "cuda"
     cfg = _load(args, cuda=cuda)
@@ -89,7 +89,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from ahazero.model_registry import NAMED_MODELS
+    from ahazero.models.registry import NAMED_MODELS
 
     for name, entry in NAMED_MODELS.items():
         print(f"{name:36s} {entry.description}")
@@ -98,7 +98,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from ahazero.presets import PRESETS, describe_presets
+    from ahazero.config.presets import PRESETS, describe_presets
 
     for name, description in describe_presets():
         print(f"{name:24s} {description}")
@@ -109,7 +109,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ahazero.evaluate import EvalSettings, evaluate, render_markdown
-    from ahazero.models import gpu_available
+    from ahazero.models.loading import gpu_available
 
     cfg = _load(args, cuda=gpu_available())  # on a CPU: the CPU profile's run (e.g. runs/default-cpu)
     settings = EvalSettings(
@@ -128,7 +128,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_model(args: argparse.Namespace) -> int:
-    from ahazero.model_registry import NAMED_MODELS, prepare_named_model
+    from ahazero.models.registry import NAMED_MODELS, prepare_named_model
 
     if args.name not in NAMED_MODELS:
         print(f"unknown model '{args.name}'; valid choices: {', '.join(NAMED_MODELS)}", file=sys.stderr)
@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="a name from `ahazero models`")
     p.set_defaults(func=_cmd_fetch_model)
 
-    from ahazero import bench, report, traces_view
+    from ahazero import bench
+    from ahazero.observe import traces_view
+    from ahazero.observe.report import build as report
 
     bench.add_parser(sub)
     traces_view.add_parser(sub)
@@ -211,9 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["check", "missing.yaml"])  # prints "config error: config file not found: ..."
         2
     """
-    from ahazero.config import ConfigError
-    from ahazero.fetch import FetchError
-    from ahazero.rundir import RunDirError
+    from ahazero.config.schema import ConfigError
+    from ahazero.cache.fetch import FetchError
+    from ahazero.observe.rundir import RunDirError
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ahazero.behaviours import describe, summarize
-from ahazero.config import ExperimentConfig
-from ahazero.rundir import RunDir
-from ahazero.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
+from ahazero.observe.behaviours import describe, summarize
+from ahazero.config.schema import ExperimentConfig
+from ahazero.observe.rundir import RunDir
+from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
 
 __all__ = ["EvalSettings", "evaluate", "majority_answer", "render_markdown", "resolve_eval_model"]
 
@@ -68,13 +68,13 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
     With ``None``: the run's final model if it exists, else the base model.
 
     Example:
-        >>> from ahazero.config import validate_dict
+        >>> from ahazero.config.schema import validate_dict
         >>> cfg = validate_dict({"name": "nope", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
         >>> resolve_eval_model(cfg, None)
         ('tiny', 'base')
     """
-    from ahazero.models import is_model_folder
+    from ahazero.models.loading import is_model_folder
 
     run = RunDir(cfg.run_dir)
     if model is None:
@@ -190,9 +190,9 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
     import torch
     from transformers import set_seed
 
-    from ahazero.models import load_model_and_tokenizer
-    from ahazero.train import prepare_dataset
-    from ahazero.validate import check_config
+    from ahazero.models.loading import load_model_and_tokenizer
+    from ahazero.training.assemble import prepare_dataset
+    from ahazero.config.validate import check_config
 
     settings = settings or EvalSettings()
     checked = check_config(cfg)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ahazero.behaviours import Behaviour, describe, summarize
+from ahazero.observe.behaviours import Behaviour, describe, summarize
 
 __all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "trace_steps"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from ahazero.config import ConfigError
+from ahazero.config.schema import ConfigError
 
 __all__ = ["PRESETS", "describe_presets", "preset_override_strings", "preset_overrides"]
 
@@ -64,7 +64,7 @@ def preset_overrides(names: list[str]) -> dict[str, Any]:
         >>> preset_overrides(["lora-8gb"])
         Traceback (most recent call last):
         ...
-        ahazero.config.ConfigError: unknown preset 'lora-8gb' (did you mean 'lora-24gb'?); valid choices: ...
+        ahazero.config.schema.ConfigError: unknown preset 'lora-8gb' (did you mean 'lora-24gb'?); valid choices: ...
     """
     merged: dict[str, Any] = {}
     for name in names:

@@ -1,6 +1,6 @@
 """Reading a run's traces: load, filter, sort and summarise the per-completion records.
 
-The trainer writes ``runs/<name>/traces/step-NNNNNN.jsonl`` (see :mod:`ahazero.tracing`). This
+The trainer writes ``runs/<name>/traces/step-NNNNNN.jsonl`` (see :mod:`ahazero.observe.tracing`). This
 module only reads them, so it works on a run that is still training: files that are being
 written (``.step-*.tmp``) are ignored, a line that does not decode (a torn write, a file
 copied half-way) is skipped, and a file deleted between listing and reading (a resumed run
@@ -28,9 +28,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ahazero.behaviours import Behaviour, summarize
-from ahazero.rundir import read_jsonl
-from ahazero.tracing import trace_steps
+from ahazero.observe.behaviours import Behaviour, summarize
+from ahazero.observe.rundir import read_jsonl
+from ahazero.observe.tracing import trace_steps
 
 __all__ = [
     "SORT_KEYS",
@@ -270,7 +270,7 @@ def _behaviour(record: dict[str, Any]) -> Behaviour:
 def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     """The ``behaviour/...`` metrics of a group of records (the same numbers training logs), plus ``n``.
 
-    Uses :func:`ahazero.behaviours.summarize`, so the definitions match ``metrics.jsonl``.
+    Uses :func:`ahazero.observe.behaviours.summarize`, so the definitions match ``metrics.jsonl``.
 
     Example:
         >>> m = summarize_records([{"thinking_tokens": 10, "reflections": ["wait"], "correct": True},

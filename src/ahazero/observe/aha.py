@@ -3,7 +3,7 @@
 R1-Zero's "aha moment" is the point in training where the model starts re-checking its work.
 Here it is made measurable with the **reflection rate**: the share of a step's completions
 with at least one reflection phrase ("wait", "let me check", ... see
-:mod:`ahazero.behaviours`). The statistic:
+:mod:`ahazero.observe.behaviours`). The statistic:
 
 1. **Counts.** For every step with traces: ``n`` completions traced, ``k`` of them reflective.
    (Without traces, ``metrics.jsonl``'s ``behaviour/reflection_rate`` is used with an assumed
@@ -48,8 +48,8 @@ from typing import Any
 
 import yaml
 
-from ahazero.rundir import RunDir, read_metrics
-from ahazero.trace_store import StepCount, reflection_counts
+from ahazero.observe.rundir import RunDir, read_metrics
+from ahazero.observe.trace_store import StepCount, reflection_counts
 
 __all__ = [
     "DEFINITION",

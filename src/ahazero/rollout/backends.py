@@ -12,7 +12,7 @@ TRL or transformers already has; ahazero only picks one and sets it up consisten
     shape repeats and the compiled graph is reused instead of recompiled. Needs a CUDA GPU
     for the compilation; on CPU it still runs (static cache, eager).
 ``graph``
-    ahazero's own fixed-shape sampling loop (:class:`ahazero.graph_sampler.GraphSampler`):
+    ahazero's own fixed-shape sampling loop (:class:`ahazero.rollout.graph_sampler.GraphSampler`):
     a static KV cache and one compiled decode step — model forward *and* sampling — that
     runs as a single CUDA graph per token. Supports temperature, top-k and top-p (TRL's
     ``repetition_penalty``, ``min_p`` and ``generation_kwargs`` need another backend).
@@ -32,7 +32,7 @@ forward pass (log-probabilities, loss) sees the same padding as with ``hf``. Whe
 batch was padded to the bucket too (TRL's ``pad_to_multiple_of``), runs with these two
 backends skipped many updates for non-finite gradients on an H200 (15 of the default
 recipe's 60: the steps whose loss batch was 320 tokens wide; see
-:func:`ahazero.trainer.avoid_unstable_length`), against 0-1 with ``hf``.
+:func:`ahazero.training.trainer.avoid_unstable_length`), against 0-1 with ``hf``.
 
 Example:
     >>> resolve_backend("auto", cuda=False)
@@ -135,7 +135,7 @@ def configure_generation(trainer: Any, backend: str, *, requested: str = "auto",
 
     TRL builds its ``GenerationConfig`` with compilation disabled; the ``compiled`` backend
     turns it back on (static cache + ``torch.compile`` of the decode step). ``graph`` hands
-    generation to :class:`~ahazero.graph_sampler.GraphSampler`; when it was picked by
+    generation to :class:`~ahazero.rollout.graph_sampler.GraphSampler`; when it was picked by
     ``auto`` (``requested``), a model it cannot run falls back to TRL's generate. Both pad
     prompts to a multiple of ``prompt_bucket`` for generation only
     (``trainer.generation_bucket``). Other backends need nothing.

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ahazero.generation import BACKENDS
+from ahazero.rollout.backends import BACKENDS
 
 __all__ = [
     "ConfigError",
@@ -123,7 +123,7 @@ class PromptConfig(_Strict):
 
 
 class GenerationSettings(_Strict):
-    """Which code path generates the rollouts (see :mod:`ahazero.generation`)."""
+    """Which code path generates the rollouts (see :mod:`ahazero.rollout.backends`)."""
 
     backend: Literal[BACKENDS] = Field(
         "auto",
@@ -255,7 +255,7 @@ def validate_dict(data: Any) -> ExperimentConfig:
         ...                "rewards": [{"name": "accuracy"}], "modle": {}})
         Traceback (most recent call last):
         ...
-        ahazero.config.ConfigError: unknown key 'modle' (did you mean 'model'?); valid keys here: ...
+        ahazero.config.schema.ConfigError: unknown key 'modle' (did you mean 'model'?); valid keys here: ...
     """
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
@@ -339,7 +339,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     """Load a YAML config, apply ``key.path=value`` overrides, validate the schema.
 
     Cross-checks that need the registries (rewards, tasks, GRPO settings) live in
-    :func:`ahazero.validate.check_config`.
+    :func:`ahazero.config.validate.check_config`.
 
     Example:
         >>> import tempfile, pathlib

@@ -1,7 +1,7 @@
 """``ahazero traces RUN``: read a run's completions in the terminal (rich), while it trains or after.
 
 Without a step: a per-step summary table (n, accuracy, format, thinking length, reflection
-rate, ...) and the aha verdict (:mod:`ahazero.aha`). With a step (``--step N``, ``--steps
+rate, ...) and the aha verdict (:mod:`ahazero.observe.aha`). With a step (``--step N``, ``--steps
 10:20``, ``--last``) or a filter: the completions themselves, with the thinking, the answer and
 the reflection phrases highlighted. ``--compare PROMPT_ID`` / ``--compare-first-last`` put the
 same prompt at an early and a late step side by side; ``--json`` prints the selected records
@@ -36,9 +36,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ahazero.aha import detect_aha
-from ahazero.behaviours import reflection_pattern
-from ahazero.trace_store import (
+from ahazero.observe.aha import detect_aha
+from ahazero.observe.behaviours import reflection_pattern
+from ahazero.observe.trace_store import (
     StepCount,
     filter_traces,
     full_text,
@@ -281,7 +281,7 @@ def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
 
 def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] | None = None,
                    max_rows: int = 40, title: str = "per-step behaviour") -> Table:
-    """The per-step summary table (rows from :func:`ahazero.trace_store.step_metrics`).
+    """The per-step summary table (rows from :func:`ahazero.observe.trace_store.step_metrics`).
 
     More than ``max_rows`` steps are thinned to every k-th step (the last always kept). ``matching``
     adds a column with how many records of each step passed the filters.

@@ -34,7 +34,7 @@ import torch
 
 __all__ = ["GraphSampler", "error_summary", "sample_next"]
 
-logger = logging.getLogger("ahazero.graph_sampler")
+logger = logging.getLogger("ahazero.rollout.graph_sampler")
 
 
 def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,

@@ -2,7 +2,7 @@
 
 The report shows, over training steps: each reward component and the total, accuracy, format
 rate, thinking length (mean with a p10–p90 band), reflection rate, language consistency and
-truncation rate (several runs overlaid, one colour each); the aha test of :mod:`ahazero.aha`
+truncation rate (several runs overlaid, one colour each); the aha test of :mod:`ahazero.observe.aha`
 with its verdict and example completions from before and after the aha step (or early vs
 late), reflection phrases highlighted; the base model's behaviour from ``eval/base.json``
 as a dashed reference line and in a table (small models often "reflect" superficially from
@@ -42,10 +42,10 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from ahazero.aha import DEFINITION, AhaResult, aha_from_run, format_p, step_span
-from ahazero.rundir import RunDir, read_metrics
-from ahazero.trace_store import full_text, is_reflective, load_traces, step_metrics
-from ahazero.traces_view import completion_spans, middle_cut
+from ahazero.observe.aha import DEFINITION, AhaResult, aha_from_run, format_p, step_span
+from ahazero.observe.rundir import RunDir, read_metrics
+from ahazero.observe.trace_store import full_text, is_reflective, load_traces, step_metrics
+from ahazero.observe.traces_view import completion_spans, middle_cut
 
 __all__ = [
     "PLOTS",
@@ -95,7 +95,7 @@ class RunData:
         """Steps and finite values of one metric.
 
         Example:
-            >>> from ahazero.aha import detect_aha
+            >>> from ahazero.observe.aha import detect_aha
             >>> rd = RunData("r", Path("."), [{"step": 1, "x": 0.5}, {"step": 2, "x": None}], "m", {}, detect_aha([]))
             >>> rd.series("x")
             ([1], [0.5])
@@ -116,7 +116,7 @@ class RunData:
         whose loss was logged without a ``grad_norm`` (NaN is written as null) counts.
 
         Example:
-            >>> from ahazero.aha import detect_aha
+            >>> from ahazero.observe.aha import detect_aha
             >>> rows = [{"step": 1, "loss": 0.1, "grad_norm": 2.0}, {"step": 2, "loss": 0.2, "grad_norm": None}]
             >>> RunData("r", Path("."), rows, "metrics.jsonl", {}, detect_aha([])).updates_skipped
             1
@@ -319,7 +319,7 @@ def _plot_aha(rd: RunData, color: str) -> bytes | None:
 def highlight_html(record: dict[str, Any], *, max_chars: int = 1500) -> str:
     """The prefill + completion as escaped HTML, with thinking, answer and reflection phrases marked.
 
-    Uses the viewer's spans (:func:`ahazero.traces_view.completion_spans`): ``<mark>`` for
+    Uses the viewer's spans (:func:`ahazero.observe.traces_view.completion_spans`): ``<mark>`` for
     reflection phrases, ``span.think`` / ``span.ans`` / ``span.tag`` for the rest.
 
     Example:
@@ -786,7 +786,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
         >>> "no run directory" in c.export_text()
         True
     """
-    from ahazero.traces_view import resolve_run
+    from ahazero.observe.traces_view import resolve_run
 
     console = console or Console()
     try:

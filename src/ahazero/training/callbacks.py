@@ -18,11 +18,11 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from ahazero.rundir import read_metrics
+from ahazero.observe.rundir import read_metrics
 
 __all__ = ["MetricsJsonlCallback", "NonFiniteGradientGuard", "QuietProgressCallback", "StepSummaryCallback"]
 
-logger = logging.getLogger("ahazero.train")
+logger = logging.getLogger("ahazero.training.assemble")
 
 
 def _clean(value: Any) -> Any:

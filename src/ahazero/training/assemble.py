@@ -3,12 +3,12 @@
 Nothing happens at import. :func:`train` is what ``ahazero train`` calls:
 
 1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`);
-2. validate everything that needs no model (:func:`ahazero.validate.check_config`);
+2. validate everything that needs no model (:func:`ahazero.config.validate.check_config`);
 3. prepare ``runs/<name>/`` (refusing to overwrite a run unless resuming);
 4. load the model, render prompts, build the trainer, train, save the final model.
 
 Example:
-    >>> from ahazero.config import load_config
+    >>> from ahazero.config.schema import load_config
     >>> cfg = load_config("configs/smoke.yaml")            # doctest: +SKIP
     >>> run_dir = train(cfg)                               # doctest: +SKIP
 """
@@ -20,13 +20,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ahazero.config import ExperimentConfig, apply_overrides, dump_config, load_config
-from ahazero.rundir import RunDir
-from ahazero.tracing import TraceWriter
+from ahazero.config.schema import ExperimentConfig, apply_overrides, dump_config, load_config
+from ahazero.observe.rundir import RunDir
+from ahazero.observe.tracing import TraceWriter
 
 __all__ = ["NonFiniteError", "build_trainer", "load_for_device", "prepare_dataset", "resolve_for_device", "train"]
 
-logger = logging.getLogger("ahazero.train")
+logger = logging.getLogger("ahazero.training.assemble")
 
 
 class NonFiniteError(RuntimeError):
@@ -41,7 +41,7 @@ def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool,
     again changes nothing. On a GPU the profile is kept (unused) for the record.
 
     Example:
-        >>> from ahazero.config import validate_dict
+        >>> from ahazero.config.schema import validate_dict
         >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
         ...     "cpu_overrides": {"grpo.max_steps": 2, "grpo.learning_rate": 1e-4}})
@@ -71,7 +71,7 @@ def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None =
         >>> cfg.seed, cfg.name, cfg.grpo
         (2, 'y', {'gradient_checkpointing': True})
     """
-    from ahazero.presets import preset_override_strings
+    from ahazero.config.presets import preset_override_strings
 
     cfg = load_config(path, preset_override_strings(presets or []))
     return resolve_for_device(cfg, cuda=cuda, overrides=overrides)
@@ -86,7 +86,7 @@ def prepare_dataset(task: Any, split: str, tokenizer: Any, cfg: ExperimentConfig
         >>> ds[0]["prompt"].endswith("<think>\\n")                    # doctest: +SKIP
         True
     """
-    from ahazero.prompts import render_prompt
+    from ahazero.tasks.prompts import render_prompt
 
     dataset = task.load(split)
     prompt_cfg = cfg.prompt
@@ -113,16 +113,16 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     """
     from transformers.trainer_callback import ProgressCallback
 
-    from ahazero.callbacks import (
+    from ahazero.training.callbacks import (
         MetricsJsonlCallback,
         NonFiniteGradientGuard,
         QuietProgressCallback,
         StepSummaryCallback,
     )
-    from ahazero.generation import configure_generation
-    from ahazero.models import load_model_and_tokenizer, lora_config
-    from ahazero.trainer import AhaGRPOTrainer
-    from ahazero.validate import check_config
+    from ahazero.rollout.backends import configure_generation
+    from ahazero.models.loading import load_model_and_tokenizer, lora_config
+    from ahazero.training.trainer import AhaGRPOTrainer
+    from ahazero.config.validate import check_config
 
     checked = checked or check_config(cfg)
     run_dir = run_dir or RunDir(cfg.run_dir)
@@ -160,7 +160,7 @@ def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
     are skipped.
 
     Example:
-        >>> from ahazero.config import validate_dict
+        >>> from ahazero.config.schema import validate_dict
         >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
         >>> make_tracer(cfg, RunDir("runs/x")).dir
@@ -206,9 +206,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     """
     from accelerate import PartialState
 
-    from ahazero.callbacks import NonFiniteGradientGuard
-    from ahazero.models import gpu_available
-    from ahazero.validate import check_config
+    from ahazero.training.callbacks import NonFiniteGradientGuard
+    from ahazero.models.loading import gpu_available
+    from ahazero.config.validate import check_config
 
     cuda = gpu_available()
     cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already

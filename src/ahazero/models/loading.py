@@ -2,8 +2,8 @@
 
 - Hub ids and local folders go straight to ``transformers``.
 - A ``.gguf`` file is dequantized once into a plain Hugging Face folder in the cache
-  (see :mod:`ahazero.gguf_convert`), then loaded from there.
-- Named models (``ahazero models``) are resolved by :mod:`ahazero.model_registry`.
+  (see :mod:`ahazero.models.gguf`), then loaded from there.
+- Named models (``ahazero models``) are resolved by :mod:`ahazero.models.registry`.
 
 Example:
     >>> import os, tempfile
@@ -94,7 +94,7 @@ def resolve_model_path(name_or_path: str) -> str:
         >>> resolve_model_path("Qwen/Qwen2.5-0.5B-Instruct")
         'Qwen/Qwen2.5-0.5B-Instruct'
     """
-    from ahazero.model_registry import NAMED_MODELS, prepare_named_model
+    from ahazero.models.registry import NAMED_MODELS, prepare_named_model
 
     if name_or_path in NAMED_MODELS:
         return str(prepare_named_model(name_or_path))
@@ -102,7 +102,7 @@ def resolve_model_path(name_or_path: str) -> str:
     if name_or_path.endswith(".gguf"):
         if not path.is_file():
             raise FileNotFoundError(f"GGUF file not found: {path}")
-        from ahazero.gguf_convert import convert_gguf
+        from ahazero.models.gguf import convert_gguf
 
         return str(convert_gguf(path))
     if path.exists():
@@ -147,7 +147,7 @@ def lora_config(lora: Any) -> Any:
     """Build a ``peft.LoraConfig`` from the config's ``model.lora`` section (or None).
 
     Example:
-        >>> from ahazero.config import LoraConfig
+        >>> from ahazero.config.schema import LoraConfig
         >>> lora_config(LoraConfig(r=8)).r
         8
     """

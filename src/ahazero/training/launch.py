@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from ahazero.config import ConfigError
+from ahazero.config.schema import ConfigError
 
 __all__ = ["STRATEGIES", "in_distributed_launch", "launch_command", "resolve_accelerate_config"]
 
@@ -44,7 +44,7 @@ def resolve_accelerate_config(strategy: str, path: str | None = None) -> str:
         >>> resolve_accelerate_config("horovod")
         Traceback (most recent call last):
         ...
-        ahazero.config.ConfigError: unknown strategy 'horovod'; valid choices: ddp, fsdp, zero2, zero3
+        ahazero.config.schema.ConfigError: unknown strategy 'horovod'; valid choices: ddp, fsdp, zero2, zero3
     """
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy '{strategy}'; valid choices: {', '.join(STRATEGIES)}")

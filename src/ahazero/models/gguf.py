@@ -116,7 +116,7 @@ def convert_gguf(path: str | Path, out_root: str | Path | None = None) -> Path:
         >>> convert_gguf("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")  # doctest: +SKIP
         PosixPath('.../converted/qwen2.5-coder-0.5b-instruct-q4_k_m-1d9614638d18')
     """
-    from ahazero.models import cache_dir
+    from ahazero.models.loading import cache_dir
 
     path = Path(path).expanduser().resolve()
     root = Path(out_root) if out_root is not None else cache_dir() / "converted"

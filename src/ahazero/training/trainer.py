@@ -21,12 +21,12 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
-from ahazero.graph_sampler import GraphSampler, error_summary
-from ahazero.tracing import TraceWriter
+from ahazero.rollout.graph_sampler import GraphSampler, error_summary
+from ahazero.observe.tracing import TraceWriter
 
 __all__ = ["AhaGRPOTrainer", "avoid_unstable_length"]
 
-logger = logging.getLogger("ahazero.trainer")
+logger = logging.getLogger("ahazero.training.trainer")
 
 #: Per-prompt-token fields a vision-language batch carries; such batches are left as they are.
 _PROMPT_ALIGNED_KEYS = ("token_type_ids", "mm_token_type_ids")

@@ -3,16 +3,16 @@
 :func:`check_config` resolves every reward and the task, checks that each reward's dataset
 columns exist in the task, builds the ``GRPOConfig`` (so TRL's own batch-size checks run
 now, not after a minute of model loading) and checks the run directory is writable. Every
-failure is a :class:`~ahazero.config.ConfigError` naming the key and the valid choices.
+failure is a :class:`~ahazero.config.schema.ConfigError` naming the key and the valid choices.
 
 Example:
-    >>> from ahazero.config import validate_dict
+    >>> from ahazero.config.schema import validate_dict
     >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
     ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "acuracy"}]})
     >>> check_config(cfg)
     Traceback (most recent call last):
     ...
-    ahazero.config.ConfigError: rewards.0.name: unknown reward 'acuracy'; valid choices: ...
+    ahazero.config.schema.ConfigError: rewards.0.name: unknown reward 'acuracy'; valid choices: ...
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ahazero.config import ConfigError, ExperimentConfig
+from ahazero.config.schema import ConfigError, ExperimentConfig
 
 __all__ = ["CheckedConfig", "build_grpo_config", "check_config", "resolved_backend"]
 
@@ -135,7 +135,7 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
     the ``grpo`` section sets the key. Unknown keys are errors that list close matches.
 
     Example:
-        >>> from ahazero.config import validate_dict
+        >>> from ahazero.config.schema import validate_dict
         >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
         ...     "grpo": {"num_generations": 4, "per_device_train_batch_size": 8}})
@@ -191,13 +191,13 @@ def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
     and counts as ``custom``.
 
     Example:
-        >>> from ahazero.config import validate_dict
+        >>> from ahazero.config.schema import validate_dict
         >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
         >>> resolved_backend(cfg, cuda=False)
         'hf'
     """
-    from ahazero.generation import BACKEND_GRPO_KEYS, resolve_backend
+    from ahazero.rollout.backends import BACKEND_GRPO_KEYS, resolve_backend
 
     own = [k for k in BACKEND_GRPO_KEYS if k in cfg.grpo]
     if own:
@@ -218,7 +218,7 @@ def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
 
 def _graph_or_fallback(cfg: ExperimentConfig) -> str:
     """``graph`` implements temperature/top-k/top-p only: other sampling settings need ``compiled``."""
-    from ahazero.generation import GRAPH_UNSUPPORTED
+    from ahazero.rollout.backends import GRAPH_UNSUPPORTED
 
     used = [k for k, neutral in GRAPH_UNSUPPORTED.items() if cfg.grpo.get(k, neutral) != neutral]
     if not used:
@@ -235,7 +235,7 @@ def _on_gpu(cfg: ExperimentConfig, *, cuda: bool) -> bool:
 
 
 def _backend_settings(cfg: ExperimentConfig, *, cuda: bool) -> dict[str, Any]:
-    from ahazero.generation import backend_grpo_settings
+    from ahazero.rollout.backends import backend_grpo_settings
 
     backend = resolved_backend(cfg, cuda=cuda)
     if backend == "custom":
@@ -259,14 +259,14 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
     """Run every check that needs no model; return what was resolved.
 
     Example:
-        >>> from ahazero.config import validate_dict
+        >>> from ahazero.config.schema import validate_dict
         >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
         ...     "grpo": {"num_generations": 3, "per_device_train_batch_size": 8}})
         >>> check_config(cfg, cuda=False)
         Traceback (most recent call last):
         ...
-        ahazero.config.ConfigError: grpo: generation_batch_size (8) must be divisible by num_generations (3).
+        ahazero.config.schema.ConfigError: grpo: generation_batch_size (8) must be divisible by num_generations (3).
     """
     import torch
 

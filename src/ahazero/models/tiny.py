@@ -32,7 +32,7 @@ _TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 
 
 def _corpus(seed: int, lines: int = 3000) -> list[str]:
-    from ahazero.prompts import R1_SYSTEM_PROMPT
+    from ahazero.tasks.prompts import R1_SYSTEM_PROMPT
 
     rng = random.Random(seed)
     words = (

