@@ -16,18 +16,18 @@ Model text only reaches math-verify's LaTeX extraction, never ``sympify``/``pars
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from rewards._base import RewardBase, batch_inputs, check_option, preview
-from rewards._math_guard import answer_text_is_tame, expr_is_tame
+from rewards._math_guard import answer_text_is_tame
+from rewards.equivalence import sympy_equivalent
 from rewards.literals import is_number_literal, literals_equal
 from rewards.parsing import extract_answer, extract_boxed
 
@@ -38,18 +38,14 @@ __all__ = [
     "QuickCheck",
     "check_answers",
     "clear_verdict_cache",
-    "gold_is_cached",
     "is_equivalent",
     "is_number_literal",
     "normalize_answer",
     "quick_check",
-    "sympy_equivalent",
 ]
 
 MAX_RAW_ANSWER_CHARS = 10_000
 """Answers (and golds) longer than this before normalisation are only compared as exact strings."""
-
-GOLD_CACHE_SIZE = 4096
 
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 # Thousands separators inside digit groups: 1{,}000  1\,000  1\ 000  1\!000
@@ -59,7 +55,6 @@ _COMMA_INT_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 VERDICT_CACHE_SIZE = 65_536
 
-_GOLD_CACHE: dict[str, tuple[Any, ...]] = {}
 # (answer, gold) -> verdict, for answers sympy decided in time: a GRPO group often repeats an answer.
 _VERDICTS: OrderedDict[tuple[str, str], bool] = OrderedDict()
 _VERDICTS_LOCK = threading.Lock()
@@ -87,18 +82,6 @@ def _remember_verdict(pred_n: str, gold_n: str, verdict: bool) -> None:
         _VERDICTS[(pred_n, gold_n)] = verdict
         while len(_VERDICTS) > VERDICT_CACHE_SIZE:
             _VERDICTS.popitem(last=False)
-
-
-@functools.cache
-def _math_verify() -> tuple[Callable[..., Any], Callable[..., Any], tuple[Any, ...]]:
-    """``(parse, verify, extraction config)``, imported on first use.
-
-    LaTeX extraction only: math-verify's plain-expression path goes through sympy's
-    ``parse_expr``, which evaluates Python code; model text must never reach it.
-    """
-    from math_verify import LatexExtractionConfig, parse, verify
-
-    return parse, verify, (LatexExtractionConfig(),)
 
 
 def _timeout(seconds: float) -> int | None:
@@ -133,39 +116,6 @@ def normalize_answer(text: str) -> str:
     if _COMMA_INT_RE.fullmatch(s):
         s = s.replace(",", "")
     return s
-
-
-def _parse(text: str, timeout: int | None) -> list[Any]:
-    r"""Parse with a ``\boxed{}`` anchor, falling back to ``$...$``; drop oversized expressions."""
-    parse, _verify, extraction = _math_verify()
-    for wrapped in (f"\\boxed{{{text}}}", f"${text}$"):
-        result = parse(wrapped, extraction_config=list(extraction), parsing_timeout=timeout, raise_on_error=False)
-        if result:
-            if not all(isinstance(r, str) or expr_is_tame(r) for r in result):
-                logger.debug("parsed answer too large to verify: %s", preview(text))
-                return []
-            return result
-    return []
-
-
-def gold_is_cached(gold_n: str) -> bool:
-    """True if the normalised gold answer ``gold_n`` has been parsed already (in this process).
-
-    >>> gold_is_cached("never seen before 12345")
-    False
-    """
-    return gold_n in _GOLD_CACHE
-
-
-def _parse_gold(gold_n: str, timeout: int | None) -> tuple[Any, ...]:
-    """Parsed gold answer; cached because every gold repeats once per generation."""
-    cached = _GOLD_CACHE.get(gold_n)
-    if cached is None:
-        cached = tuple(_parse(gold_n, timeout))
-        if len(_GOLD_CACHE) >= GOLD_CACHE_SIZE:
-            _GOLD_CACHE.pop(next(iter(_GOLD_CACHE)), None)
-        _GOLD_CACHE[gold_n] = cached
-    return cached
 
 
 class QuickCheck(NamedTuple):
@@ -212,30 +162,6 @@ def quick_check(pred: Any, gold: Any, *, literal_numbers: bool = False) -> Quick
         return QuickCheck(None, "needs sympy", pred_n, gold_n)
     except Exception as exc:  # noqa: BLE001 - must never raise on model output
         return QuickCheck(False, f"error: {type(exc).__name__}: {str(exc)[:100]}", "", "")
-
-
-def sympy_equivalent(
-    pred_n: str, gold_n: str, *, timeout: int | None = None, before_gold: Callable[[], Any] | None = None
-) -> bool:
-    r"""math-verify's verdict on two answers already through :func:`quick_check` (may raise, may be slow).
-
-    ``timeout`` is math-verify's SIGALRM limit (whole seconds, main thread only, None for none).
-    ``before_gold`` is called before an uncached gold is parsed (the sandbox uses it to tell a
-    hostile gold from a hostile answer). Use :func:`is_equivalent` unless you bound the time yourself.
-
-    >>> sympy_equivalent("1+2x", "2x+1"), sympy_equivalent(r"\sqrt{8}", r"2\sqrt{2}")
-    (True, True)
-    """
-    if before_gold is not None and gold_n not in _GOLD_CACHE:
-        before_gold()
-    gold_parsed = _parse_gold(gold_n, timeout)
-    if not gold_parsed:
-        return False
-    pred_parsed = _parse(pred_n, timeout)
-    if not pred_parsed:
-        return False
-    _parse_fn, verify, _extraction = _math_verify()
-    return bool(verify(list(gold_parsed), pred_parsed, timeout_seconds=timeout, raise_on_error=False))
 
 
 def _in_process(pred_n: str, gold_n: str, timeout_seconds: float) -> bool:

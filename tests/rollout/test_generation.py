@@ -6,13 +6,13 @@ import pytest
 import torch
 from helpers import base_config
 
+from ahazero.config.backend_choice import backend_grpo_settings, resolve_backend
 from ahazero.config.schema import ConfigError, validate_dict
-from ahazero.rollout.backends import backend_grpo_settings, resolve_backend
-from ahazero.rollout.graph_sampler import GraphSampler
+from ahazero.config.validate import build_grpo_config, check_config, resolved_backend
 from ahazero.models.loading import load_model_and_tokenizer
 from ahazero.observe.rundir import read_metrics
+from ahazero.rollout.graph_sampler import GraphSampler
 from ahazero.training.assemble import build_trainer, train
-from ahazero.config.validate import build_grpo_config, check_config, resolved_backend
 
 
 def cfg_with(tmp_path=None, **changes):
@@ -23,15 +23,15 @@ def cfg_with(tmp_path=None, **changes):
 
 
 def test_auto_is_hf_on_cpu_and_graph_on_a_gpu(monkeypatch):
-    monkeypatch.setattr("ahazero.rollout.backends.vllm_available", lambda: False)
+    monkeypatch.setattr("ahazero.config.backend_choice.vllm_available", lambda: False)
     assert resolve_backend("auto", cuda=False) == "hf"
     assert resolve_backend("auto", cuda=True) == "graph"
-    monkeypatch.setattr("ahazero.rollout.backends.vllm_available", lambda: True)
+    monkeypatch.setattr("ahazero.config.backend_choice.vllm_available", lambda: True)
     assert resolve_backend("auto", cuda=True) == "vllm"
 
 
 def test_vllm_without_vllm_is_a_config_error(monkeypatch):
-    monkeypatch.setattr("ahazero.rollout.backends.vllm_available", lambda: False)
+    monkeypatch.setattr("ahazero.config.backend_choice.vllm_available", lambda: False)
     cfg = cfg_with(generation={"backend": "vllm"})
     with pytest.raises(ConfigError, match=r"generation.backend: backend 'vllm' needs vLLM \(pip install vllm\)"):
         check_config(cfg, cuda=True)
