@@ -8,8 +8,8 @@ import pytest
 from test_cli import ahazero
 
 from ahazero.bench import BenchSettings, bench_overrides, summarize_case
-from ahazero.config.schema import ConfigError, load_config
 from ahazero.config.presets import PRESETS, preset_override_strings, preset_overrides
+from ahazero.config.schema import ConfigError, load_config
 
 
 def test_presets_apply_as_overrides_and_compose():

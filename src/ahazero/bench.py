@@ -188,9 +188,9 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     import torch
 
     from ahazero.config.schema import apply_overrides
+    from ahazero.config.validate import check_config
     from ahazero.observe.rundir import RunDir, RunDirError
     from ahazero.training.assemble import build_trainer, load_for_device
-    from ahazero.config.validate import check_config
 
     cuda = torch.cuda.is_available()
     label = _case_label(backend, presets)

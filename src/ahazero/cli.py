@@ -39,9 +39,9 @@ def _load(args: argparse.Namespace, *, cuda: bool):
 def _cmd_train(args: argparse.Namespace) -> int:
     import subprocess
 
-    from ahazero.training.launch import in_distributed_launch, launch_command, resolve_accelerate_config
     from ahazero.models.loading import gpu_available
     from ahazero.training.assemble import train
+    from ahazero.training.launch import in_distributed_launch, launch_command, resolve_accelerate_config
 
     cfg = _load(args, cuda=gpu_available())  # validate the schema before launching anything
     if args.gpus > 1 and not in_distributed_launch():
@@ -58,8 +58,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from ahazero.config.schema import dump_config
-    from ahazero.models.loading import gpu_available
     from ahazero.config.validate import check_config
+    from ahazero.models.loading import gpu_available
 
     cuda = gpu_available() if args.device == "auto" else args.device == "cuda"
     cfg = _load(args, cuda=cuda)
@@ -197,11 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fetch_model)
 
     from ahazero import bench
-    from ahazero.observe import traces_view
-    from ahazero.observe.report import build as report
+    from ahazero.observe import report, traces_cli
 
     bench.add_parser(sub)
-    traces_view.add_parser(sub)
+    traces_cli.add_parser(sub)
     report.add_parser(sub)
     return parser
 
@@ -213,8 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["check", "missing.yaml"])  # prints "config error: config file not found: ..."
         2
     """
-    from ahazero.config.schema import ConfigError
     from ahazero.cache.fetch import FetchError
+    from ahazero.config.schema import ConfigError
     from ahazero.observe.rundir import RunDirError
 
     parser = build_parser()

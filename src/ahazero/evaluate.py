@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ahazero.observe.behaviours import describe, summarize
 from ahazero.config.schema import ExperimentConfig
+from ahazero.observe.behaviours import describe, summarize
 from ahazero.observe.rundir import RunDir
 from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
 
@@ -190,9 +190,9 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
     import torch
     from transformers import set_seed
 
+    from ahazero.config.validate import check_config
     from ahazero.models.loading import load_model_and_tokenizer
     from ahazero.training.assemble import prepare_dataset
-    from ahazero.config.validate import check_config
 
     settings = settings or EvalSettings()
     checked = check_config(cfg)

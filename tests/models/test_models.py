@@ -9,8 +9,8 @@ import torch
 from gguf_fixture import write_tiny_gguf
 
 from ahazero.models.gguf import convert_gguf, gguf_special_token_ids
-from ahazero.models.registry import NAMED_MODELS, NamedModel, prepare_named_model
 from ahazero.models.loading import load_model_and_tokenizer, resolve_dtype, resolve_model_path
+from ahazero.models.registry import NAMED_MODELS, NamedModel, prepare_named_model
 
 
 def test_tiny_model_is_deterministic(tmp_path):

@@ -17,10 +17,17 @@ from rich.console import Console
 
 pytest.importorskip("matplotlib")
 
-from ahazero.observe.report.build import add_parser, build_report, highlight_html, load_run, report_paths, run_report  # noqa: E402
+from ahazero.observe.report import (  # noqa: E402
+    add_parser,
+    build_report,
+    highlight_html,
+    load_run,
+    report_paths,
+    run_report,
+)
 from ahazero.observe.tracing import TraceWriter  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STEPS = 30
 
 

@@ -10,16 +10,9 @@ import pytest
 from helpers import trace_record
 from rich.console import Console
 
-from ahazero.observe.traces_view import (
-    STYLES,
-    add_parser,
-    compare_groups,
-    completion_spans,
-    highlight_completion,
-    parse_steps,
-    run_traces,
-    select_steps,
-)
+from ahazero.observe.trace_select import compare_groups, completion_spans, parse_steps, select_steps
+from ahazero.observe.traces_cli import add_parser, run_traces
+from ahazero.observe.traces_view import STYLES, highlight_completion
 from ahazero.observe.tracing import TraceWriter
 
 

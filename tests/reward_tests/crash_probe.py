@@ -1,4 +1,4 @@
-"""A weight-0 reward for tests/test_crash_resume.py: it keeps the isolated verifier pool running.
+"""A weight-0 reward for tests/training/test_crash_resume.py: it keeps the isolated verifier pool running.
 
 The arithmetic task's golds are numbers, which the accuracy reward checks without sympy, so
 a tiny-model run never starts the pool. This probe sends one algebraic pair through it on

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ahazero.rollout.graph_sampler import GraphSampler, sample_next
 from ahazero.models.loading import load_model_and_tokenizer
+from ahazero.rollout.graph_sampler import GraphSampler, sample_next
 
 
 @pytest.fixture(scope="module")

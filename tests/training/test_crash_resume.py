@@ -20,7 +20,7 @@ import pytest
 
 from ahazero.observe.rundir import read_metrics
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAX_STEPS = 8
 SAVE_STEPS = 2
 BATCH = 8  # completions per step: per_device_train_batch_size (one process, no accumulation)

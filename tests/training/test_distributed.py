@@ -16,8 +16,8 @@ from collections import Counter
 import yaml
 from helpers import REPO
 
-from ahazero.training.launch import launch_command, resolve_accelerate_config
 from ahazero.observe.rundir import read_metrics
+from ahazero.training.launch import launch_command, resolve_accelerate_config
 
 
 def test_two_processes_write_one_consistent_run_directory(tmp_path, tiny_model_dir):

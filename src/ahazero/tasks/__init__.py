@@ -1,7 +1,9 @@
 """The task registry: named sources of ``{id, problem, answer, ...}`` rows for GRPO training.
 
 Every task is a :class:`Task` whose options are validated on construction; ``load(split)``
-returns a ``datasets.Dataset`` for ``"train"`` or ``"test"``.
+returns a ``datasets.Dataset`` for ``"train"`` or ``"test"``. ``prompts`` renders a row into
+the model's prompt (chat template or the plain R1-Zero template). The tasks wing may import
+``cache`` and the ``rewards`` package only: nothing of config, models or training.
 
 Example:
     >>> available_tasks()

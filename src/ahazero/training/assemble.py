@@ -113,16 +113,16 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     """
     from transformers.trainer_callback import ProgressCallback
 
+    from ahazero.config.validate import check_config
+    from ahazero.models.loading import load_model_and_tokenizer, lora_config
+    from ahazero.rollout.backends import configure_generation
     from ahazero.training.callbacks import (
         MetricsJsonlCallback,
         NonFiniteGradientGuard,
         QuietProgressCallback,
         StepSummaryCallback,
     )
-    from ahazero.rollout.backends import configure_generation
-    from ahazero.models.loading import load_model_and_tokenizer, lora_config
     from ahazero.training.trainer import AhaGRPOTrainer
-    from ahazero.config.validate import check_config
 
     checked = checked or check_config(cfg)
     run_dir = run_dir or RunDir(cfg.run_dir)
@@ -206,9 +206,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     """
     from accelerate import PartialState
 
-    from ahazero.training.callbacks import NonFiniteGradientGuard
-    from ahazero.models.loading import gpu_available
     from ahazero.config.validate import check_config
+    from ahazero.models.loading import gpu_available
+    from ahazero.training.callbacks import NonFiniteGradientGuard
 
     cuda = gpu_available()
     cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already

@@ -21,8 +21,8 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
-from ahazero.rollout.graph_sampler import GraphSampler, error_summary
 from ahazero.observe.tracing import TraceWriter
+from ahazero.rollout.graph_sampler import GraphSampler, error_summary
 
 __all__ = ["AhaGRPOTrainer", "avoid_unstable_length"]
 
