@@ -81,7 +81,7 @@ def test_batch_not_divisible_by_generations():
 
 
 def test_single_generation_rejected():
-    with pytest.raises(ConfigError, match="at least 2 generations"):
+    with pytest.raises(ConfigError, match=r"grpo.num_generations: 1 is out of range; valid: an integer >= 2"):
         check(grpo={"num_generations": 1, "per_device_train_batch_size": 8})
 
 
