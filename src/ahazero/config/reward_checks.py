@@ -94,7 +94,7 @@ def check_reward_signature(func: Any, path: str, columns: Sequence[str]) -> None
         >>> check_reward_signature(strict, "my:strict", ["answer"])
         Traceback (most recent call last):
         ...
-        ValueError: reward 'my:strict' cannot be called as a reward: its signature (completions, extra) ...
+        ValueError: reward 'my:strict' cannot be called as a reward: its signature (completions, extra) has no ...
     """
     try:
         params = inspect.signature(func).parameters
@@ -105,12 +105,12 @@ def check_reward_signature(func: Any, path: str, columns: Sequence[str]) -> None
     given = set(TRL_REWARD_KWARGS) | set(columns)
     problems = []
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        problems.append("it has no **kwargs")
+        problems.append("has no **kwargs")
     required = [p for p in params.values() if p.default is inspect.Parameter.empty
                 and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
     missing = [p.name for p in required if p.kind is inspect.Parameter.POSITIONAL_ONLY or p.name not in given]
     if missing:
-        problems.append(f"nothing is passed for its required parameter(s) {', '.join(missing)}")
+        problems.append(f"requires {', '.join(missing)}, which is neither passed by TRL nor a dataset column")
     if problems:
         raise ValueError(
             f"reward {path!r} cannot be called as a reward: its signature {signature} "

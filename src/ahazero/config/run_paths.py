@@ -88,5 +88,5 @@ def check_run_dir(run_dir: str | Path, output_root: str | Path) -> None:
     if folder is not None:
         raise ValueError(f"output_root: the run directory {run_dir} would be inside the system folder {folder}; "
                          "give a folder of your own, e.g. 'runs'")
-    _check_writable(run_dir)
     _check_existing(run_dir)
+    _check_writable(run_dir)
