@@ -111,7 +111,7 @@ def _run_models(run: RunDir) -> str:
 def _missing_run(cfg: ExperimentConfig, model: str) -> EvalError:
     root = Path(cfg.output_root)
     runs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    listed = (f"runs in {root}: {', '.join(runs)}" if runs
+    listed = (f"runs in {root}/: {', '.join(runs)}" if runs
               else f"{root} holds no runs" if root.is_dir() else f"there is no folder {root}")
     return EvalError(f"--model {model}: there is no run directory {cfg.run_dir} (name={cfg.name}); {listed}; "
                      "give the run's name= or --model base")

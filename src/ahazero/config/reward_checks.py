@@ -213,7 +213,7 @@ class AsyncGuardedReward(GuardedReward):
 
 def _is_async(func: Any) -> bool:
     inner = _unwrap(func)
-    return inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(getattr(inner, "__call__", None))
+    return inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(type(inner).__call__)
 
 
 def _guard(func: Any, key: str, label: str) -> Any:

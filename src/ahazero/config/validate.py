@@ -24,7 +24,6 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ahazero.config.grpo_ranges import check_grpo_ranges

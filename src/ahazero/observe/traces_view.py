@@ -55,7 +55,7 @@ def visible_controls(text: str) -> str:
 
     Example:
         >>> print(visible_controls("a\\x1b[2Jb\\x1b]0;title\\x07c\\x9b d\\ne"))
-        a\x1b[2Jb\x1b]0;title\x07c\x9b d
+        a\\x1b[2Jb\\x1b]0;title\\x07c\\x9b d
         e
     """
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

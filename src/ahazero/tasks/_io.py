@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ def _parse_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
 
 def _parquet_error(path: Path, err: Exception) -> ValueError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    first = re.sub(r"^Could not open Parquet input source '.*?': ", "", first)
     return ValueError(f"{path}: not a readable Parquet file ({first})")
 
 
