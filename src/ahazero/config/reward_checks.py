@@ -228,7 +228,7 @@ def _guard(func: Any, key: str, label: str) -> Any:
     return cls(func, key=key, label=label)
 
 
-def _build(spec: Any, key: str) -> Any:
+def _build(spec: Any) -> Any:
     """The registry's reward for ``spec``; any failure, ``SystemExit`` from an import included, is a ValueError."""
     import rewards as reward_registry
 
@@ -271,7 +271,7 @@ def resolve_rewards(cfg: Any, task: Any, provided: Sequence[str]) -> tuple[list[
     funcs, weights = [], []
     for i, spec in enumerate(cfg.rewards):
         try:
-            func = _build(spec, f"rewards.{i}")
+            func = _build(spec)
         except (ValueError, TypeError, ImportError, AttributeError) as err:
             key = f"rewards.{i}.name" if "unknown reward" in str(err) else f"rewards.{i}"
             raise ValueError(f"{key}: {err}") from None
