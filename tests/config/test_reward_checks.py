@@ -49,6 +49,12 @@ def test_standard_library_callables_are_not_rewards(path):
     assert str(info.value).startswith(f"rewards.0: {path!r} is a function of Python's standard library")
 
 
+def test_a_compiled_builtin_of_another_library_is_not_a_reward():
+    with pytest.raises(ConfigError, match=r"^rewards.0: 'torch:sum' is a compiled builtin function \(torch\), not a "
+                                          r"reward; name a function of your own module"):
+        check("torch:sum")
+
+
 def test_a_user_module_passing_on_a_standard_library_function(module):
     name = module("from os import system as score\n")
     with pytest.raises(ConfigError, match=rf"^rewards.0: '{name}:score' is a function of Python's standard library "

@@ -55,8 +55,7 @@ def _defining_module(func: Any) -> str:
 
 
 def _stdlib(module: str) -> bool:
-    top = module.split(".")[0]
-    return top in sys.stdlib_module_names or top.lstrip("_") in sys.stdlib_module_names
+    return module.split(".")[0] in sys.stdlib_module_names
 
 
 def refuse_stdlib(path: str, func: Any | None = None) -> None:
@@ -73,11 +72,11 @@ def refuse_stdlib(path: str, func: Any | None = None) -> None:
     module = path.partition(":")[0].strip()
     defined = _defining_module(func) if func is not None else ""
     culprit = module if _stdlib(module) else defined if defined and _stdlib(defined) else None
-    if inspect.isbuiltin(_unwrap(func)) and culprit is None:
-        culprit = defined or "a builtin"
+    hint = "name a function of your own module, e.g. my_rewards:brevity"
     if culprit is not None:
-        raise ValueError(f"{path!r} is a function of Python's standard library ({culprit!r}), not a reward; "
-                         "name a function of your own module, e.g. my_rewards:brevity")
+        raise ValueError(f"{path!r} is a function of Python's standard library ({culprit!r}), not a reward; {hint}")
+    if inspect.isbuiltin(_unwrap(func)):
+        raise ValueError(f"{path!r} is a compiled builtin function ({defined or 'no module'}), not a reward; {hint}")
 
 
 def check_reward_signature(func: Any, path: str, columns: Sequence[str]) -> None:

@@ -2,8 +2,8 @@
 
 ``name`` is one plain folder name (letters, digits, ``.``, ``_``, ``-``; at most 100
 characters), so the run directory is always a direct child of ``output_root``.
-``output_root`` may be relative (to the working folder) or absolute, but the run directory,
-with every symlink resolved, may not be the filesystem root or lie in a system folder
+``output_root`` may be relative (to the working folder) or absolute, but not the filesystem
+root; the run directory, with every symlink resolved, may not lie in a system folder
 (:data:`SYSTEM_FOLDERS`); it must be writable; and when it exists it must be a run
 directory (holding ``config.yaml``, ``metrics.jsonl``, ``traces/``, ``eval/``, ...) or
 empty, so ``output_root=. name=src`` cannot write into a source folder.

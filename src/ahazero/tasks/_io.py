@@ -5,9 +5,10 @@ cache, so they load fast and leave nothing behind. A data file must be a regular
 file (checked with ``os.stat`` before it is opened, so a FIFO or ``/dev/zero`` never hangs);
 JSON and JSON Lines files are read up to :data:`MAX_JSON_BYTES`; unreadable content is a
 ``ValueError`` naming the file and what was expected. :func:`probe_columns` reads only the
-head of a file, so a config check can name missing columns before any model loads. Hub datasets go through
-``datasets.load_dataset``; a failure there becomes a :class:`TaskDataError` that says how
-to use a local copy instead.
+head of a file, so a config check can name missing columns before any model loads.
+
+Hub datasets go through ``datasets.load_dataset``; a failure there becomes a
+:class:`TaskDataError` that says how to use a local copy instead.
 
 Example:
     >>> import json, pathlib, tempfile
