@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO
 
 
@@ -81,3 +82,96 @@ def test_several_gpus_relaunch_with_the_same_presets_and_overrides(monkeypatch):
     cmd = seen["cmd"]
     assert cmd[cmd.index("train") + 1:] == ["configs/smoke.yaml", "seed=1", "--preset", "lora"]
     assert cmd[cmd.index("--num_processes") + 1] == "2"
+
+
+SMOKE = str(REPO / "configs" / "smoke.yaml")
+
+
+def run_main(capsys, *args) -> tuple[int, str]:
+    from ahazero.cli import main
+
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("grpo.per_device_train_batch_size=0", "config error: grpo.per_device_train_batch_size: 0 is out of range"),
+        ("grpo.per_device_train_batch_size=-8", "config error: grpo.per_device_train_batch_size: -8 is out of range"),
+        ("grpo.max_completion_length=-1", "config error: grpo.max_completion_length: -1 is out of range"),
+        ("grpo.learning_rate=.nan", "config error: grpo.learning_rate: nan is out of range"),
+        ("grpo.learning_rate=.inf", "config error: grpo.learning_rate: inf is out of range"),
+        ("grpo.learning_rate=-1", "config error: grpo.learning_rate: -1 is out of range"),
+        ("grpo.max_steps=-5", "config error: grpo.max_steps: -5 is out of range"),
+        ("grpo.max_steps=0", "config error: grpo.max_steps: 0 is out of range"),
+        ("grpo.num_generations=0", "config error: grpo.num_generations: 0 is out of range"),
+        ("rewards.0.weight=.nan", "config error: bad value for 'rewards.0.weight' (nan): Input should be a finite"),
+        ("rewards.0.weight=.inf", "config error: bad value for 'rewards.0.weight' (inf): Input should be a finite"),
+        ("rewards.0.name=os:system", "config error: rewards.0: 'os:system' is a function of Python's standard library"),
+        ("seed=[", "config error: override 'seed=[' is not valid YAML: line 1, column 2:"),
+        ("name=" + "a" * 300, "config error: bad value for 'name' ('aaa"),
+        ("output_root=/etc", "config error: output_root: the run directory /etc/smoke would be inside the system"),
+        ("task={name: local, train_path: /dev/zero}", "config error: task.train_path: /dev/zero is a character device"),
+    ],
+)
+def test_check_refuses_each_mistake_on_one_line(capsys, monkeypatch, tmp_path, override, message):
+    monkeypatch.chdir(tmp_path)
+    code, err = run_main(capsys, "check", SMOKE, "--device", "cpu", override)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("config error")]
+    assert len(lines) == 1 and lines[0].startswith(message), err
+
+
+def test_check_all_weights_zero(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, err = run_main(capsys, "check", SMOKE, "--device", "cpu", "rewards.0.weight=0", "rewards.1.weight=0",
+                         "rewards.2.weight=0")
+    assert code == 2 and "config error: rewards: every weight is 0" in err
+
+
+def test_check_on_a_binary_file_and_an_alias_bomb(capsys, tmp_path):
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    code, err = run_main(capsys, "check", str(binary))
+    assert code == 2 and f"config error: {binary} is not a YAML text file" in err
+    bomb = tmp_path / "bomb.yaml"
+    levels = "".join(f"    {c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    bomb.write_text("name: bomb\nmodel: {name_or_path: tiny}\ntask: {name: arithmetic}\nrewards: [{name: accuracy}]\n"
+                    "grpo:\n  generation_kwargs:\n    a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + levels)
+    code, err = run_main(capsys, "check", str(bomb))
+    assert code == 2 and f"config error: {bomb}: its YAML aliases expand to more than 100000 values" in err
+
+
+def test_check_with_a_reward_module_that_exits(capsys, monkeypatch, tmp_path):
+    (tmp_path / "exiting_rewards.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    code, err = run_main(capsys, "check", SMOKE, "--device", "cpu", "rewards.2.name=exiting_rewards:score")
+    assert code == 2
+    assert ("config error: rewards.2: loading 'exiting_rewards:score' stopped: module 'exiting_rewards' raised "
+            "SystemExit(3)") in err
+
+
+def test_eval_errors_before_the_model_loads(capsys, monkeypatch, tmp_path):
+    import ahazero.models.loading as loading
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(loading, "load_model_and_tokenizer", no_load)
+    monkeypatch.chdir(tmp_path)
+    checkpoint = tmp_path / "runs" / "smoke" / "checkpoints" / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    code, err = run_main(capsys, "eval", SMOKE, "--model", "step-999")
+    assert code == 2 and "eval error: --model step-999: no checkpoint for step 999" in err
+    assert "this run has: base, latest (step-2), step-2" in err
+    code, err = run_main(capsys, "eval", SMOKE, "--model", "step-abc")
+    assert code == 2 and "eval error: --model step-abc: a checkpoint is named step-N" in err
+    code, err = run_main(capsys, "eval", SMOKE, "--model", "latest", "name=smokey")
+    assert code == 2 and "there is no run directory runs/smokey (name=smokey); runs in runs/: smoke;" in err
+    for limit in ("0", "-1"):
+        code, err = run_main(capsys, "eval", SMOKE, "--model", "base", "--limit", limit)
+        assert code == 2 and f"eval error: --limit must be at least 1 (got {limit})" in err
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["smoke"]

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from helpers import base_config
 
 from ahazero.config.schema import validate_dict
-from ahazero.evaluate import EvalSettings, evaluate, majority_answer, render_markdown, resolve_eval_model
+from ahazero.evaluate import (
+    EvalError,
+    EvalSettings,
+    evaluate,
+    majority_answer,
+    render_markdown,
+    resolve_eval_model,
+)
 
 
 def cfg(tmp_path):
@@ -36,14 +44,87 @@ def test_eval_writes_results_and_is_reproducible(tmp_path, tiny_model_dir):
     assert first["greedy"] == second["greedy"]
 
 
+def fake_run(root, name="t", steps=(2, 4), final=False):
+    run = root / name
+    for step in steps:
+        (run / "checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+        (run / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    if final:
+        (run / "model").mkdir(parents=True)
+        (run / "model" / "config.json").write_text("{}")
+    return run
+
+
 def test_model_resolution(tmp_path):
     config = cfg(tmp_path)
     assert resolve_eval_model(config, None) == ("tiny", "base")
-    with pytest.raises(FileNotFoundError, match="no final model"):
-        resolve_eval_model(config, "final")
-    with pytest.raises(FileNotFoundError, match="no checkpoints"):
-        resolve_eval_model(config, "latest")
     assert resolve_eval_model(config, "some/hub-model") == ("some/hub-model", "hub-model")
+    run = fake_run(tmp_path, final=True)
+    assert resolve_eval_model(config, None) == (str(run / "model"), "final")
+    assert resolve_eval_model(config, "latest") == (str(run / "checkpoints" / "checkpoint-4"), "step-4")
+    assert resolve_eval_model(config, "step-2") == (str(run / "checkpoints" / "checkpoint-2"), "step-2")
+
+
+def test_no_such_checkpoint_lists_the_ones_that_exist(tmp_path):
+    fake_run(tmp_path)
+    with pytest.raises(EvalError) as info:
+        resolve_eval_model(cfg(tmp_path), "step-999")
+    assert str(info.value) == (f"--model step-999: no checkpoint for step 999 in {tmp_path / 't' / 'checkpoints'}; "
+                               "this run has: base, latest (step-4), step-2, step-4")
+    with pytest.raises(EvalError, match=r"^--model final: .*/t/model holds no final model yet; this run has: base, "
+                                        r"latest \(step-4\)"):
+        resolve_eval_model(cfg(tmp_path), "final")
+
+
+def test_step_tags_are_never_hub_ids(tmp_path):
+    fake_run(tmp_path)
+    for tag in ("step-abc", "step-", "step-1.5"):
+        with pytest.raises(EvalError, match=rf"^--model {re.escape(tag)}: a checkpoint is named step-N with N a number"):
+            resolve_eval_model(cfg(tmp_path), tag)
+
+
+def test_missing_local_path(tmp_path):
+    for path in ("./no/such/model", str(tmp_path / "nope"), "a/b/c", "missing.gguf"):
+        with pytest.raises(EvalError, match=rf"^--model {re.escape(path)}: no such file or folder; .* or one of this "
+                                            r"run's: base$"):
+            resolve_eval_model(cfg(tmp_path), path)
+
+
+def test_misspelt_run_name_names_the_runs_that_exist(tmp_path):
+    fake_run(tmp_path, name="default")
+    fake_run(tmp_path, name="smoke")
+    typo = validate_dict(base_config(output_root=str(tmp_path), name="defualt"))
+    for model in ("latest", "final", "step-2"):
+        with pytest.raises(EvalError) as info:
+            resolve_eval_model(typo, model)
+        assert str(info.value) == (f"--model {model}: there is no run directory {tmp_path / 'defualt'} (name=defualt); "
+                                   f"runs in {tmp_path}/: default, smoke; give the run's name= or --model base")
+    assert not (tmp_path / "defualt").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"limit": 0}, "--limit must be at least 1 (got 0)"),
+        ({"limit": -5}, "--limit must be at least 1 (got -5)"),
+        ({"batch_size": 0}, "--batch-size must be at least 1 (got 0)"),
+        ({"samples": 1}, "--samples must be 0 (greedy only) or at least 2"),
+        ({"samples": -2}, "--samples must be 0 (greedy only) or at least 2"),
+        ({"max_new_tokens": 0}, "--max-new-tokens must be at least 1 (got 0)"),
+        ({"temperature": float("nan")}, "--temperature must be a finite number > 0 (got nan)"),
+    ],
+)
+def test_bad_settings_fail_before_the_model_loads(tmp_path, monkeypatch, settings, message):
+    import ahazero.models.loading as loading
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(loading, "load_model_and_tokenizer", no_load)
+    with pytest.raises(EvalError) as info:
+        evaluate(cfg(tmp_path), model="base", settings=EvalSettings(**settings))
+    assert str(info.value).startswith(message)
+    assert not (tmp_path / "t").exists()
 
 
 def test_majority_vote_and_markdown():

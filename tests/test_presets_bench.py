@@ -110,12 +110,17 @@ def test_bench_never_replaces_a_folder_it_did_not_create(tmp_path, tiny_model_di
     from pathlib import Path
 
     from ahazero.bench import run_case
+    from ahazero.config.schema import ConfigError
     from ahazero.observe.rundir import RunDirError
 
     settings = BenchSettings(prompts=2, generations=4, max_tokens=8, steps=1, warmup=0)
     mine = tmp_path / "hf"
     mine.mkdir()
     (mine / "notes.txt").write_text("a user's own files")
+    with pytest.raises(ConfigError, match="is a folder that holds no run"):  # refused by the config check
+        run_case("configs/smoke.yaml", [], backend="hf", presets=[], settings=settings, out_dir=tmp_path)
+    assert (mine / "notes.txt").read_text() == "a user's own files"
+    (mine / "config.yaml").write_text("name: a run of the user's\n")  # a run, but not the bench's
     with pytest.raises(RunDirError, match="was not written by `ahazero bench`"):
         run_case("configs/smoke.yaml", [], backend="hf", presets=[], settings=settings, out_dir=tmp_path)
     assert (mine / "notes.txt").read_text() == "a user's own files"

@@ -205,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    """An error message on one line (a reward's or TRL's message may span several).
+
+    Example:
+        >>> _one_line(ValueError("bad value\\n  in line 2"))
+        'bad value in line 2'
+    """
+    return " ".join(str(err).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ahazero`` console script; returns the exit code.
 
@@ -213,7 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     from ahazero.cache.fetch import FetchError
+    from ahazero.config.reward_checks import RewardOutputError
     from ahazero.config.schema import ConfigError
+    from ahazero.evaluate import EvalError
     from ahazero.observe.rundir import RunDirError
 
     parser = build_parser()
@@ -229,7 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        print(f"config error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except EvalError as err:
+        print(f"eval error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except RewardOutputError as err:
+        print(f"reward error: {_one_line(err)}", file=sys.stderr)
         return 2
     except FetchError as err:
         print(f"fetch error: {err}", file=sys.stderr)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,9 +28,14 @@ from ahazero.observe.behaviours import describe, summarize
 from ahazero.observe.rundir import RunDir
 from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
 
-__all__ = ["EvalSettings", "evaluate", "majority_answer", "render_markdown", "resolve_eval_model"]
+__all__ = ["EvalError", "EvalSettings", "check_settings", "evaluate", "majority_answer", "render_markdown",
+           "resolve_eval_model"]
 
 logger = logging.getLogger("ahazero.eval")
+
+
+class EvalError(ValueError):
+    """An ``ahazero eval`` argument that cannot work (no such checkpoint, run or path; a bad number)."""
 
 
 @dataclass
@@ -60,12 +67,69 @@ def majority_answer(answers: Sequence[str | None]) -> str | None:
     return next(a for a in normal if counts[a] == best)
 
 
+def check_settings(settings: EvalSettings) -> None:
+    """Raise :class:`EvalError` for settings that cannot work, before any model loads.
+
+    Example:
+        >>> check_settings(EvalSettings(limit=0))
+        Traceback (most recent call last):
+        ...
+        ahazero.evaluate.EvalError: --limit must be at least 1 (got 0); leave it out to evaluate every problem
+    """
+    if settings.split not in ("train", "test"):
+        raise EvalError(f"--split must be train or test (got {settings.split!r})")
+    if settings.limit is not None and settings.limit < 1:
+        raise EvalError(f"--limit must be at least 1 (got {settings.limit}); leave it out to evaluate every problem")
+    if settings.batch_size < 1:
+        raise EvalError(f"--batch-size must be at least 1 (got {settings.batch_size})")
+    if settings.max_new_tokens < 1:
+        raise EvalError(f"--max-new-tokens must be at least 1 (got {settings.max_new_tokens})")
+    if settings.samples < 0 or settings.samples == 1:
+        raise EvalError(f"--samples must be 0 (greedy only) or at least 2 for pass@k and maj@k "
+                        f"(got {settings.samples})")
+    if not (math.isfinite(settings.temperature) and settings.temperature > 0):
+        raise EvalError(f"--temperature must be a finite number > 0 (got {settings.temperature})")
+    if not (math.isfinite(settings.top_p) and 0 < settings.top_p <= 1):
+        raise EvalError(f"top_p must be in (0, 1] (got {settings.top_p})")
+
+
+#: A ``--model`` value shaped like a checkpoint tag.
+_STEP_TAG = re.compile(r"step-(.*)")
+
+
+def _run_models(run: RunDir) -> str:
+    """What ``--model`` can name in this run, for error messages."""
+    from ahazero.models.loading import is_model_folder
+
+    names = ["base"] + (["final"] if is_model_folder(run.model) else [])
+    steps = run.checkpoint_steps()
+    if steps:
+        names += [f"latest (step-{steps[-1]})"] + [f"step-{s}" for s in steps]
+    return ", ".join(names)
+
+
+def _missing_run(cfg: ExperimentConfig, model: str) -> EvalError:
+    root = Path(cfg.output_root)
+    runs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    listed = (f"runs in {root}/: {', '.join(runs)}" if runs
+              else f"{root} holds no runs" if root.is_dir() else f"there is no folder {root}")
+    return EvalError(f"--model {model}: there is no run directory {cfg.run_dir} (name={cfg.name}); {listed}; "
+                     "give the run's name= or --model base")
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or model.endswith(".gguf")
+
+
 def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, str]:
-    """Pick the model to evaluate and a tag for the result files.
+    """Pick the model to evaluate and a tag for the result files, or raise :class:`EvalError`.
 
     ``model`` may be ``base`` (the config's model), ``final`` (the run's saved model),
     ``latest`` or ``step-N`` (a checkpoint), or any model path / hub id / name.
-    With ``None``: the run's final model if it exists, else the base model.
+    With ``None``: the run's final model if it exists, else the base model. ``final``,
+    ``latest`` and ``step-N`` need the run directory; a missing one is an error listing the
+    runs that exist, and a missing checkpoint lists the checkpoints that do. Anything shaped
+    ``step-...`` is a checkpoint tag, never a hub id; a local path must exist.
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -73,26 +137,43 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
         >>> resolve_eval_model(cfg, None)
         ('tiny', 'base')
+        >>> resolve_eval_model(cfg, "step-abc")
+        Traceback (most recent call last):
+        ...
+        ahazero.evaluate.EvalError: --model step-abc: a checkpoint is named step-N with N a number, ...
     """
     from ahazero.models.loading import is_model_folder
 
     run = RunDir(cfg.run_dir)
     if model is None:
+        if not run.root.is_dir():
+            logger.warning("%s does not exist yet: evaluating the base model %s", run.root, cfg.model.name_or_path)
         model = "final" if is_model_folder(run.model) else "base"
     if model == "base":
         return cfg.model.name_or_path, "base"
-    if model == "final":
-        if not is_model_folder(run.model):
-            raise FileNotFoundError(f"{run.model} has no final model yet; use a checkpoint (latest, step-N) or base")
-        return str(run.model), "final"
-    if model == "latest" or (model.startswith("step-") and model[5:].isdigit()):
+    step_tag = _STEP_TAG.fullmatch(model)
+    if model in ("final", "latest") or (step_tag and not Path(model).exists()):
+        if step_tag and not step_tag.group(1).isdigit():
+            raise EvalError(f"--model {model}: a checkpoint is named step-N with N a number, e.g. step-10; "
+                            f"this run has: {_run_models(run)}")
+        if not run.root.is_dir():
+            raise _missing_run(cfg, model)
+        if model == "final":
+            if not is_model_folder(run.model):
+                raise EvalError(f"--model final: {run.model} holds no final model yet; this run has: "
+                                f"{_run_models(run)}")
+            return str(run.model), "final"
         steps = run.checkpoint_steps()
         if not steps:
-            raise FileNotFoundError(f"{run.checkpoints} has no checkpoints")
+            raise EvalError(f"--model {model}: {run.checkpoints} has no checkpoints; this run has: {_run_models(run)}")
         step = steps[-1] if model == "latest" else int(model[5:])
         if step not in steps:
-            raise FileNotFoundError(f"no checkpoint for step {step}; available: {steps}")
+            raise EvalError(f"--model {model}: no checkpoint for step {step} in {run.checkpoints}; "
+                            f"this run has: {_run_models(run)}")
         return str(run.checkpoints / f"checkpoint-{step}"), f"step-{step}"
+    if _looks_like_path(model) and not Path(model).expanduser().exists():
+        raise EvalError(f"--model {model}: no such file or folder; give a model folder, a .gguf file, a hub id, "
+                        f"a named model, or one of this run's: {_run_models(run)}")
     return model, Path(model).name.replace(".", "_") or "model"
 
 
@@ -195,6 +276,7 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
     from ahazero.training.assemble import prepare_dataset
 
     settings = settings or EvalSettings()
+    check_settings(settings)
     checked = check_config(cfg)
     source, tag = resolve_eval_model(cfg, model)
     lm, tokenizer = load_model_and_tokenizer(source, dtype=cfg.model.dtype, revision=None,

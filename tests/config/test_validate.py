@@ -81,7 +81,7 @@ def test_batch_not_divisible_by_generations():
 
 
 def test_single_generation_rejected():
-    with pytest.raises(ConfigError, match="at least 2 generations"):
+    with pytest.raises(ConfigError, match=r"grpo.num_generations: 1 is out of range; valid: an integer >= 2"):
         check(grpo={"num_generations": 1, "per_device_train_batch_size": 8})
 
 
@@ -126,3 +126,142 @@ def test_default_recipe_requires_one_answer_block():
     good = "<think>\n44 * 6 = 264\n</think>\n<answer>264</answer>"
     scratch = "<think>\ncomputing\n</think>\n<answer>44 * 6</answer>\n<answer>264</answer>"
     assert fmt(completions=[good, scratch, good + "\n```"]) == [1.0, 0.0, 0.0]
+
+
+# Numbers TRL accepts and then crashes on, or trains something else with.
+
+@pytest.mark.parametrize(
+    ("grpo", "message"),
+    [
+        ({"per_device_train_batch_size": 0}, "grpo.per_device_train_batch_size: 0 is out of range; valid: an integer >= 1"),
+        ({"per_device_train_batch_size": -8}, "grpo.per_device_train_batch_size: -8 is out of range"),
+        ({"max_completion_length": -1}, "grpo.max_completion_length: -1 is out of range; valid: an integer >= 1"),
+        ({"learning_rate": float("nan")}, "grpo.learning_rate: nan is out of range; valid: a finite number > 0"),
+        ({"learning_rate": float("inf")}, "grpo.learning_rate: inf is out of range"),
+        ({"learning_rate": -1}, "grpo.learning_rate: -1 is out of range"),
+        ({"max_steps": -5}, "grpo.max_steps: -5 is out of range; valid: a positive number of steps; to train by "
+                            "epochs leave max_steps out (or -1) and set grpo.num_train_epochs"),
+        ({"max_steps": 0}, "grpo.max_steps: 0 is out of range"),
+        ({"num_generations": 0}, "grpo.num_generations: 0 is out of range; valid: an integer >= 2"),
+        ({"temperature": 0.0}, "grpo.temperature: 0.0 is out of range"),
+        ({"gradient_accumulation_steps": 0}, "grpo.gradient_accumulation_steps: 0 is out of range"),
+        ({"num_iterations": 0}, "grpo.num_iterations: 0 is out of range"),
+        ({"num_train_epochs": 0}, "grpo.num_train_epochs: 0 is out of range; valid: a finite number > 0"),
+        ({"steps_per_generation": 0}, "grpo.steps_per_generation: 0 is out of range"),
+        ({"top_p": 1.5}, "grpo.top_p: 1.5 is out of range; valid: a finite number > 0 and <= 1"),
+        ({"generation_kwargs": {"top_k": float("nan")}}, "grpo.generation_kwargs: holds NaN"),
+    ],
+)
+def test_grpo_numbers_out_of_range(grpo, message):
+    with pytest.raises(ConfigError) as info:
+        check(grpo={"num_generations": 4, "per_device_train_batch_size": 8, **grpo})
+    assert str(info.value).startswith(message)
+
+
+def test_overrides_from_the_command_line_are_ranged_too():
+    from ahazero.config.schema import apply_overrides
+
+    cfg = apply_overrides(validate_dict(base_config()), ["grpo.learning_rate=.nan"])
+    with pytest.raises(ConfigError, match=r"^grpo.learning_rate: nan is out of range"):
+        check_config(cfg, cuda=False)
+
+
+def test_training_by_epochs_is_still_possible():
+    args = check(grpo={"num_generations": 4, "per_device_train_batch_size": 8, "num_train_epochs": 2}).grpo_args
+    assert args.max_steps == -1 and args.num_train_epochs == 2
+    args = check(grpo={"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": -1}).grpo_args
+    assert args.max_steps == -1 and args.num_train_epochs == 1
+
+
+def test_every_reward_weight_zero_is_nothing_to_learn_from():
+    with pytest.raises(ConfigError, match=r"^rewards: every weight is 0, so every advantage is 0"):
+        check(rewards=[{"name": "accuracy", "weight": 0}, {"name": "think_format", "weight": 0.0}])
+    assert check(rewards=[{"name": "accuracy", "weight": 0}, {"name": "think_format", "weight": -0.5}])
+
+
+# Where a run may be written.
+
+@pytest.mark.parametrize("root", ["/etc", "/usr/local/runs", "/proc", "/sys/kernel", "/dev"])
+def test_output_root_in_a_system_folder(root):
+    with pytest.raises(ConfigError, match=r"^output_root: the run directory .* would be inside the system folder /"):
+        check(output_root=root)
+
+
+def test_output_root_at_the_filesystem_root():
+    with pytest.raises(ConfigError, match=r"^output_root: '/' is the filesystem root"):
+        check(output_root="/")
+    with pytest.raises(ConfigError, match=r"^output_root: '/tmp/..' is the filesystem root"):
+        check(output_root="/tmp/..")
+
+
+def test_output_root_through_a_symlink_into_a_system_folder(tmp_path):
+    (tmp_path / "runs").symlink_to("/etc")
+    with pytest.raises(ConfigError, match=r"inside the system folder /etc"):
+        check(output_root=str(tmp_path / "runs"))
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "t").symlink_to("/usr/lib")  # the run folder itself is a link
+    with pytest.raises(ConfigError, match=r"inside the system folder /usr"):
+        check(output_root=str(tmp_path / "ok"))
+
+
+def test_run_directory_that_is_some_other_folder(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "pyproject.toml").write_text("[project]\n")
+    with pytest.raises(ConfigError, match=r"^name: the run directory .*/t is a folder that holds no run "
+                                          r"\(pyproject.toml\); choose another name= or output_root="):
+        check(output_root=str(tmp_path))
+    (tmp_path / "t" / "pyproject.toml").unlink()
+    (tmp_path / "t" / "eval").mkdir()  # `ahazero eval --model base` leaves only this
+    assert check(output_root=str(tmp_path))
+
+
+def test_run_directory_that_is_a_file(tmp_path):
+    (tmp_path / "t").write_text("x")
+    with pytest.raises(ConfigError, match=r"^name: the run directory .*/t exists and is not a folder"):
+        check(output_root=str(tmp_path))
+
+
+# Local data files are checked before any model loads.
+
+def local_task(path, **options) -> dict:
+    return {"name": "local", "train_path": str(path), **options}
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "folder", "empty", "random-bytes", "fake-parquet"])
+def test_local_data_file_that_is_not_data(tmp_path, kind):
+    path = {"dev-zero": "/dev/zero", "fifo": tmp_path / "fifo.jsonl", "folder": tmp_path / "dir.jsonl",
+            "empty": tmp_path / "empty.jsonl", "random-bytes": tmp_path / "random.jsonl",
+            "fake-parquet": tmp_path / "fake.parquet"}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind in ("random-bytes", "fake-parquet"):
+        path.write_bytes(bytes((i * 167 + 13) % 256 for i in range(4096)))
+    expected = {
+        "dev-zero": "task.train_path: /dev/zero is a character device, not a data file; expected a .jsonl, .json "
+                    "or .parquet file of rows",
+        "fifo": f"task.train_path: {path} is a named pipe (FIFO), not a data file",
+        "folder": f"task.train_path: {path} is a folder, not a data file",
+        "empty": f"task.train_path: {path} is empty; expected a .jsonl, .json or .parquet file of rows",
+        "random-bytes": f"task.train_path: {path}: byte 1 is not UTF-8 text; expected JSON text",
+        "fake-parquet": f"task.train_path: {path}: not a readable Parquet file (",
+    }[kind]
+    with pytest.raises(ConfigError) as info:
+        check(task=local_task(path), output_root=str(tmp_path))
+    assert str(info.value).startswith(expected)
+
+
+def test_local_data_missing_columns_are_named_up_front(tmp_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"question": "1+1", "value": 2}\n')
+    with pytest.raises(ConfigError, match=r"^task.train_path: .*qa.jsonl: missing column\(s\) 'problem', 'answer'; "
+                                          r"the data has columns: question, value$"):
+        check(task=local_task(data), output_root=str(tmp_path))
+    with pytest.raises(ConfigError, match=r"^task.test_path: data file not found: .*nope.parquet"):
+        check(task=local_task(data, problem_column="question", answer_column="value",
+                              test_path=str(tmp_path / "nope.parquet")), output_root=str(tmp_path))
+    assert check(task=local_task(data, problem_column="question", answer_column="value", test_size=1),
+                 output_root=str(tmp_path))

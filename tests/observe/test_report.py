@@ -25,6 +25,7 @@ from ahazero.observe.report import (  # noqa: E402
     report_paths,
     run_report,
 )
+from ahazero.observe.report.build import NotARunError  # noqa: E402
 from ahazero.observe.tracing import TraceWriter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -238,3 +239,17 @@ def test_headless_chromium_screenshot(single, tmp_path):
     img = Image.open(png)
     assert img.width == 1280 and img.height > 1000
     assert len(img.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50  # plots drawn, not a blank page
+
+
+def test_report_on_a_folder_that_is_not_a_run(tmp_path):
+    folder = tmp_path / "not-a-run"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("x")
+    console = Console(record=True, width=200, file=sys.stderr)
+    args = argparse.Namespace(runs=[str(folder)], out=None, title=None, examples=2)
+    assert run_report(args, console=console) == 2
+    assert "is not a run directory: it holds no metrics.jsonl, traces/ or config.yaml" in console.export_text()
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]  # nothing written
+    with pytest.raises(NotARunError):
+        build_report([folder])
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

@@ -213,3 +213,41 @@ def test_compare_groups_pure():
     assert note == "prompt 'a' at step 1 and step 6"  # the widest span wins
     _, late, note = compare_groups([{"step": 2, "prompt_id": "c"}], "c")
     assert late == [] and "step 2 only" in note
+
+
+HOSTILE = "clear\x1b[2J title\x1b]0;pwned\x07 csi\x9b31m bell\x07 back\x08 cr\r del\x7f ok\ttab\nline"
+
+
+def terminal_output(*argv: str, root: Path) -> tuple[int, str]:
+    """Run `ahazero traces` into a real terminal console (colours on) and return the raw bytes written."""
+    import io
+
+    args = _parser().parse_args(["traces", str(root), *argv])
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=160, force_terminal=True, color_system="truecolor")
+    code = args.func(args, console=console)
+    return code, buffer.getvalue()
+
+
+def raw_controls(text: str) -> list[str]:
+    """Control characters in ``text`` other than newline, tab and rich's own colour codes (ESC [ ... m)."""
+    import re
+
+    without_colours = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return re.findall(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", without_colours)
+
+
+def test_escape_sequences_in_completions_never_reach_the_terminal(tmp_path):
+    root = tmp_path / "hostile"
+    record = _record(1, "p\x1b[31m[bold]", HOSTILE + "</think><answer>4\x1b[5m</answer>", correct=True, reward=1.0)
+    record["problem"] = "What is 2+2?\x1b]0;title\x07 [/]"
+    TraceWriter(root / "traces").write(1, [record])
+    for argv in (["--step", "1"], ["--compare-first-last"], ["--steps", "1:1", "--sort", "reward"], []):
+        code, out = terminal_output(*argv, root=root)
+        assert code == 0 and raw_controls(out) == [], (argv, out)
+    code, out = terminal_output("--step", "1", root=root)
+    for shown in (r"clear\x1b[2J", r"title\x1b]0;pwned\x07", r"csi\x9b31m", r"cr\x0d", r"del\x7f", r"p\x1b[31m[bold]"):
+        assert shown in out, shown
+    code, out = terminal_output("--step", "1", "--json", root=root)
+    assert code == 0 and raw_controls(out) == []
+    assert json.loads(out)["completion"].startswith(HOSTILE)  # the JSON still decodes to the exact text

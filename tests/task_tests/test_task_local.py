@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ahazero.tasks import get_task
+from ahazero.tasks._io import read_records
 from ahazero.tasks.local_file import LocalFileTask, answer_text
 
 
@@ -180,3 +182,87 @@ def test_answer_text():
         "3/4",
         "\\frac{1}{2}",
     ]
+
+
+# Files that are not data: a clear error naming the file and what was expected, never a hang or a traceback.
+
+def not_data(tmp_path: Path, kind: str) -> Path:
+    if kind == "dev-zero":
+        return Path("/dev/zero")
+    path = tmp_path / {"fifo": "fifo.jsonl", "folder": "dir.jsonl", "empty": "empty.jsonl",
+                       "blank-lines": "blank.jsonl", "random-bytes": "random.jsonl", "fake-parquet": "fake.parquet",
+                       "empty-list": "empty.json", "deep": "deep.json"}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would block until a writer comes
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "blank-lines":
+        path.write_text("\n  \n\n")
+    elif kind == "empty-list":
+        path.write_text("[]")
+    elif kind == "deep":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        path.write_bytes(bytes((i * 167 + 13) % 256 for i in range(4096)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("dev-zero", "/dev/zero is a character device, not a data file; expected a .jsonl, .json or .parquet file "
+                     "of rows"),
+        ("fifo", "{path} is a named pipe (FIFO), not a data file"),
+        ("folder", "{path} is a folder, not a data file"),
+        ("empty", "{path} is empty; expected a .jsonl, .json or .parquet file of rows"),
+        ("blank-lines", "{path} holds no rows; expected a .jsonl, .json or .parquet file of rows"),
+        ("empty-list", "{path} holds no rows"),
+        ("random-bytes", "{path}: byte 1 is not UTF-8 text; expected JSON text"),
+        ("fake-parquet", "{path}: not a readable Parquet file (Parquet magic bytes not found"),
+        ("deep", "{path}: JSON nested too deeply"),
+    ],
+)
+def test_files_that_are_not_data(tmp_path, kind, message):
+    path = not_data(tmp_path, kind)
+    with pytest.raises(ValueError) as info:
+        read_records(path)
+    assert str(info.value).startswith(message.format(path=path))
+    with pytest.raises(ValueError) as info:  # the same through the task, at load time
+        LocalFileTask(train_path=str(path), test_path=str(path)).load("train")
+    assert str(info.value).startswith(message.format(path=path))
+
+
+def test_check_data_reads_only_the_head_and_names_missing_columns(tmp_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"question": "1+1", "value": 2}\n{"broken\n')  # the second line is read at load time
+    task = mapped(data, test_size=1)
+    task.check_data()
+    with pytest.raises(ValueError, match=r"qa.jsonl:2: invalid JSON line"):
+        task.load("train")
+    with pytest.raises(ValueError, match=r"^train_path: .*qa.jsonl: missing column\(s\) 'problem', 'answer'; the data "
+                                         r"has columns: question, value$"):
+        LocalFileTask(train_path=str(data)).check_data()
+    keyed = write(tmp_path / "train.parquet", rows(3))
+    unkeyed = write(tmp_path / "test.parquet", [{"question": "q", "value": 1}])
+    with pytest.raises(ValueError, match=r"^test_path: .*test.parquet: missing column\(s\) 'key'; the data has "
+                                         r"columns: question, value$"):
+        mapped(keyed, test_path=str(unkeyed), id_column="key").check_data()
+
+
+def test_json_files_are_read_up_to_a_cap(tmp_path, monkeypatch):
+    from ahazero.tasks import _io
+
+    path = write(tmp_path / "d.jsonl", rows(50))
+    monkeypatch.setattr(_io, "MAX_JSON_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"d.jsonl is \d+ bytes, more than the 1000 read from a JSON file; convert it "
+                                         r"to .parquet"):
+        read_records(path)
+    assert len(read_records(write(tmp_path / "d.parquet", rows(50)))) == 50  # Parquet has no cap
+
+
+def test_a_raw_line_separator_inside_a_string_is_not_a_line_break(tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps({"problem": "a\u2028b", "answer": 1}, ensure_ascii=False) + "\r\n", encoding="utf-8")
+    assert read_records(path) == [{"problem": "a\u2028b", "answer": 1}]

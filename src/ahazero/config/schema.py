@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ahazero.config.backend_choice import BACKENDS
+from ahazero.config.yaml_load import YamlLoadError, parse_yaml_text, read_yaml_file
 
 __all__ = [
     "ConfigError",
@@ -34,6 +35,7 @@ __all__ = [
     "GenerationSettings",
     "LoggingConfig",
     "LoraConfig",
+    "MAX_NAME_LENGTH",
     "ModelConfig",
     "PromptConfig",
     "RewardSpec",
@@ -41,6 +43,10 @@ __all__ = [
     "apply_overrides",
     "load_config",
 ]
+
+
+#: The longest run name (a folder name; files and folders are named after it).
+MAX_NAME_LENGTH = 100
 
 
 class ConfigError(ValueError):
@@ -97,7 +103,8 @@ class RewardSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(description="Reward name from the registry (see `ahazero rewards`) or 'module:function'.")
-    weight: float = Field(1.0, description="Weight of this reward in the total; 0 logs it as a diagnostic only.")
+    weight: float = Field(1.0, allow_inf_nan=False,
+                          description="Weight of this reward in the total; 0 logs it as a diagnostic only.")
 
     def kwargs(self) -> dict[str, Any]:
         """The reward's own options: every key but ``name`` and ``weight``."""
@@ -167,7 +174,9 @@ class ExperimentConfig(_Strict):
     """One experiment: model, task, prompt, rewards, logging and TRL's GRPO settings."""
 
     name: str = Field(description="Run name; the run directory is <output_root>/<name>.")
-    output_root: str = Field("runs", description="Folder that holds run directories.")
+    output_root: str = Field(
+        "runs", description="Folder that holds run directories (relative to the working folder, or absolute)."
+    )
     seed: int = Field(0, description="Seed for data, sampling and initialisation.")
     model: ModelConfig
     task: TaskSpec
@@ -191,6 +200,19 @@ class ExperimentConfig(_Strict):
     def _safe_name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
             raise ValueError("use letters, digits, '.', '_' and '-' only, starting with a letter or digit")
+        if len(value) > MAX_NAME_LENGTH:
+            raise ValueError(f"a run name has at most {MAX_NAME_LENGTH} characters (this one has {len(value)})")
+        return value
+
+    @field_validator("output_root")
+    @classmethod
+    def _plain_root(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give a folder, e.g. 'runs'")
+        if value.startswith("~"):
+            raise ValueError("'~' is not expanded here; write the folder out in full (e.g. /home/me/runs)")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("a folder name cannot hold control characters")
         return value
 
     @property
@@ -217,9 +239,17 @@ def _format_validation_error(err: ValidationError, model: type[BaseModel]) -> st
         elif item["type"] == "literal_error":
             msg = f"bad value for '{loc}': {item['msg']}"
         else:
-            msg = f"bad value for '{loc}' ({item.get('input')!r}): {item['msg']}"
+            msg = f"bad value for '{loc}' ({_short_repr(item.get('input'))}): {item['msg'].removeprefix('Value error, ')}"
         lines.append(msg)
     return "; ".join(lines)
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, its middle cut when longer than ``limit`` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}...{text[-limit // 4:]}"
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -280,7 +310,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override '{text}' has an empty key")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = parse_yaml_text(raw, f"override '{text}'") if raw.strip() else ""
+    except YamlLoadError as err:
+        raise ConfigError(str(err)) from None
     # YAML 1.1 reads 1e-6 as a string; numbers in scientific notation are what people type.
     if isinstance(value, str):
         try:
@@ -349,13 +382,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         >>> load_config(p, ["seed=3"]).seed
         3
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+        data = read_yaml_file(path)
+    except YamlLoadError as err:
+        raise ConfigError(str(err)) from None
     cfg = validate_dict(data)
     return apply_overrides(cfg, overrides) if overrides else cfg
 

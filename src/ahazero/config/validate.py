@@ -1,9 +1,11 @@
 """Cross-checks of a config against the registries and TRL, run before any model loads.
 
-:func:`check_config` resolves every reward and the task, checks that each reward's dataset
-columns exist in the task, builds the ``GRPOConfig`` (so TRL's own batch-size checks run
-now, not after a minute of model loading) and checks the run directory is writable. Every
-failure is a :class:`~ahazero.config.schema.ConfigError` naming the key and the valid choices.
+:func:`check_config` resolves the task (and reads the head of a local data file), every
+reward (:mod:`ahazero.config.reward_checks`), checks the ``grpo`` numbers
+(:mod:`ahazero.config.grpo_ranges`), builds the ``GRPOConfig`` (so TRL's own batch-size
+checks run now, not after a minute of model loading) and checks the run directory
+(:mod:`ahazero.config.run_paths`). Every failure is a
+:class:`~ahazero.config.schema.ConfigError` naming the key and the valid choices.
 
 Example:
     >>> from ahazero.config.schema import validate_dict
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ahazero.config.grpo_ranges import check_grpo_ranges
+from ahazero.config.run_paths import check_run_dir
 from ahazero.config.schema import ConfigError, ExperimentConfig
 
 __all__ = ["CheckedConfig", "build_grpo_config", "check_config", "resolved_backend"]
@@ -64,10 +66,17 @@ def _resolve_task(cfg: ExperimentConfig) -> Any:
     from ahazero.tasks import get_task
 
     try:
-        return get_task(cfg.task.name, **_task_options(cfg))
+        task = get_task(cfg.task.name, **_task_options(cfg))
     except (ValueError, TypeError) as err:
         key = "task.name" if cfg.task.name not in _task_names() else "task"
         raise ConfigError(f"{key}: {err}") from None
+    check_data = getattr(task, "check_data", None)  # tasks reading local files check them up front
+    if callable(check_data):
+        try:
+            check_data()
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"task.{err}") from None
+    return task
 
 
 def _task_names() -> list[str]:
@@ -77,25 +86,12 @@ def _task_names() -> list[str]:
 
 
 def _resolve_rewards(cfg: ExperimentConfig, task: Any) -> tuple[list[Any], list[float]]:
-    import rewards as reward_registry
+    from ahazero.config.reward_checks import resolve_rewards
 
-    funcs, weights = [], []
-    provided = set(task.columns) | set(PIPELINE_COLUMNS)
-    for i, spec in enumerate(cfg.rewards):
-        try:
-            func = reward_registry.get_reward(spec.name, **spec.kwargs())
-        except (ValueError, TypeError, ImportError, AttributeError) as err:
-            key = f"rewards.{i}.name" if "unknown reward" in str(err) else f"rewards.{i}"
-            raise ConfigError(f"{key}: {err}") from None
-        missing = [c for c in reward_registry.required_columns(func) if c not in provided]
-        if missing:
-            raise ConfigError(
-                f"rewards.{i} ('{spec.name}') needs dataset column(s) {', '.join(missing)}, which task "
-                f"'{cfg.task.name}' does not provide; it provides: {', '.join(sorted(task.columns))}"
-            )
-        funcs.append(func)
-        weights.append(float(spec.weight))
-    return funcs, weights
+    try:
+        return resolve_rewards(cfg, task, sorted(set(task.columns) | set(PIPELINE_COLUMNS)))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _grpo_fields() -> dict[str, dataclasses.Field]:
@@ -159,6 +155,10 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
                 f"{', '.join(sorted(fields))}"
             )
         _check_type(key, value, fields[key].type)
+    try:
+        check_grpo_ranges(cfg.grpo)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     backend_settings = _backend_settings(cfg, cuda=_on_gpu(cfg, cuda=bool(cuda)))
 
     bf16 = bool(cuda and torch.cuda.is_bf16_supported())
@@ -180,8 +180,8 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
         settings.setdefault("num_train_epochs", 1)
     try:
         return GRPOConfig(**settings)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"grpo: {err}") from None
+    except (ValueError, TypeError, ArithmeticError) as err:
+        raise ConfigError(f"grpo: {' '.join(str(err).split())}") from None
 
 
 def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
@@ -243,18 +243,6 @@ def _backend_settings(cfg: ExperimentConfig, *, cuda: bool) -> dict[str, Any]:
     return backend_grpo_settings(backend)
 
 
-def _check_writable(run_dir: Path) -> None:
-    probe = run_dir
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)):
-        raise ConfigError(
-            f"output_root: cannot write the run directory {run_dir} ({probe} is not a writable folder)"
-        )
-
-
 def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedConfig:
     """Run every check that needs no model; return what was resolved.
 
@@ -275,7 +263,10 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
     task = _resolve_task(cfg)
     funcs, weights = _resolve_rewards(cfg, task)
     grpo_args = build_grpo_config(cfg, cuda=cuda)
-    _check_writable(cfg.run_dir)
+    try:
+        check_run_dir(cfg.run_dir, cfg.output_root)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     backend = resolved_backend(cfg, cuda=_on_gpu(cfg, cuda=cuda))
     return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args,
                          backend=backend)

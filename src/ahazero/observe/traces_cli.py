@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from ahazero.observe.aha import detect_aha
 from ahazero.observe.trace_select import compare_groups, resolve_run, select_steps
@@ -42,9 +44,9 @@ from ahazero.observe.trace_store import (
     steps_with_traces,
     traces_dir,
 )
-from ahazero.observe.traces_view import render_compare, render_record, render_summary
+from ahazero.observe.traces_view import render_compare, render_record, render_summary, visible_controls
 
-__all__ = ["add_parser", "run_traces"]
+__all__ = ["add_parser", "json_line", "run_traces"]
 
 
 _DISPLAY_SORTS = ("thinking", "reward", "length")
@@ -101,6 +103,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One record as a JSON line with no raw control character (``json`` escapes C0; DEL and C1 too).
+
+    Example:
+        >>> print(json_line({"completion": "a\\x1b[2Jb\\x9bc"}))
+        {"completion": "a\\u001b[2Jb\\u009bc"}
+    """
+    text = json.dumps(record, ensure_ascii=False)
+    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "correct": getattr(args, "correct", None),
@@ -137,7 +153,8 @@ def run_traces(args: argparse.Namespace, console: Console | None = None) -> int:
 def _run(args: argparse.Namespace, console: Console) -> int:
     run = resolve_run(args.run)
     if run is None:
-        console.print(f"[red]no run directory {args.run!r}[/red] (give a path, or a name under runs/)")
+        console.print(f"[red]no run directory {escape(visible_controls(repr(args.run)))}[/red] "
+                      "(give a path, or a name under runs/)")
         return 2
     available = steps_with_traces(run)
     if not available:
@@ -147,7 +164,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     try:
         chosen = select_steps(available, step=args.step, steps=args.steps, last=args.last)
     except ValueError as err:
-        console.print(f"[red]{err}[/red]")
+        console.print(f"[red]{escape(visible_controls(str(err)))}[/red]")
         return 2
     if not chosen:
         console.print(f"[yellow]no traced step matches[/yellow]; traced steps: {available[0]}–{available[-1]} "
@@ -163,7 +180,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         records = load_traces(run, chosen)
         early, late, note = compare_groups(records, args.compare)
         if not early:
-            console.print(f"[yellow]{note}[/yellow]")
+            console.print(f"[yellow]{escape(visible_controls(note))}[/yellow]")
             return 1
         shown = [filter_traces(g, **filters) for g in (early, late)]
         if args.sort:
@@ -171,7 +188,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         limit = args.limit or 2
         if args.json:
             for r in shown[0][:limit] + shown[1][:limit]:
-                console.out(json.dumps(r, ensure_ascii=False), highlight=False)
+                console.out(json_line(r), highlight=False)
             return 0
         console.print(render_compare(early, late, note, shown_early=shown[0], shown_late=shown[1],
                                      limit=limit, max_chars=args.max_chars))
@@ -183,7 +200,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             records = sort_traces(records, args.sort, descending=not args.ascending)
         if args.json:
             for r in records[:args.limit] if args.limit is not None else records:
-                console.out(json.dumps(r, ensure_ascii=False), highlight=False)
+                console.out(json_line(r), highlight=False)
             return 0
         if not one_step:
             matching = {s: len(g) for s, g in group_by_step(records).items()}

@@ -1,7 +1,10 @@
 """Draw traced completions in the terminal with rich: one record, a per-step summary, early vs late.
 
 The rendering half of ``ahazero traces`` (:mod:`ahazero.observe.traces_cli`); what to draw is
-chosen by :mod:`ahazero.observe.trace_select`.
+chosen by :mod:`ahazero.observe.trace_select`. Model text never reaches the terminal raw:
+control characters (escape sequences, bells, carriage returns; every C0 character but
+newline and tab, DEL and C1) are shown as visible escapes such as ``\\x1b``, and no record
+text is read as rich markup.
 
 Example:
     >>> import io
@@ -14,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +33,7 @@ from ahazero.observe.trace_store import (
     summarize_records,
 )
 
-__all__ = ["STYLES", "highlight_completion", "render_compare", "render_record", "render_summary"]
+__all__ = ["STYLES", "highlight_completion", "render_compare", "render_record", "render_summary", "visible_controls"]
 
 
 #: Rich styles of the highlighted parts of a completion.
@@ -40,6 +44,32 @@ STYLES = {
     "reflection": "bold black on yellow",
     "omitted": "dim italic",
 }
+
+
+#: C0 control characters but tab and newline, DEL, and the C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with terminal control characters written out as ``\\xNN`` (newline and tab kept).
+
+    Example:
+        >>> print(visible_controls("a\\x1b[2Jb\\x1b]0;title\\x07c\\x9b d\\ne"))
+        a\\x1b[2Jb\\x1b]0;title\\x07c\\x9b d
+        e
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _visible(value: Any) -> Any:
+    """A record value with every string in it passed through :func:`visible_controls`."""
+    if isinstance(value, str):
+        return visible_controls(value)
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    if isinstance(value, dict):
+        return {_visible(k): _visible(v) for k, v in value.items()}
+    return value
 
 
 def highlight_completion(record: dict[str, Any], *, max_chars: int = 0) -> Text:
@@ -55,9 +85,9 @@ def highlight_completion(record: dict[str, Any], *, max_chars: int = 0) -> Text:
         >>> sorted({str(s.style) for s in t.spans})
         ['bold black on yellow', 'bold green', 'cyan', 'dim']
     """
-    text, cut = middle_cut(full_text(record), max_chars)
+    text, cut = middle_cut(visible_controls(full_text(record)), max_chars)
     out = Text(text)
-    for start, end, kind in completion_spans(text, record.get("reflections") or []):
+    for start, end, kind in completion_spans(text, _visible(record.get("reflections") or [])):
         out.stylize(STYLES[kind], start, end)
     if cut is not None:
         out.stylize(STYLES["omitted"], *cut)
@@ -102,6 +132,8 @@ def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
         >>> "step 3 · p1 · reward 1.00" in text and "✓ correct" in text
         True
     """
+    shown = record
+    record = _visible(record)
     head = Text()
     head.append(f"problem: {record.get('problem') or '–'}\n", style="bold")
     head.append("answer: ")
@@ -128,8 +160,8 @@ def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
              f"reward {_num(record.get('reward'))}")
     if record.get("advantage") is not None:
         title += f" (advantage {record['advantage']:+.2f})"
-    return Panel(Group(head, Text(""), highlight_completion(record, max_chars=max_chars)),
-                 title=title, title_align="left", border_style="green" if record.get("correct") else "blue")
+    return Panel(Group(head, Text(""), highlight_completion(shown, max_chars=max_chars)),
+                 title=Text(title), title_align="left", border_style="green" if record.get("correct") else "blue")
 
 
 def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] | None = None,
@@ -152,7 +184,8 @@ def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] |
         stride = -(-len(shown) // (max_rows - 1))
         shown = shown[::stride] + ([shown[-1]] if (len(shown) - 1) % stride else [])
     caption = None if len(shown) == len(rows) else f"one step in {stride} shown ({len(shown)} of {len(rows)}); use --steps A:B for all"
-    table = Table(title=title, caption=caption, header_style="bold", show_lines=False)
+    table = Table(title=Text(visible_controls(title), style="italic"), caption=caption, header_style="bold",
+                  show_lines=False)
     table.add_column("step", justify="right")
     table.add_column("n", justify="right")
     if matching is not None:
@@ -174,13 +207,13 @@ def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] |
             _pct(r.get("behaviour/truncation_rate")),
             _num(r.get("behaviour/language_consistency"), 3),
         ]
-        table.add_row(*cells)
+        table.add_row(*(Text(visible_controls(cell)) for cell in cells))
     return table
 
 
 def _group_header(group: Sequence[dict[str, Any]], label: str) -> Text:
     m = summarize_records(group)
-    text = Text(f"{label}: step {group[0].get('step')}\n", style="bold")
+    text = Text(visible_controls(f"{label}: step {group[0].get('step')}\n"), style="bold")
     text.append(f"{m['n']} completions · accuracy {_pct(m.get('behaviour/accuracy'))} · "
                 f"reflective {_pct(m.get('behaviour/reflection_rate'))} · "
                 f"thinking {_num(m.get('behaviour/think_tokens_mean'), 1)} tokens")
@@ -209,7 +242,8 @@ def render_compare(early: Sequence[dict[str, Any]], late: Sequence[dict[str, Any
     """
     shown_early = list(early if shown_early is None else shown_early)[:limit]
     shown_late = list(late if shown_late is None else shown_late)[:limit]
-    table = Table(title=note, expand=True, show_lines=True, header_style="bold")
+    table = Table(title=Text(visible_controls(note), style="italic"), expand=True, show_lines=True,
+                  header_style="bold")
     table.add_column("early", ratio=1)
     table.add_column("late", ratio=1)
     table.add_row(

@@ -1,9 +1,14 @@
 """Reading task data: local ``.jsonl`` / ``.json`` / ``.parquet`` files and Hugging Face Hub datasets.
 
 Local files are read directly (``json`` / ``pyarrow.parquet``), without the ``datasets``
-cache, so they load fast and leave nothing behind. Hub datasets go through
-``datasets.load_dataset``; a failure there becomes a :class:`TaskDataError` that says how
-to use a local copy instead.
+cache, so they load fast and leave nothing behind. A data file must be a regular, non-empty
+file (checked with ``os.stat`` before it is opened, so a FIFO or ``/dev/zero`` never hangs);
+JSON and JSON Lines files are read up to :data:`MAX_JSON_BYTES`; unreadable content is a
+``ValueError`` naming the file and what was expected. :func:`probe_columns` reads only the
+head of a file, so a config check can name missing columns before any model loads.
+
+Hub datasets go through ``datasets.load_dataset``; a failure there becomes a
+:class:`TaskDataError` that says how to use a local copy instead.
 
 Example:
     >>> import json, pathlib, tempfile
@@ -18,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +32,17 @@ import datasets
 
 from ahazero.tasks.base import TaskDataError
 
-__all__ = ["FILE_SUFFIXES", "is_local_source", "load_hub_split", "read_records", "require_columns"]
+__all__ = ["FILE_SUFFIXES", "MAX_JSON_BYTES", "check_data_file", "is_local_source", "load_hub_split", "probe_columns",
+           "read_records", "require_columns"]
 
 logger = logging.getLogger(__name__)
 
 FILE_SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".parquet")
+#: The largest JSON / JSON Lines file read into memory (use Parquet for more).
+MAX_JSON_BYTES = 1 << 30
+_EXPECTED = "a .jsonl, .json or .parquet file of rows"
+_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISCHR, "character device"),
+          (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
 
 def is_local_source(source: str) -> bool:
@@ -67,20 +80,95 @@ def _json_records(data: Any, path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: invalid JSON line: {err}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object per line")
-            records.append(record)
-    return records
+def check_data_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path` once ``os.stat`` shows a regular, non-empty data file.
+
+    Nothing is opened, so a FIFO or a device is refused without blocking. Raises
+    :class:`FileNotFoundError` for a missing file and :class:`ValueError` otherwise.
+
+    Example:
+        >>> check_data_file("/dev/zero")
+        Traceback (most recent call last):
+        ...
+        ValueError: /dev/zero is a character device, not a data file; expected a .jsonl, .json or .parquet file of rows
+    """
+    path = Path(path).expanduser()
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data file not found: {path}") from None
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read it ({err.strerror or err})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "special file")
+        raise ValueError(f"{path} is a {kind}, not a data file; expected {_EXPECTED}")
+    suffix = path.suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")
+    if info.st_size == 0:
+        raise ValueError(f"{path} is empty; expected {_EXPECTED}")
+    if suffix != ".parquet" and info.st_size > MAX_JSON_BYTES:
+        raise ValueError(f"{path} is {info.st_size} bytes, more than the {MAX_JSON_BYTES} read from a JSON file; "
+                         "convert it to .parquet")
+    return path
+
+
+def _read_text(path: Path) -> str:
+    with path.open("rb") as fh:
+        data = fh.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"{path} holds more than {MAX_JSON_BYTES} bytes; convert it to .parquet")
+    return _decode(data, path)
+
+
+def _decode(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: byte {err.start} is not UTF-8 text; expected JSON text "
+                         f"(is it binary data, or another format?)") from None
+
+
+def _json_loads(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply") from None
+
+
+def _parse_line(line: str, lineno: int, path: Path) -> dict[str, Any]:
+    try:
+        record = _json_loads(line, f"{path}:{lineno}")
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{lineno}: invalid JSON line: {err}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}:{lineno}: expected a JSON object per line")
+    return record
+
+
+def _lines(text: str) -> list[str]:
+    """JSON Lines split on line breaks only (a JSON string may hold a raw U+2028)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _parse_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
+    return [_parse_line(line, lineno, path) for lineno, line in enumerate(_lines(text), 1) if line.strip()]
+
+
+def _parquet_error(path: Path, err: Exception) -> ValueError:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    first = re.sub(r"^Could not open Parquet input source '.*?': ", "", first)
+    return ValueError(f"{path}: not a readable Parquet file ({first})")
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise _parquet_error(path, err) from None
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -88,7 +176,8 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
     A ``.json`` file may hold a list of objects, ``{"data": [...]}``, a columnar object
     ``{"col": [...]}`` or (as often happens) JSON Lines. Raises :class:`FileNotFoundError`
-    for a missing file and :class:`ValueError` for an unsupported suffix or malformed content.
+    for a missing file and :class:`ValueError` for anything that is not a regular file, an
+    unsupported suffix, malformed content or a file without rows.
 
     Example:
         >>> import pathlib, tempfile
@@ -97,24 +186,62 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         >>> [r["q"] for r in read_records(path)]
         ['a', 'b']
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
+    path = check_data_file(path)
+    if path.suffix.lower() == ".parquet":
+        records = _read_parquet(path)
+    else:
+        text = _read_text(path)
+        if path.suffix.lower() == ".jsonl":
+            records = _parse_jsonl(text, path)
+        else:
+            try:
+                records = _json_records(_json_loads(text, str(path)), path)
+            except json.JSONDecodeError:
+                records = _parse_jsonl(text, path)  # JSON Lines under a .json name
+    if not records:
+        raise ValueError(f"{path} holds no rows; expected {_EXPECTED}")
+    return records
+
+
+#: The most bytes :func:`probe_columns` reads of a JSON Lines file to find its first row.
+PROBE_BYTES = 16 << 20
+
+
+def probe_columns(path: str | os.PathLike[str]) -> list[str]:
+    """The column names of a data file's first row, reading as little as possible.
+
+    Parquet: the schema in the footer; JSON Lines: the first non-empty line (within 16 MiB);
+    JSON: the whole file. Errors as :func:`read_records`.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+        >>> _ = path.write_text('{"problem": "1+1", "answer": 2}\\n{"oops"')
+        >>> probe_columns(path)
+        ['problem', 'answer']
+    """
+    path = check_data_file(path)
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return _read_jsonl(path)
-    if suffix == ".json":
-        text = path.read_text(encoding="utf-8")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            return _read_jsonl(path)  # JSON Lines under a .json name
-        return _json_records(data, path)
     if suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
-    raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except (pa.ArrowException, OSError, ValueError) as err:
+            raise _parquet_error(path, err) from None
+    if suffix == ".json":
+        return list(read_records(path)[0])
+    with path.open("rb") as fh:
+        head = fh.read(PROBE_BYTES)
+    lines = head.split(b"\n")
+    if len(lines) == 1 and len(head) == PROBE_BYTES:
+        raise ValueError(f"{path}: no line break in its first {PROBE_BYTES} bytes; expected JSON Lines")
+    complete = lines if len(head) < PROBE_BYTES else lines[:-1]
+    for lineno, line in enumerate(_lines(_decode(b"\n".join(complete), path)), 1):
+        if line.strip():
+            return list(_parse_line(line, lineno, path))
+    raise ValueError(f"{path} holds no rows; expected {_EXPECTED}")
 
 
 def require_columns(records: list[dict[str, Any]], needed: list[str], where: str) -> None:

@@ -5,6 +5,10 @@ with a seeded, disjoint sample of ``test_size`` distinct problems (an int count,
 fraction; rows with identical problem text stay in one split). With both paths the files are
 used as they are (keeping them disjoint is then up to you).
 
+Each file must be a regular, non-empty ``.jsonl`` / ``.json`` / ``.parquet`` file;
+:meth:`LocalFileTask.check_data` (run by ``ahazero check`` and ``train`` before any model
+loads) reads the head of each file and names a missing column and the columns present.
+
 ``problem_column`` / ``answer_column`` name the source columns; the answer is cast to a string
 (``3`` and ``3.0`` both become ``"3"``). ``id`` comes from ``id_column`` when given, else it is
 ``local-<row>`` (one file) or ``local-<split>-<row>`` (two files). ``extra_columns`` are copied
@@ -26,7 +30,7 @@ from typing import Any, ClassVar
 import datasets
 from pydantic import Field, field_validator, model_validator
 
-from ahazero.tasks._io import read_records, require_columns
+from ahazero.tasks._io import probe_columns, read_records, require_columns
 from ahazero.tasks.base import BASE_COLUMNS, Split, Task, split_test_flags, subsample_indices
 
 __all__ = ["LocalFileTask", "answer_text"]
@@ -113,6 +117,31 @@ class LocalFileTask(Task):
         if self.test_path is not None and "test_size" in self.model_fields_set:
             raise ValueError("test_size only applies without test_path; give one of them")
         return self
+
+    def check_data(self) -> None:
+        """Check each file before any model loads: a readable data file whose first row has the columns.
+
+        Raises :class:`ValueError` starting with the option name (``train_path: ...``).
+
+        Example:
+            >>> LocalFileTask(train_path="/dev/zero").check_data()
+            Traceback (most recent call last):
+            ...
+            ValueError: train_path: /dev/zero is a character device, not a data file; expected a .jsonl, ...
+        """
+        needed = [self.problem_column, self.answer_column, *self.extra_columns]
+        needed += [self.id_column] if self.id_column else []
+        for option, path in (("train_path", self.train_path), ("test_path", self.test_path)):
+            if path is None:
+                continue
+            try:
+                columns = probe_columns(path)
+            except (ValueError, OSError) as err:
+                raise ValueError(f"{option}: {err}") from None
+            missing = [c for c in needed if c not in columns]
+            if missing:
+                raise ValueError(f"{option}: {path}: missing column(s) {', '.join(map(repr, missing))}; "
+                                 f"the data has columns: {', '.join(columns)}")
 
     def _records(self, split: Split) -> tuple[list[dict[str, Any]], list[int], str]:
         """The source records of ``split``, their row numbers in the file, and the file name."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from ahazero.observe.aha import DEFINITION
 from ahazero.observe.report.data import RunData, load_run, slug
@@ -39,7 +40,28 @@ from ahazero.observe.report.html import CSS, esc, img
 from ahazero.observe.report.plots import COLORS, PLOTS, SMOOTH, plot_metric, plot_reflective_accuracy
 from ahazero.observe.report.sections import aha_section, base_line, base_section, eval_table, runs_table
 
-__all__ = ["add_parser", "build_report", "report_paths", "run_report"]
+__all__ = ["NotARunError", "add_parser", "build_report", "check_is_run", "report_paths", "run_report"]
+
+#: Entries that make a folder a run directory a report can read.
+RUN_MARKERS = ("metrics.jsonl", "traces", "config.yaml")
+
+
+class NotARunError(ValueError):
+    """A folder given to ``ahazero report`` holds no run (no metrics, no traces, no config)."""
+
+
+def check_is_run(path: str | Path) -> None:
+    """Raise :class:`NotARunError` unless ``path`` holds ``metrics.jsonl``, ``traces/`` or ``config.yaml``.
+
+    Example:
+        >>> import tempfile
+        >>> check_is_run(tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        ahazero.observe.report.build.NotARunError: ... is not a run directory: it holds no metrics.jsonl, ...
+    """
+    if not any((Path(path) / marker).exists() for marker in RUN_MARKERS):
+        raise NotARunError(f"{path} is not a run directory: it holds no metrics.jsonl, traces/ or config.yaml")
 
 
 def report_paths(runs: Sequence[str | Path], out: str | Path | None) -> tuple[Path, Path]:
@@ -87,6 +109,8 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
                   examples: int) -> tuple[Path, list[RunData]]:
     if not runs:
         raise ValueError("give at least one run directory")
+    for run in runs:
+        check_is_run(run)
     names = [Path(r).name for r in runs]
     if len(set(names)) < len(names):
         names = [f"{Path(r).parent.name}/{Path(r).name}" for r in runs]
@@ -201,6 +225,11 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
         path = resolve_run(run)
         if path is None:
             console.print(f"[red]no run directory {run!r}[/red] (give a path, or a name under runs/)")
+            return 2
+        try:
+            check_is_run(path)
+        except NotARunError as err:
+            console.print(f"[red]{escape(str(err))}[/red]; nothing written")
             return 2
         runs.append(path)
     path, data = _write_report(runs, args.out, title=getattr(args, "title", None),

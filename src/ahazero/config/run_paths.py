@@ -1,0 +1,92 @@
+"""Where a run may be written: ``<output_root>/<name>``, checked before any model loads.
+
+``name`` is one plain folder name (letters, digits, ``.``, ``_``, ``-``; at most 100
+characters), so the run directory is always a direct child of ``output_root``.
+``output_root`` may be relative (to the working folder) or absolute, but not the filesystem
+root; the run directory, with every symlink resolved, may not lie in a system folder
+(:data:`SYSTEM_FOLDERS`); it must be writable; and when it exists it must be a run
+directory (holding ``config.yaml``, ``metrics.jsonl``, ``traces/``, ``eval/``, ...) or
+empty, so ``output_root=. name=src`` cannot write into a source folder.
+
+Example:
+    >>> check_run_dir("/etc/ahazero", "/etc")
+    Traceback (most recent call last):
+    ...
+    ValueError: output_root: the run directory /etc/ahazero would be inside the system folder /etc; ...
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["RUN_ENTRIES", "SYSTEM_FOLDERS", "check_run_dir"]
+
+#: Folders a run is never written into (nor anything below them).
+SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
+                  "/sbin", "/sys", "/usr", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/run",
+                  "/System", "/Library", "/private/etc", "/private/var/db")
+
+#: What a run directory holds; an existing folder with none of these (and other files) is not a run.
+RUN_ENTRIES = ("config.yaml", "run.json", "metrics.jsonl", "traces", "checkpoints", "model", "tensorboard",
+               "eval", "report")
+
+
+def _inside(path: Path, folder: str) -> bool:
+    parts = Path(folder).parts
+    return path.parts[: len(parts)] == parts
+
+
+def _system_folder(path: Path) -> str | None:
+    for candidate in (Path(os.path.abspath(path)), Path(os.path.realpath(path))):
+        for folder in SYSTEM_FOLDERS:
+            if _inside(candidate, folder):
+                return folder
+    return None
+
+
+def _check_writable(run_dir: Path) -> None:
+    probe = run_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)):
+        raise ValueError(f"output_root: cannot write the run directory {run_dir} ({probe} is not a writable folder)")
+
+
+def _check_existing(run_dir: Path) -> None:
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise ValueError(f"name: the run directory {run_dir} exists and is not a folder; choose another name=")
+    visible = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
+    if visible and not any(name in RUN_ENTRIES for name in visible):
+        shown = ", ".join(visible[:5]) + (", ..." if len(visible) > 5 else "")
+        raise ValueError(f"name: the run directory {run_dir} is a folder that holds no run ({shown}); "
+                         "choose another name= or output_root=")
+
+
+def check_run_dir(run_dir: str | Path, output_root: str | Path) -> None:
+    """Raise :class:`ValueError` (keyed ``output_root`` or ``name``) when a run may not go to ``run_dir``.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> check_run_dir(f"{root}/demo", root)
+        >>> check_run_dir("/demo", "/")
+        Traceback (most recent call last):
+        ...
+        ValueError: output_root: '/' is the filesystem root; give a folder for runs, e.g. 'runs'
+    """
+    run_dir, root = Path(run_dir), Path(output_root)
+    resolved_root = Path(os.path.realpath(root))
+    if resolved_root == Path(resolved_root.anchor):
+        raise ValueError(f"output_root: {str(output_root)!r} is the filesystem root; give a folder for runs, "
+                         "e.g. 'runs'")
+    folder = _system_folder(run_dir)
+    if folder is not None:
+        raise ValueError(f"output_root: the run directory {run_dir} would be inside the system folder {folder}; "
+                         "give a folder of your own, e.g. 'runs'")
+    _check_existing(run_dir)
+    _check_writable(run_dir)
