@@ -3,10 +3,12 @@ atomic trace writes on a full disk, and readers that skip damaged records and sa
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import signal
+import types
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,29 @@ def test_garbage_in_the_middle_of_a_torch_file_fails_its_crc(tmp_path):
     assert checkpoint_problem(path.parent).startswith("optimizer.pt: ")
 
 
+def test_lora_adapters_and_sharded_weights_are_checked_too(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from ahazero.observe.checkpoints import weights_problem
+
+    lora = tmp_path / "lora"
+    lora.mkdir()
+    save_file({"a": torch.ones(8)}, str(lora / "adapter_model.safetensors"))
+    assert weights_problem(lora) is None
+    truncate(lora / "adapter_model.safetensors", keep=0.9)
+    assert weights_problem(lora).startswith("adapter_model.safetensors: truncated")
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    for i in (1, 2):
+        save_file({f"w{i}": torch.ones(8)}, str(sharded / f"model-0000{i}-of-00002.safetensors"))
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"w1": "model-00001-of-00002.safetensors", "w2": "model-00002-of-00002.safetensors"}}))
+    assert weights_problem(sharded) is None
+    (sharded / "model-00002-of-00002.safetensors").unlink()
+    assert weights_problem(sharded) == "model-00002-of-00002.safetensors: missing"
+
+
 def test_no_complete_checkpoint_at_all_is_refused_with_the_reasons(tmp_path):
     run = RunDir(tmp_path / "r")
     (fake_checkpoint(run.checkpoints / "checkpoint-2", 2) / "optimizer.pt").unlink()
@@ -196,6 +221,21 @@ def test_a_full_disk_leaves_no_temp_file_and_a_clear_error(tmp_path, monkeypatch
     assert load_traces(tmp_path) == [{"step": 1, "completion": "kept"}]  # the old file is untouched
 
 
+class _FullDiskFile(io.StringIO):
+    def write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_while_appending_a_metrics_line_is_a_clear_error(tmp_path, monkeypatch):
+    from ahazero.training.callbacks import MetricsJsonlCallback
+
+    callback = MetricsJsonlCallback(tmp_path / "metrics.jsonl")
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: _FullDiskFile())
+    state = types.SimpleNamespace(is_world_process_zero=True, global_step=3)
+    with pytest.raises(RunWriteError, match=r"cannot write .*metrics.jsonl: No space left on device; free space"):
+        callback.on_log(None, state, None, logs={"reward": 0.5})
+
+
 # --- readers skip and report ------------------------------------------------------------------
 
 
@@ -213,6 +253,8 @@ def damaged_run(tmp_path: Path) -> Path:
         fh.write("\n".join(BAD_RECORDS) + "\n")
     (run / "metrics.jsonl").write_text('{"step": 1, "reward": 1.0}\n{"step": "x", "reward": 0.5}\n'
                                        '{"step": 2, "reward": "abc"}\n')
+    (run / "traces" / "damaged").mkdir()
+    (run / "traces" / "damaged" / "step-000003.jsonl").write_text('{"step": 3, "rew')  # set aside by a resume
     return run
 
 
@@ -240,6 +282,7 @@ def test_traces_command_reports_skipped_records(damaged_run, argv, capsys):
     assert run_traces(parser.parse_args(["traces", str(damaged_run), *argv]), console=console) == 0
     said = console.export_text() + capsys.readouterr().err
     assert "3 damaged lines skipped" in said and "step-000002.jsonl line 4 ('thinking_tokens' is 'abc'" in said
+    assert "1 damaged trace files were set aside by a resume" in said
 
 
 def test_report_skips_damaged_records_and_says_so(damaged_run, capsys):
@@ -249,5 +292,6 @@ def test_report_skips_damaged_records_and_says_so(damaged_run, capsys):
     assert main(["report", str(damaged_run)]) == 0
     out = capsys.readouterr().out
     assert "5 damaged lines skipped" in out and "metrics.jsonl line 2 ('step' is 'x', not an integer)" in out
+    assert "1 damaged trace files were set aside by a resume" in out
     html = (damaged_run / "report" / "report.html").read_text()
-    assert "5 damaged lines skipped" in html
+    assert "5 damaged lines skipped" in html and "set aside by a resume" in html

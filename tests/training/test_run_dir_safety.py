@@ -131,6 +131,9 @@ def test_resume_with_a_larger_max_steps_continues_the_run(run_copy):
     assert (run / "model").stat().st_ino != model_before  # the model of step 6 replaced it whole
     assert not (run / ".model.tmp").exists() and not (run / ".model.old").exists()
     assert json.loads((run / "run.json").read_text())["resumed_from_step"] == 4
+    # the (linear) schedule: step 5 keeps the rate the old one ended at, step 6 follows the new max_steps
+    rates = {r["step"]: r["learning_rate"] for r in read_metrics(run / "metrics.jsonl") if "reward" in r}
+    assert rates[5] == 0.0 and rates[6] == pytest.approx(1e-4 * (1 - 5 / 6))
 
 
 def test_a_finished_run_missing_its_model_gets_it_from_the_final_checkpoint(run_copy, caplog):
@@ -142,6 +145,20 @@ def test_a_finished_run_missing_its_model_gets_it_from_the_final_checkpoint(run_
     assert fingerprint(run / "model") == before
     assert (run / "metrics.jsonl").read_text() == metrics  # nothing trained
     assert "model/ was rebuilt from checkpoint-4" in caplog.text
+
+
+def test_a_model_older_than_the_final_checkpoint_is_rebuilt_from_it(run_copy, caplog):
+    # finished at step 4, resumed to 6, stopped after checkpoint-6 but before the final save:
+    # model/ still holds step 4's model
+    config, run = run_copy
+    assert train_cli(config, "--resume", "grpo.max_steps=6") == 0
+    fresh = fingerprint(run / "model")
+    for path in (run / "model").iterdir():
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    caplog.clear()
+    assert train_cli(config, "--resume", "grpo.max_steps=6") == 0
+    assert "older than checkpoint-6" in caplog.text and "model/ was rebuilt from checkpoint-6" in caplog.text
+    assert fingerprint(run / "model") == fresh
 
 
 # --- a damaged newest checkpoint --------------------------------------------------------------
@@ -241,3 +258,19 @@ def test_a_full_disk_while_writing_traces_ends_with_a_clear_error(tmp_path, tiny
     monkeypatch.undo()
     assert train_cli(config, "--resume") == 0  # space freed: the run starts over (no checkpoint yet)
     assert_every_step_once(tmp_path / "runs" / "t", steps=2)
+
+
+def test_any_error_while_the_disk_is_full_is_reported_as_a_full_disk(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    import collections
+
+    from ahazero.training.trainer import AhaGRPOTrainer
+
+    def failing_save(self, *args, **kwargs):  # what torch.save raises on a full disk
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 4416 vs 4310")
+
+    monkeypatch.setattr(AhaGRPOTrainer, "_save_checkpoint", failing_save)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(assemble.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 0))
+    assert train_cli(write_config(tmp_path, max_steps=2, save_steps=1)) == 2
+    err = capsys.readouterr().err
+    assert "run directory error: the disk holding" in err and "is full (" in err and "--resume" in err

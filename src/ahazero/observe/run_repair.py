@@ -229,23 +229,37 @@ def prepare_restart(run_dir: RunDir, point: ResumePoint) -> tuple[MetricsRepair,
     return repair_metrics(run_dir.metrics, keep_through=keep), repair_traces(run_dir.traces, keep_through=keep)
 
 
+def _model_problem(model: Path, checkpoint: Path) -> str | None:
+    """Why ``model/`` is not the final model of a run whose last checkpoint is ``checkpoint``, or None."""
+    if not model.is_dir():
+        return "missing"
+    problem = weights_problem(model)
+    if problem:
+        return f"damaged ({problem})"
+    if not any((model / n).is_file() for n in ("config.json", "adapter_config.json")):
+        return "incomplete (no config.json)"
+    weights = [p for p in model.iterdir() if p.suffix in (".safetensors", ".bin")]
+    saved = (checkpoint / "trainer_state.json").stat().st_mtime
+    if weights and max(p.stat().st_mtime for p in weights) < saved:
+        return f"older than {checkpoint.name} (the run stopped after that checkpoint, before its final save)"
+    return None
+
+
 def finish_from_checkpoint(run_dir: RunDir, step: int) -> Path | None:
-    """Write ``model/`` from the final checkpoint when it is missing or damaged; return it, or None if whole.
+    """Write ``model/`` from the final checkpoint when it is missing, damaged or older; return it, or None.
 
     A finished run's ``model/`` is what the final checkpoint saved, less the training state
-    (optimizer, scheduler, RNG, trainer state), so it is rebuilt by copying (into a temp folder,
-    then renamed into place).
+    (optimizer, scheduler, RNG, trainer state), and it is written after that checkpoint; when
+    it is not, it is rebuilt by copying (into a temp folder, then renamed into place).
     """
     model = run_dir.model
-    problem = weights_problem(model) if model.is_dir() else "missing"
-    if problem is None and not any((model / n).is_file() for n in ("config.json", "adapter_config.json")):
-        problem = "incomplete (no config.json)"
+    checkpoint = run_dir.checkpoints / f"checkpoint-{step}"
+    problem = _model_problem(model, checkpoint)
     if problem is None:
         return None
-    checkpoint = run_dir.checkpoints / f"checkpoint-{step}"
     staged = run_dir.root / ".model.tmp"
     shutil.rmtree(staged, ignore_errors=True)
-    shutil.copytree(checkpoint, staged, ignore=lambda _d, names: [
+    shutil.copytree(checkpoint, staged, copy_function=shutil.copyfile, ignore=lambda _d, names: [
         n for n in names if n in _STATE_FILES or (n.startswith("rng_state") and n.endswith(".pth"))])
     if weights_problem(staged) is not None:
         shutil.rmtree(staged, ignore_errors=True)
