@@ -282,7 +282,7 @@ def test_traces_command_reports_skipped_records(damaged_run, argv, capsys):
     assert run_traces(parser.parse_args(["traces", str(damaged_run), *argv]), console=console) == 0
     said = console.export_text() + capsys.readouterr().err
     assert "3 damaged lines skipped" in said and "step-000002.jsonl line 4 ('thinking_tokens' is 'abc'" in said
-    assert "1 damaged trace files were set aside by a resume" in said
+    assert "1 damaged trace file was set aside by a resume" in said
 
 
 def test_report_skips_damaged_records_and_says_so(damaged_run, capsys):
@@ -292,6 +292,6 @@ def test_report_skips_damaged_records_and_says_so(damaged_run, capsys):
     assert main(["report", str(damaged_run)]) == 0
     out = capsys.readouterr().out
     assert "5 damaged lines skipped" in out and "metrics.jsonl line 2 ('step' is 'x', not an integer)" in out
-    assert "1 damaged trace files were set aside by a resume" in out
+    assert "1 damaged trace file was set aside by a resume" in out
     html = (damaged_run / "report" / "report.html").read_text()
     assert "5 damaged lines skipped" in html and "set aside by a resume" in html

@@ -46,6 +46,7 @@ __all__ = [
     "load_traces",
     "read_trace_file",
     "reflection_counts",
+    "set_aside_note",
     "set_aside_traces",
     "sort_traces",
     "step_metrics",
@@ -102,6 +103,18 @@ def set_aside_traces(run_dir: str | Path) -> list[Path]:
     """
     folder = traces_dir(run_dir) / "damaged"
     return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def set_aside_note(files: Sequence[Path]) -> str:
+    """What to tell a reader about trace files a resume set aside.
+
+    Example:
+        >>> set_aside_note([Path("runs/x/traces/damaged/step-000003.jsonl")])
+        '1 damaged trace file was set aside by a resume (in runs/x/traces/damaged)'
+    """
+    n = len(files)
+    was = "file was" if n == 1 else "files were"
+    return f"{n} damaged trace {was} set aside by a resume (in {files[0].parent})" if files else ""
 
 
 def read_trace_file(path: str | Path, problems: list[Problem] | None = None) -> list[dict[str, Any]]:

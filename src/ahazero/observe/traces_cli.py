@@ -39,6 +39,7 @@ from ahazero.observe.trace_store import (
     filter_traces,
     group_by_step,
     load_traces,
+    set_aside_note,
     set_aside_traces,
     sort_traces,
     step_metrics,
@@ -143,8 +144,7 @@ def run_traces(args: argparse.Namespace, console: Console | None = None) -> int:
         if problems:
             notes.print(f"[yellow]{escape(describe_problems(problems))}[/yellow]", soft_wrap=True)
         if aside:
-            notes.print(f"[yellow]{len(aside)} damaged trace files were set aside by a resume "
-                        f"(in {escape(str(aside[0].parent))})[/yellow]", soft_wrap=True)
+            notes.print(f"[yellow]{escape(set_aside_note(aside))}[/yellow]", soft_wrap=True)
     return code
 
 

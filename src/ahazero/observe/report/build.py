@@ -40,6 +40,7 @@ from ahazero.observe.report.data import RunData, load_run, slug
 from ahazero.observe.report.html import CSS, esc, img
 from ahazero.observe.report.plots import COLORS, PLOTS, SMOOTH, plot_metric, plot_reflective_accuracy
 from ahazero.observe.report.sections import aha_section, base_line, base_section, eval_table, runs_table
+from ahazero.observe.trace_store import set_aside_note
 
 __all__ = ["add_parser", "build_report", "damage_notes", "report_paths", "run_report"]
 
@@ -80,8 +81,7 @@ def damage_notes(data: Sequence[RunData]) -> list[str]:
     for rd in data:
         parts = [describe_problems(rd.skipped)] if rd.skipped else []
         if rd.set_aside:
-            parts.append(f"{len(rd.set_aside)} damaged trace files were set aside by a resume "
-                         f"(in {rd.set_aside[0].parent})")
+            parts.append(set_aside_note(rd.set_aside))
         if parts:
             notes.append(f"{rd.name}: " + "; ".join(parts))
     return notes
@@ -206,7 +206,6 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
     Example:
         >>> import argparse, io
         >>> from rich.console import Console
-from rich.markup import escape
         >>> c = Console(record=True, width=120, file=io.StringIO())
         >>> run_report(argparse.Namespace(runs=["no/such/run"], out=None, title=None, examples=2), console=c)
         2
