@@ -174,8 +174,10 @@ def test_step_null_and_torn_lines_are_reported_set_aside_and_later_steps_dropped
     aside = [json.loads(x) for x in (tmp_path / "metrics.jsonl.damaged").read_text().splitlines()]
     assert [(a["line"], a["text"]) for a in aside] == [(2, '{"step": null}'), (3, '{"step": 2, "rew'),
                                                        (6, '{"step": 5, "rew')]
-    assert f"{path} line 2: 'step' is null, not an integer (after step 1)" in caplog.text
-    assert f"{path} line 3: not JSON" in caplog.text
+    assert (f"{path} line 2: 'step' is null, not an integer (after step 1; step 2 is not after the checkpoint "
+            "(step 3), so it is not logged again)") in caplog.text
+    assert f"{path} line 6: not JSON (a torn or garbled line) (after step 4; steps after 3 are logged again)" \
+        in caplog.text
     assert repair_metrics(path, keep_through=3).damaged == []  # nothing left to do
 
 

@@ -128,7 +128,10 @@ def repair_metrics(path: Path, *, keep_through: int) -> MetricsRepair:
         changed = changed or not line.terminated  # a last line without its newline: rewrite it whole
         if line.record is None:
             report.damaged.append(Problem(str(path), line.number, line.reason or "unusable"))
-            where = f"after step {last_good}" if last_good is not None else "before the first step"
+            step = (last_good or 0) + 1  # the step the line most likely belonged to
+            where = (f"after step {last_good}" if last_good is not None else "before the first step") + (
+                f"; steps after {keep_through} are logged again" if step > keep_through
+                else f"; step {step} is not after the checkpoint (step {keep_through}), so it is not logged again")
             aside.append((line.number, line.reason or "unusable", where, line.text))
             changed = True
             continue

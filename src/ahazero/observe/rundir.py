@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import platform
 import shutil
@@ -34,7 +35,7 @@ from typing import Any
 from ahazero.observe.checkpoints import checkpoint_problem, is_torn
 from ahazero.observe.records import Problem, check_metrics_row, check_object, read_checked
 
-__all__ = ["ResumePoint", "RunDir", "RunDirError", "RunWriteError", "read_jsonl", "read_metrics"]
+__all__ = ["ResumePoint", "RunDir", "RunDirError", "RunWriteError", "read_jsonl", "read_metrics", "write_failure"]
 
 
 class RunDirError(RuntimeError):
@@ -243,6 +244,20 @@ class RunDir:
                 history = []
         info["history"] = history + [{"started_at": info["started_at"], "command": sys.argv}]
         self.info.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def write_failure(path: Path, err: OSError) -> RunWriteError:
+    """The error for a failed write of a run file: what failed, why, and what to do.
+
+    Example:
+        >>> import errno
+        >>> str(write_failure(Path("runs/x/metrics.jsonl"), OSError(errno.ENOSPC, "No space left on device")))
+        'cannot write runs/x/metrics.jsonl: No space left on device; free space on that disk, then continue the run with --resume'
+    """
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+    hint = ("free space on that disk, then continue the run with --resume" if full
+            else "check that the folder is writable, then continue the run with --resume")
+    return RunWriteError(f"cannot write {path}: {err.strerror or err}; {hint}")
 
 
 def _readable_json(path: Path) -> bool:

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import math
 import os
@@ -27,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ahazero.observe.behaviours import Behaviour, describe, summarize
-from ahazero.observe.rundir import RunWriteError
+from ahazero.observe.rundir import write_failure
 
-__all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "trace_steps", "write_failure"]
+__all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "trace_steps"]
 
 #: Reward names whose value 1.0 means "correct" (the first one present is used).
 CORRECTNESS_REWARDS = ("accuracy", "countdown")
@@ -51,20 +50,6 @@ def trace_steps(traces_dir: str | Path) -> list[int]:
         if suffix.isdigit():
             steps.append(int(suffix))
     return sorted(steps)
-
-
-def write_failure(path: Path, err: OSError) -> RunWriteError:
-    """The error for a failed write of a run file: what failed, why, and what to do.
-
-    Example:
-        >>> import errno
-        >>> str(write_failure(Path("runs/x/metrics.jsonl"), OSError(errno.ENOSPC, "No space left on device")))
-        'cannot write runs/x/metrics.jsonl: No space left on device; free space on that disk, then continue the run with --resume'
-    """
-    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
-    hint = ("free space on that disk, then continue the run with --resume" if full
-            else "check that the folder is writable, then continue the run with --resume")
-    return RunWriteError(f"cannot write {path}: {err.strerror or err}; {hint}")
 
 
 def _flag(rewards: dict[str, float | None], names: Sequence[str]) -> bool | None:

@@ -18,7 +18,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from ahazero.observe.tracing import write_failure
+from ahazero.observe.rundir import write_failure
 
 __all__ = ["MetricsJsonlCallback", "NonFiniteGradientGuard", "QuietProgressCallback", "StepSummaryCallback"]
 
