@@ -15,6 +15,7 @@ from collections import Counter
 
 import yaml
 from helpers import REPO
+from run_dir_fakes import hold_lock
 
 from ahazero.observe.rundir import read_metrics
 from ahazero.training.launch import launch_command, resolve_accelerate_config
@@ -54,6 +55,26 @@ def test_two_processes_write_one_consistent_run_directory(tmp_path, tiny_model_d
     assert result.returncode == 0, result.stderr[-3000:]
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl") if "reward" in r] == [1, 2, 3]
     assert len((run / "traces" / "step-000003.jsonl").read_text().splitlines()) == per_device
+
+
+def test_a_locked_run_ends_every_process_with_the_error_instead_of_waiting(tmp_path, tiny_model_dir):
+    config = yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())
+    config.update(output_root=str(tmp_path / "runs"), logging={"report_to": []})
+    path = tmp_path / "dist.yaml"
+    path.write_text(yaml.safe_dump(config))
+    holder = hold_lock(tmp_path / "runs" / "smoke")  # another `ahazero train` writing this run
+    env = dict(os.environ, PYTHONPATH=f"{REPO / 'src'}{os.pathsep}{REPO}", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29534",
+           "-m", "ahazero", "train", str(path)]
+    try:
+        result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert result.returncode != 0
+    refusals = result.stderr.count(f"is being written by another process (pid {holder.pid} on")
+    assert refusals == 2, result.stderr[-3000:]  # the main process and the other one, each with the error
+    assert not (tmp_path / "runs" / "smoke" / "run.json").exists()
 
 
 def test_launch_command_goes_through_accelerate(monkeypatch):

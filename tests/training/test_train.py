@@ -97,18 +97,6 @@ def test_lora_run_saves_an_adapter_that_eval_loads(tmp_path, tiny_model_dir):
     assert results["tag"] == "final" and results["n"] == 4
 
 
-def test_checkpoint_with_torn_state_is_not_resumed_from(tmp_path):
-    from ahazero.observe.rundir import RunDir
-
-    run = RunDir(tmp_path / "r")
-    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st')):
-        folder = run.checkpoints / f"checkpoint-{step}"
-        folder.mkdir(parents=True)
-        (folder / "trainer_state.json").write_text(state)
-    assert run.checkpoint_steps() == [2]
-    assert run.resume_step(resume=True) == 2
-
-
 def test_trace_sampling_is_the_same_after_a_resume(tmp_path):
     from ahazero.observe.tracing import TraceWriter
 

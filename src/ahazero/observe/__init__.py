@@ -1,6 +1,9 @@
 """The observe wing: what a run records, and the readers that turn records into insight.
 
-Writing and reading share one format: ``rundir`` (the run directory's files), ``behaviours``
+Writing and reading share one format: ``rundir`` (the run directory's files; ``run_lock``
+keeps it to one writer, ``checkpoints`` checks a checkpoint can be resumed from,
+``run_repair`` puts the folder in order before a resume, ``records`` checks each line a
+reader reads), ``behaviours``
 (thinking length, reflection phrases, language mix of one completion), ``tracing`` (the
 per-step trace writer the trainer calls), ``trace_store`` (reading traces back), ``aha``
 (the statistical test for a rise in reflection), ``trace_select`` / ``traces_view`` /

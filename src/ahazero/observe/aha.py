@@ -48,6 +48,7 @@ from typing import Any
 
 import yaml
 
+from ahazero.observe.records import Problem
 from ahazero.observe.rundir import RunDir, read_metrics
 from ahazero.observe.trace_store import StepCount, reflection_counts
 
@@ -383,10 +384,12 @@ def _completions_per_step(run_dir: Path) -> int | None:
         return None
 
 
-def aha_from_run(run_dir: str | Path, *, assumed_n: int | None = None, **kwargs: Any) -> AhaResult:
+def aha_from_run(run_dir: str | Path, *, assumed_n: int | None = None, problems: list[Problem] | None = None,
+                 **kwargs: Any) -> AhaResult:
     """:func:`detect_aha` on a run directory: trace counts, else ``metrics.jsonl`` with an assumed n.
 
-    ``kwargs`` go to :func:`detect_aha`. Works on a run still in progress.
+    ``kwargs`` go to :func:`detect_aha`. Works on a run still in progress. Damaged lines are
+    skipped and, when ``problems`` is given, added to it.
 
     Example:
         >>> import tempfile
@@ -394,9 +397,9 @@ def aha_from_run(run_dir: str | Path, *, assumed_n: int | None = None, **kwargs:
         'no reflection data: the run has no traces or logged steps yet.'
     """
     root = Path(run_dir)
-    counts = reflection_counts(root)
+    counts = reflection_counts(root, problems)
     if counts:
         return detect_aha(counts, source="traces", **kwargs)
     n = assumed_n or _completions_per_step(root) or DEFAULT_ASSUMED_N
-    counts = counts_from_metrics(read_metrics(RunDir(root).metrics), n)
+    counts = counts_from_metrics(read_metrics(RunDir(root).metrics, problems), n)
     return detect_aha(counts, source=f"metrics.jsonl (n={n} assumed per step)", **kwargs)

@@ -8,6 +8,10 @@ Layout of ``runs/<name>/``::
     checkpoints/    TRL/transformers checkpoints (checkpoint-<step>/), for --resume
     model/          the final model and tokenizer
     tensorboard/    TensorBoard event files (when logging.report_to has tensorboard)
+    .lock           held by the one process writing the run (:mod:`ahazero.observe.run_lock`)
+
+What a resume finds damaged is set aside, not deleted (:mod:`ahazero.observe.run_repair`):
+``metrics.jsonl.damaged``, ``traces/damaged/`` and ``checkpoints/damaged/``.
 
 Example:
     >>> import tempfile
@@ -18,19 +22,43 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunDir", "RunDirError", "read_jsonl", "read_metrics"]
+from ahazero.observe.checkpoints import checkpoint_problem, is_torn
+from ahazero.observe.records import Problem, check_metrics_row, check_object, read_checked
+
+__all__ = ["ResumePoint", "RunDir", "RunDirError", "RunWriteError", "read_jsonl", "read_metrics", "write_failure"]
 
 
 class RunDirError(RuntimeError):
     """A run directory cannot be used as asked (it holds another run, or no checkpoint)."""
+
+
+class RunWriteError(RunDirError):
+    """Writing the run directory failed (the disk is full, or the folder is not writable)."""
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a run (re)starts, decided before any model loads.
+
+    ``step`` is the checkpoint to resume from (None: a fresh start); ``target`` the step the run
+    trains to; ``finished`` says the checkpoint already reached it (nothing to train);
+    ``passed_over`` lists newer checkpoints that cannot be resumed from, as ``(step, why)``.
+    """
+
+    step: int | None = None
+    target: int | None = None
+    finished: bool = False
+    passed_over: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,7 +99,10 @@ class RunDir:
         return self.root / "tensorboard"
 
     def checkpoint_steps(self) -> list[int]:
-        """Steps of the complete checkpoints present, ascending.
+        """Steps of the checkpoints whose ``trainer_state.json`` is readable, ascending.
+
+        What ``ahazero eval --model latest`` may load; whether one can be resumed from is
+        :meth:`resume_point`'s question.
 
         Example:
             >>> import tempfile
@@ -86,38 +117,73 @@ class RunDir:
                     steps.append(int(suffix))
         return sorted(steps)
 
+    def checkpoint_folders(self) -> list[int]:
+        """Steps of every ``checkpoint-<step>`` folder, complete or not, ascending.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> rd = RunDir(tempfile.mkdtemp())
+            >>> (rd.checkpoints / "checkpoint-3").mkdir(parents=True)
+            >>> rd.checkpoint_folders(), rd.checkpoint_steps()
+            ([3], [])
+        """
+        if not self.checkpoints.is_dir():
+            return []
+        return sorted(int(p.name.removeprefix("checkpoint-")) for p in self.checkpoints.glob("checkpoint-*")
+                      if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit())
+
     def has_progress(self) -> bool:
         """True when the folder holds a started run (checkpoints or logged steps)."""
         return bool(self.checkpoint_steps()) or (self.metrics.is_file() and self.metrics.stat().st_size > 0)
 
-    def resume_step(self, *, resume: bool) -> int | None:
-        """Check the folder for a new or resumed run, without touching it.
+    def resume_point(self, *, resume: bool, max_steps: int | None = None) -> ResumePoint:
+        """Decide where a new or resumed run starts, without touching the folder.
 
-        Returns the checkpoint step to resume from (``None`` for a fresh start). A folder that
-        already holds a run is never reused for a fresh start: resume it, or pick another name.
-        Read-only, so every process of a distributed run can call it and agree.
+        A folder that already holds a run is never reused for a fresh start: resume it, or
+        pick another name. A resume starts from the newest checkpoint that passes
+        :func:`ahazero.observe.checkpoints.checkpoint_problem`; newer ones that do not are
+        listed in ``passed_over``. ``max_steps`` is the step the run trains to (``grpo.max_steps``;
+        when not positive, the one the checkpoint recorded); a checkpoint at or past it means
+        the run is ``finished``.
+
+        Example:
+            >>> import tempfile
+            >>> RunDir(tempfile.mkdtemp() + "/new").resume_point(resume=False)
+            ResumePoint(step=None, target=None, finished=False, passed_over=())
+        """
+        if not resume:
+            if self.has_progress():
+                raise RunDirError(
+                    f"{self.root} already holds a run; pass --resume to continue it, or choose another "
+                    "name (override name=<new>)"
+                )
+            return ResumePoint()
+        passed: list[tuple[int, str]] = []
+        for step in reversed(self.checkpoint_folders()):
+            folder = self.checkpoints / f"checkpoint-{step}"
+            problem = checkpoint_problem(folder)
+            if problem is None:
+                target = max_steps if max_steps is not None and max_steps > 0 else _saved_max_steps(folder)
+                return ResumePoint(step=step, target=target, finished=target is not None and step >= target,
+                                   passed_over=tuple(passed))
+            passed.append((step, problem))
+        if self.has_progress() or any(not is_torn(why) for _, why in passed):
+            found = "; ".join(f"checkpoint-{step}: {why}" for step, why in passed) or "none was saved yet"
+            raise RunDirError(
+                f"{self.root} has no complete checkpoint to resume from ({found}); start a new run "
+                "with another name (e.g. name=<new>), or lower grpo.save_steps"
+            )
+        return ResumePoint(passed_over=tuple(passed))
+
+    def resume_step(self, *, resume: bool) -> int | None:
+        """The checkpoint step :meth:`resume_point` resumes from (``None`` for a fresh start).
 
         Example:
             >>> import tempfile
             >>> RunDir(tempfile.mkdtemp() + "/new").resume_step(resume=False) is None
             True
         """
-        if resume:
-            steps = self.checkpoint_steps()
-            if steps:
-                return steps[-1]
-            if self.has_progress():
-                raise RunDirError(
-                    f"{self.root} has no complete checkpoint to resume from; start a new run "
-                    "with another name (e.g. name=<new>) or lower grpo.save_steps"
-                )
-            return None
-        if self.has_progress():
-            raise RunDirError(
-                f"{self.root} already holds a run; pass --resume to continue it, or choose another "
-                "name (override name=<new>)"
-            )
-        return None
+        return self.resume_point(resume=resume).step
 
     def prepare(self, *, resume: bool) -> int | None:
         """:meth:`resume_step`, then create the folder.
@@ -131,6 +197,23 @@ class RunDir:
         step = self.resume_step(resume=resume)
         self.root.mkdir(parents=True, exist_ok=True)
         return step
+
+    def replace_model(self, staged: Path) -> None:
+        """Put a completely written model folder in the place of ``model/`` (by renames, never half of one).
+
+        Example:
+            >>> import tempfile
+            >>> rd = RunDir(tempfile.mkdtemp())
+            >>> staged = rd.root / ".model.tmp"; staged.mkdir()
+            >>> rd.replace_model(staged); rd.model.is_dir(), staged.exists()
+            (True, False)
+        """
+        old = self.root / ".model.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if self.model.exists():
+            self.model.rename(old)
+        Path(staged).rename(self.model)
+        shutil.rmtree(old, ignore_errors=True)
 
     def write_info(self, *, config_text: str, seed: int, device: str, extra: dict[str, Any] | None = None) -> None:
         """Write ``config.yaml`` and ``run.json`` (versions, seed, device, command line)."""
@@ -163,6 +246,20 @@ class RunDir:
         self.info.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
+def write_failure(path: Path, err: OSError) -> RunWriteError:
+    """The error for a failed write of a run file: what failed, why, and what to do.
+
+    Example:
+        >>> import errno
+        >>> str(write_failure(Path("runs/x/metrics.jsonl"), OSError(errno.ENOSPC, "No space left on device")))
+        'cannot write runs/x/metrics.jsonl: No space left on device; free space on that disk, then continue the run with --resume'
+    """
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+    hint = ("free space on that disk, then continue the run with --resume" if full
+            else "check that the folder is writable, then continue the run with --resume")
+    return RunWriteError(f"cannot write {path}: {err.strerror or err}; {hint}")
+
+
 def _readable_json(path: Path) -> bool:
     """True when ``path`` holds valid JSON (a checkpoint killed while writing it does not)."""
     try:
@@ -172,44 +269,45 @@ def _readable_json(path: Path) -> bool:
     return True
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+def _saved_max_steps(folder: Path) -> int | None:
+    """The ``max_steps`` a checkpoint's trainer state recorded (None when it has none)."""
+    try:
+        value = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8")).get("max_steps")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def read_jsonl(path: str | Path, problems: list[Problem] | None = None) -> list[dict[str, Any]]:
     """Objects of a JSON-lines file that may still be written to, or torn by a killed run.
 
-    A missing file is ``[]``; undecodable lines (a torn last line) and lines that are not
-    JSON objects are skipped.
+    A missing file is ``[]``; undecodable lines and lines that are not JSON objects are skipped
+    and, when ``problems`` is given, reported there (file, line, reason).
 
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"
         >>> _ = p.write_text('{"step": 1, "reward": 0.5}\\nnot json\\n[1]\\n{"step": 2, "rew')
-        >>> read_jsonl(p)
-        [{'step': 1, 'reward': 0.5}]
+        >>> found = []
+        >>> read_jsonl(p, found), [q.line for q in found]
+        ([{'step': 1, 'reward': 0.5}], [2, 3, 4])
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError):
-        return []
-    rows = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            rows.append(obj)
-    return rows
+    return read_checked(path, check_object, problems)
 
 
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Read ``metrics.jsonl`` (see :func:`read_jsonl`): one object per logged step.
+def read_metrics(path: str | Path, problems: list[Problem] | None = None) -> list[dict[str, Any]]:
+    """Read ``metrics.jsonl``: one object per logged step, each with an integer ``step`` and numbers.
+
+    Lines that are not such objects (``{"step": null}``, a torn line) are skipped and, when
+    ``problems`` is given, reported there; a last line cut short (the trainer is appending it
+    right now, or was killed while doing so) is skipped without a report.
 
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"
-        >>> _ = p.write_text('{"step": 1, "reward": 0.5}\\n{"step": 2, "rew')
-        >>> read_metrics(p)
-        [{'step': 1, 'reward': 0.5}]
+        >>> _ = p.write_text('{"step": 1, "reward": 0.5}\\n{"step": null}\\n{"step": 2, "rew')
+        >>> found = []
+        >>> read_metrics(p, found), [str(q).split("/")[-1] for q in found]
+        ([{'step': 1, 'reward': 0.5}], ["m.jsonl line 2: 'step' is null, not an integer"])
     """
-    return read_jsonl(path)
+    return read_checked(path, check_metrics_row, problems, report_unfinished=False)

@@ -3,8 +3,11 @@
 The trainer writes ``runs/<name>/traces/step-NNNNNN.jsonl`` (see :mod:`ahazero.observe.tracing`). This
 module only reads them, so it works on a run that is still training: files that are being
 written (``.step-*.tmp``) are ignored, a line that does not decode (a torn write, a file
-copied half-way) is skipped, and a file deleted between listing and reading (a resumed run
-drops later steps) is treated as empty.
+copied half-way) or holds a field of the wrong type (``"thinking_tokens": "abc"``, see
+:func:`ahazero.observe.records.check_trace_record`) is skipped, and a file deleted between
+listing and reading (a resumed run drops later steps) is treated as empty. The readers take
+an optional ``problems`` list that collects every skipped line (file, line number, reason).
+Files a resume set aside (``traces/damaged/``) are not read.
 
 Everything here is pure Python; :func:`to_dataframe` is the only function that needs pandas.
 
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ahazero.observe.behaviours import Behaviour, summarize
-from ahazero.observe.rundir import read_jsonl
+from ahazero.observe.records import Problem, check_trace_record, read_checked
 from ahazero.observe.tracing import trace_steps
 
 __all__ = [
@@ -43,6 +46,8 @@ __all__ = [
     "load_traces",
     "read_trace_file",
     "reflection_counts",
+    "set_aside_note",
+    "set_aside_traces",
     "sort_traces",
     "step_metrics",
     "steps_with_traces",
@@ -88,23 +93,51 @@ def steps_with_traces(run_dir: str | Path) -> list[int]:
     return trace_steps(folder) if folder.is_dir() else []
 
 
-def read_trace_file(path: str | Path) -> list[dict[str, Any]]:
-    """Records of one trace file; undecodable lines and non-object lines are skipped, a missing file is [].
+def set_aside_traces(run_dir: str | Path) -> list[Path]:
+    """Trace files a resume found damaged and set aside (``traces/damaged/``), by name.
+
+    Example:
+        >>> import tempfile
+        >>> set_aside_traces(tempfile.mkdtemp())
+        []
+    """
+    folder = traces_dir(run_dir) / "damaged"
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def set_aside_note(files: Sequence[Path]) -> str:
+    """What to tell a reader about trace files a resume set aside.
+
+    Example:
+        >>> set_aside_note([Path("runs/x/traces/damaged/step-000003.jsonl")])
+        '1 damaged trace file was set aside by a resume (in runs/x/traces/damaged)'
+    """
+    n = len(files)
+    was = "file was" if n == 1 else "files were"
+    return f"{n} damaged trace {was} set aside by a resume (in {files[0].parent})" if files else ""
+
+
+def read_trace_file(path: str | Path, problems: list[Problem] | None = None) -> list[dict[str, Any]]:
+    """Records of one trace file; bad lines are skipped (and added to ``problems``), a missing file is [].
 
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "step-000003.jsonl"
-        >>> _ = p.write_text('{"step": 3}\\nnot json\\n[1]\\n{"step": 3, "rew')
-        >>> read_trace_file(p)
-        [{'step': 3}]
+        >>> _ = p.write_text('{"step": 3}\\nnot json\\n[1]\\n{"step": 3, "thinking_tokens": "abc"}\\n')
+        >>> found = []
+        >>> read_trace_file(p, found), [(q.line, q.reason) for q in found]  # doctest: +NORMALIZE_WHITESPACE
+        ([{'step': 3}], [(2, 'not JSON (a torn or garbled line)'), (3, 'not a JSON object (a list)'),
+                         (4, "'thinking_tokens' is 'abc', not a number")])
     """
-    return read_jsonl(path)
+    return read_checked(path, check_trace_record, problems)
 
 
-def iter_traces(run_dir: str | Path, steps: Iterable[int] | None = None) -> Iterator[dict[str, Any]]:
+def iter_traces(run_dir: str | Path, steps: Iterable[int] | None = None,
+                problems: list[Problem] | None = None) -> Iterator[dict[str, Any]]:
     """Stream the records of the given steps (default: every step), step by step, ascending.
 
-    A record without a ``step`` field gets the step of its file. Steps without a file are skipped.
+    A record without a ``step`` field gets the step of its file. Steps without a file are skipped;
+    so are bad lines, which are added to ``problems`` when given.
 
     Example:
         >>> import tempfile
@@ -115,22 +148,24 @@ def iter_traces(run_dir: str | Path, steps: Iterable[int] | None = None) -> Iter
     available = steps_with_traces(run_dir)
     wanted = available if steps is None else sorted(set(steps) & set(available))
     for step in wanted:
-        for record in read_trace_file(folder / f"step-{step:06d}.jsonl"):
+        for record in read_trace_file(folder / f"step-{step:06d}.jsonl", problems):
             record.setdefault("step", step)
             yield record
 
 
-def load_traces(run_dir: str | Path, steps: Iterable[int] | None = None) -> list[dict[str, Any]]:
+def load_traces(run_dir: str | Path, steps: Iterable[int] | None = None,
+                problems: list[Problem] | None = None) -> list[dict[str, Any]]:
     """All records of the given steps (default: every step), in step order, as a list.
 
-    ``run_dir`` is a run directory (``runs/<name>``) or its ``traces`` folder.
+    ``run_dir`` is a run directory (``runs/<name>``) or its ``traces`` folder; bad lines are
+    skipped and added to ``problems`` when given.
 
     Example:
         >>> import tempfile
         >>> load_traces(tempfile.mkdtemp())
         []
     """
-    return list(iter_traces(run_dir, steps))
+    return list(iter_traces(run_dir, steps, problems))
 
 
 def is_reflective(record: dict[str, Any]) -> bool:
@@ -298,12 +333,13 @@ def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, float | No
     return out
 
 
-def step_metrics(run_dir: str | Path, steps: Iterable[int] | None = None) -> list[dict[str, Any]]:
+def step_metrics(run_dir: str | Path, steps: Iterable[int] | None = None,
+                 problems: list[Problem] | None = None) -> list[dict[str, Any]]:
     """Per-step metrics rebuilt from the traces, in the shape of ``metrics.jsonl`` rows.
 
     Each row has ``step``, ``n``, ``reward`` (mean weighted total), ``rewards/<name>/mean`` and the
     ``behaviour/...`` metrics. Streams one step at a time. Useful when ``metrics.jsonl`` is
-    missing, and for the viewer's summary table.
+    missing, and for the viewer's summary table. Bad lines are skipped (and added to ``problems``).
 
     Example:
         >>> import tempfile
@@ -315,7 +351,7 @@ def step_metrics(run_dir: str | Path, steps: Iterable[int] | None = None) -> lis
     wanted = available if steps is None else sorted(set(steps) & set(available))
     rows = []
     for step in wanted:
-        records = read_trace_file(folder / f"step-{step:06d}.jsonl")
+        records = read_trace_file(folder / f"step-{step:06d}.jsonl", problems)
         if not records:
             continue
         row: dict[str, Any] = {"step": step}
@@ -342,8 +378,10 @@ class StepCount(NamedTuple):
     reflective: int
 
 
-def reflection_counts(run_dir: str | Path) -> list[StepCount]:
+def reflection_counts(run_dir: str | Path, problems: list[Problem] | None = None) -> list[StepCount]:
     """Per step: how many completions were traced and how many were reflective (streamed).
+
+    Bad lines are skipped (and added to ``problems`` when given).
 
     Example:
         >>> import json, tempfile, pathlib
@@ -355,7 +393,7 @@ def reflection_counts(run_dir: str | Path) -> list[StepCount]:
     folder = traces_dir(run_dir)
     out = []
     for step in steps_with_traces(run_dir):
-        records = read_trace_file(folder / f"step-{step:06d}.jsonl")
+        records = read_trace_file(folder / f"step-{step:06d}.jsonl", problems)
         if records:
             out.append(StepCount(step, len(records), sum(map(is_reflective, records))))
     return out

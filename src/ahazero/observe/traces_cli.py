@@ -33,12 +33,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from ahazero.observe.aha import detect_aha
+from ahazero.observe.records import Problem, describe_problems
 from ahazero.observe.trace_select import compare_groups, resolve_run, select_steps
 from ahazero.observe.trace_store import (
     StepCount,
     filter_traces,
     group_by_step,
     load_traces,
+    set_aside_note,
+    set_aside_traces,
     sort_traces,
     step_metrics,
     steps_with_traces,
@@ -144,13 +147,23 @@ def run_traces(args: argparse.Namespace, console: Console | None = None) -> int:
         True
     """
     console = console or Console()
+    problems: list[Problem] = []
     try:
-        return _run(args, console)
+        code = _run(args, console, problems)
     except BrokenPipeError:  # `ahazero traces RUN --json | head`
         return 0
+    run = resolve_run(args.run)
+    aside = set_aside_traces(run) if run is not None else []
+    if problems or aside:
+        notes = Console(stderr=True) if args.json else console  # keep --json output clean
+        if problems:
+            notes.print(f"[yellow]{escape(describe_problems(problems))}[/yellow]", soft_wrap=True)
+        if aside:
+            notes.print(f"[yellow]{escape(set_aside_note(aside))}[/yellow]", soft_wrap=True)
+    return code
 
 
-def _run(args: argparse.Namespace, console: Console) -> int:
+def _run(args: argparse.Namespace, console: Console, problems: list[Problem]) -> int:
     run = resolve_run(args.run)
     if run is None:
         console.print(f"[red]no run directory {escape(visible_controls(repr(args.run)))}[/red] "
@@ -177,7 +190,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     comparing = args.compare is not None or args.compare_first_last
 
     if comparing:
-        records = load_traces(run, chosen)
+        records = load_traces(run, chosen, problems)
         early, late, note = compare_groups(records, args.compare)
         if not early:
             console.print(f"[yellow]{escape(visible_controls(note))}[/yellow]")
@@ -195,7 +208,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         return 0
 
     if args.json or one_step or filtering or args.sort:
-        records = filter_traces(load_traces(run, chosen), **filters)
+        records = filter_traces(load_traces(run, chosen, problems), **filters)
         if args.sort:
             records = sort_traces(records, args.sort, descending=not args.ascending)
         if args.json:
@@ -204,7 +217,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             return 0
         if not one_step:
             matching = {s: len(g) for s, g in group_by_step(records).items()}
-            console.print(render_summary(step_metrics(run, chosen), matching=matching,
+            console.print(render_summary(step_metrics(run, chosen, problems), matching=matching,
                                          title=f"{run.name}: steps {chosen[0]}–{chosen[-1]}"))
         limit = args.limit if args.limit is not None else 5
         total = len(records)
@@ -219,7 +232,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                           f"--limit N for more, --json for all[/dim]")
         return 0
 
-    rows = step_metrics(run, chosen)
+    rows = step_metrics(run, chosen, problems)
     console.print(render_summary(rows, title=f"{run.name}: per-step behaviour from traces"))
     if chosen == available:
         counts = [StepCount(r["step"], r["n"], round((r.get("behaviour/reflection_rate") or 0.0) * r["n"]))

@@ -1,9 +1,10 @@
 """Per-completion traces and per-step behaviour metrics, recorded during training.
 
 Every generation step writes ``traces/step-<NNNNNN>.jsonl`` (one JSON object per traced
-completion), atomically: a killed run leaves either the whole file or none. On resume,
-trace files after the checkpoint are removed before training continues, so each step's
-traces exist exactly once. The same step's behaviour metrics (``behaviour/...``) go through
+completion), atomically: a killed run leaves either the whole file or none, and a write that
+fails (a full disk) removes its temp file and raises :class:`ahazero.observe.rundir.RunWriteError`.
+On resume, trace files after the checkpoint are removed before training continues, so each
+step's traces exist exactly once. The same step's behaviour metrics (``behaviour/...``) go through
 TRL's logging, so TensorBoard, wandb and ``metrics.jsonl`` all show them.
 
 Example:
@@ -15,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ahazero.observe.behaviours import Behaviour, describe, summarize
+from ahazero.observe.rundir import write_failure
 
 __all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "trace_steps"]
 
@@ -159,16 +162,28 @@ class TraceWriter:
         return dropped
 
     def write(self, step: int, records: Sequence[dict[str, Any]]) -> None:
-        """Write a step's records atomically (temp file, fsync, rename)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Write a step's records atomically (temp file, fsync, rename).
+
+        On failure (a full disk) the temp file is removed, the step's file is left as it was,
+        and :class:`~ahazero.observe.rundir.RunWriteError` says what failed.
+        """
         final = self.path_for(step)
         tmp = self.dir / f".step-{step:06d}.tmp"
-        with tmp.open("w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(final)
+        data = memoryview("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records).encode("utf-8"))
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise write_failure(final, err) from err
 
     def observe(
         self,

@@ -4,8 +4,11 @@ Nothing happens at import. :func:`train` is what ``ahazero train`` calls:
 
 1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`);
 2. validate everything that needs no model (:func:`ahazero.config.validate.check_config`);
-3. prepare ``runs/<name>/`` (refusing to overwrite a run unless resuming);
-4. load the model, render prompts, build the trainer, train, save the final model.
+3. claim ``runs/<name>/`` (the main process takes its lock; a second writer gets an error)
+   and decide where the run starts (refusing to overwrite a run unless resuming; a resume
+   starts from the newest complete checkpoint; a finished run is left as it is);
+4. put the folder in order for that start (:mod:`ahazero.observe.run_repair`);
+5. load the model, render prompts, build the trainer, train, save the final model.
 
 Example:
     >>> from ahazero.config.schema import load_config
@@ -15,18 +18,25 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ahazero.config.schema import ExperimentConfig, apply_overrides, dump_config, load_config
-from ahazero.observe.rundir import RunDir
+from ahazero.observe.run_lock import RunLock
+from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
+from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
 from ahazero.observe.tracing import TraceWriter
 
 __all__ = ["NonFiniteError", "build_trainer", "load_for_device", "prepare_dataset", "resolve_for_device", "train"]
 
 logger = logging.getLogger("ahazero.training.assemble")
+
+T = TypeVar("T")
 
 
 class NonFiniteError(RuntimeError):
@@ -194,11 +204,93 @@ def _ranges(steps: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
+def on_main_process(state: Any, decide: Callable[[], T]) -> T:
+    """Run ``decide`` on the main process only and give every process its result, or its error.
+
+    The other processes wait in a broadcast, so a refusal on the main process (the run is
+    locked by another writer, there is no checkpoint) ends every process with the same
+    :class:`~ahazero.observe.rundir.RunDirError` instead of leaving them waiting.
+
+    Example:
+        >>> from accelerate import PartialState
+        >>> on_main_process(PartialState(), lambda: 42)
+        42
+    """
+    box: list[Any] = [None]
+    error: BaseException | None = None
+    if state.is_main_process:
+        try:
+            box[0] = ("ok", decide())
+        except Exception as err:  # handed to the other processes, then raised here
+            error = err
+            box[0] = ("error", str(err))
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(box)
+    if error is not None:
+        raise error
+    kind, value = box[0]
+    if kind == "error":
+        raise RunDirError(value)
+    return value
+
+
+def _disk_full(run_dir: RunDir, err: BaseException) -> RunWriteError | None:
+    """A clear error when ``err`` came from a full disk under the run directory, else None."""
+    if isinstance(err, RunDirError):
+        return None
+    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not full:
+        try:
+            full = shutil.disk_usage(run_dir.root).free < 2**20
+        except OSError:
+            return None
+    if not full:
+        return None
+    cause = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    return RunWriteError(f"the disk holding {run_dir.root} is full ({cause}); free space, then continue the run "
+                         "with --resume (it starts again from the last complete checkpoint)")
+
+
+def _claim(run_dir: RunDir, lock: RunLock, *, resume: bool, max_steps: int | None) -> ResumePoint:
+    lock.acquire()
+    return run_dir.resume_point(resume=resume, max_steps=max_steps)
+
+
+def _finished(run_dir: RunDir, point: ResumePoint, *, main: bool) -> Path:
+    """A resume of a run that already reached ``grpo.max_steps``: train nothing, change nothing."""
+    if not main:
+        return run_dir.root
+    rebuilt = finish_from_checkpoint(run_dir, point.step)
+    where = "at" if point.step == point.target else "past"
+    model = f"model/ was rebuilt from checkpoint-{point.step}" if rebuilt else "model/ holds its final model"
+    logger.warning("run %r has already finished: checkpoint-%d is %s grpo.max_steps=%s and %s; nothing was "
+                   "trained. To train further, resume with a larger grpo.max_steps (e.g. grpo.max_steps=%d)",
+                   run_dir.root.name, point.step, where, point.target, model, 2 * (point.step or 1))
+    return run_dir.root
+
+
+def _prepare(run_dir: RunDir, point: ResumePoint, cfg: ExperimentConfig, *, resume: bool, cuda: bool,
+             num_processes: int) -> None:
+    """On the main process: record the start, and put the folder in order for ``point``."""
+    config_text = dump_config(cfg)
+    if resume:
+        _warn_if_config_changed(run_dir, config_text)
+    prepare_restart(run_dir, point)
+    shutil.rmtree(run_dir.root / ".model.tmp", ignore_errors=True)  # a final save cut short
+    run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
+                       extra={"resumed_from_step": point.step, "num_processes": num_processes})
+
+
 def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     """Train with GRPO as configured; return the run directory.
 
-    With ``resume=True`` the run continues from its last complete checkpoint (a fresh start
-    when there is none yet). A run directory that already holds a run is never overwritten.
+    With ``resume=True`` the run continues from its newest complete checkpoint (a fresh start
+    when there is none yet and nothing was logged); a run that already reached
+    ``grpo.max_steps`` is left unchanged, a larger ``grpo.max_steps`` continues it. A run
+    directory that already holds a run is never overwritten, and one that another process is
+    writing is refused (:class:`~ahazero.observe.run_lock.RunLockedError`).
 
     Example:
         >>> train(load_config("configs/smoke.yaml"))   # doctest: +SKIP
@@ -208,30 +300,38 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
 
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available
-    from ahazero.training.callbacks import NonFiniteGradientGuard
 
     cuda = gpu_available()
     cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already
     checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
-    resume_step = run_dir.resume_step(resume=resume)  # read-only: every process agrees
-    if state.is_main_process:  # only the main process writes the run directory
-        run_dir.root.mkdir(parents=True, exist_ok=True)
-        config_text = dump_config(cfg)
-        if resume:
-            _warn_if_config_changed(run_dir, config_text)
-        run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
-                           extra={"resumed_from_step": resume_step, "num_processes": state.num_processes})
-        dropped = TraceWriter(run_dir.traces).drop_after(resume_step or 0)
-        if dropped:
-            logger.info("removed traces of steps %s (after the checkpoint; they will be regenerated)", dropped)
-    state.wait_for_everyone()
+    lock = RunLock(run_dir.root)  # taken by the main process only: it is the one that writes
+    try:
+        point = on_main_process(state, lambda: _claim(run_dir, lock, resume=resume,
+                                                      max_steps=checked.grpo_args.max_steps))
+        if point.finished:
+            return _finished(run_dir, point, main=state.is_main_process)
+        if state.is_main_process:
+            _prepare(run_dir, point, cfg, resume=resume, cuda=cuda, num_processes=state.num_processes)
+        state.wait_for_everyone()
+        return _train(cfg, checked, run_dir, point, state)
+    except Exception as err:
+        full = _disk_full(run_dir, err)
+        if full is not None:
+            raise full from err
+        raise
+    finally:
+        lock.release()
+
+
+def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePoint, state: Any) -> Path:
+    from ahazero.training.callbacks import NonFiniteGradientGuard
+
     if "tensorboard" in cfg.logging.report_to:
         os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
-
     trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
-    checkpoint = str(run_dir.checkpoints / f"checkpoint-{resume_step}") if resume_step is not None else None
+    checkpoint = str(run_dir.checkpoints / f"checkpoint-{point.step}") if point.step is not None else None
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
@@ -242,7 +342,10 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     if guard.skipped_steps:
         logger.warning("%d of %d updates in this session were skipped for a non-finite gradient (steps %s); "
                        "the metrics mark them in 'updates_skipped'", len(guard.skipped_steps),
-                       trainer.state.global_step - (resume_step or 0), _ranges(guard.skipped_steps))
-    trainer.save_model(str(run_dir.model))
+                       trainer.state.global_step - (point.step or 0), _ranges(guard.skipped_steps))
+    staged = run_dir.root / ".model.tmp"  # written whole, then renamed over model/
+    trainer.save_model(str(staged))
+    if state.is_main_process:
+        run_dir.replace_model(staged)
     logger.info("run finished: %s", run_dir.root)
     return run_dir.root

@@ -18,7 +18,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from ahazero.observe.rundir import read_metrics
+from ahazero.observe.rundir import write_failure
 
 __all__ = ["MetricsJsonlCallback", "NonFiniteGradientGuard", "QuietProgressCallback", "StepSummaryCallback"]
 
@@ -34,33 +34,24 @@ def _clean(value: Any) -> Any:
 class MetricsJsonlCallback(TrainerCallback):
     """Append every log event to ``metrics.jsonl`` as ``{"step": N, ...}``, flushed at once.
 
-    On resume, lines logged after the checkpoint being resumed are dropped first, so each
-    step appears exactly once.
+    Lines of steps after a resumed checkpoint are dropped before training starts
+    (:func:`ahazero.observe.run_repair.repair_metrics`), so each step appears exactly once. A
+    failed append (a full disk) ends training with :class:`~ahazero.observe.rundir.RunWriteError`.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
-        if not state.is_world_process_zero or not self.path.is_file():
-            return
-        rows = read_metrics(self.path)
-        kept = [r for r in rows if int(r.get("step", 0)) <= state.global_step]
-        if len(kept) != len(rows) or self.path.read_text(encoding="utf-8").count("\n") != len(rows):
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-            tmp.replace(self.path)
-            if len(kept) != len(rows):
-                logger.info("resuming at step %d: dropped %d metric lines logged after it",
-                            state.global_step, len(rows) - len(kept))
-
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
         if not state.is_world_process_zero or not logs:
             return
         row = {"step": state.global_step, **{k: _clean(v) for k, v in logs.items()}}
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
+        try:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+                fh.flush()
+        except OSError as err:
+            raise write_failure(self.path, err) from err
 
 
 class QuietProgressCallback(ProgressCallback):

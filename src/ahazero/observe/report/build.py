@@ -35,12 +35,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from ahazero.observe.aha import DEFINITION
+from ahazero.observe.records import describe_problems
 from ahazero.observe.report.data import RunData, load_run, slug
 from ahazero.observe.report.html import CSS, esc, img
 from ahazero.observe.report.plots import COLORS, PLOTS, SMOOTH, plot_metric, plot_reflective_accuracy
 from ahazero.observe.report.sections import aha_section, base_line, base_section, eval_table, runs_table
+from ahazero.observe.trace_store import set_aside_note
 
-__all__ = ["NotARunError", "add_parser", "build_report", "check_is_run", "report_paths", "run_report"]
+__all__ = ["NotARunError", "add_parser", "build_report", "check_is_run", "damage_notes", "report_paths", "run_report"]
 
 #: Entries that make a folder a run directory a report can read.
 RUN_MARKERS = ("metrics.jsonl", "traces", "config.yaml")
@@ -84,6 +86,26 @@ def report_paths(runs: Sequence[str | Path], out: str | Path | None) -> tuple[Pa
     folder = first / "report" if len(runs) == 1 else first.parent / (
         "report-" + "-vs-".join(slug(Path(r).name) for r in runs))
     return folder / "report.html", folder
+
+
+def damage_notes(data: Sequence[RunData]) -> list[str]:
+    """One line per run that had damaged lines skipped, or trace files set aside by a resume.
+
+    Example:
+        >>> from ahazero.observe.aha import detect_aha
+        >>> from ahazero.observe.records import Problem
+        >>> rd = RunData("r", Path("."), [], "m", {}, detect_aha([]), skipped=[Problem("m.jsonl", 2, "not JSON")])
+        >>> damage_notes([rd])
+        ['r: 1 damaged line skipped: m.jsonl line 2 (not JSON)']
+    """
+    notes = []
+    for rd in data:
+        parts = [describe_problems(rd.skipped)] if rd.skipped else []
+        if rd.set_aside:
+            parts.append(set_aside_note(rd.set_aside))
+        if parts:
+            notes.append(f"{rd.name}: " + "; ".join(parts))
+    return notes
 
 
 def build_report(runs: Sequence[str | Path], out: str | Path | None = None, *, title: str | None = None,
@@ -151,6 +173,7 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         f"<h1>{esc(title)}</h1>",
         f'<div class="meta">generated {time.strftime("%Y-%m-%d %H:%M")} by <code>ahazero report</code> · '
         f"runs: {', '.join(esc(str(Path(r))) for r in runs)}</div>",
+        *[f'<p class="meta">{esc(note)}</p>' for note in damage_notes(data)],
         runs_table(data),
         "<h2>Did reflection rise?</h2>", verdicts,
         "<h2>Training curves</h2>",
@@ -236,5 +259,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
                                examples=getattr(args, "examples", 2))
     for rd in data:
         console.print(f"[bold]{rd.name}[/bold]: {rd.aha.verdict}")
+    for note in damage_notes(data):
+        console.print(f"[yellow]{escape(note)}[/yellow]", soft_wrap=True)
     console.print(f"wrote {path} (and its PNGs in {path.parent})")
     return 0

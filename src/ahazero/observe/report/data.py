@@ -21,8 +21,9 @@ from typing import Any
 import yaml
 
 from ahazero.observe.aha import AhaResult, aha_from_run
+from ahazero.observe.records import Problem
 from ahazero.observe.rundir import RunDir, read_metrics
-from ahazero.observe.trace_store import is_reflective, step_metrics
+from ahazero.observe.trace_store import is_reflective, set_aside_traces, step_metrics
 
 __all__ = ["RunData", "eval_order", "load_run", "mean", "phrase_counts", "pick_examples", "slug", "train_mean"]
 
@@ -40,6 +41,10 @@ class RunData:
     config: dict[str, Any] = field(default_factory=dict)
     finished: bool = False
     runtime_s: float | None = None
+    #: lines of metrics.jsonl and traces/ that were skipped as damaged (file, line, reason)
+    skipped: list[Problem] = field(default_factory=list)
+    #: trace files a resume set aside as damaged (traces/damaged/)
+    set_aside: list[Path] = field(default_factory=list)
 
     def series(self, key: str) -> tuple[list[int], list[float]]:
         """Steps and finite values of one metric.
@@ -74,13 +79,17 @@ class RunData:
         if self.metrics_source != "metrics.jsonl":
             return None
         if any("updates_skipped" in row for row in self.rows):
-            return int(sum(row.get("updates_skipped") or 0 for row in self.rows))
+            return int(sum(v for row in self.rows if _is_number(v := row.get("updates_skipped"))))
         return sum(1 for row in self.rows if "loss" in row and row.get("grad_norm") is None)
 
     @property
     def base(self) -> dict[str, Any] | None:
         """``eval/base.json`` (the untrained model), when present."""
         return self.evals.get("base")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def eval_order(tag: str) -> tuple[int, int, str]:
@@ -103,11 +112,12 @@ def load_run(run_dir: str | Path, *, name: str | None = None) -> RunData:
     """
     root = Path(run_dir)
     rd = RunDir(root)
-    raw = read_metrics(rd.metrics)
-    rows = [r for r in raw if "step" in r and any(k == "reward" or k.startswith("behaviour/") for k in r)]
+    problems: list[Problem] = []
+    raw = read_metrics(rd.metrics, problems)
+    rows = [r for r in raw if any(k == "reward" or k.startswith("behaviour/") for k in r)]
     source = "metrics.jsonl"
     if not rows:
-        rows, source = step_metrics(root), "traces"
+        rows, source = step_metrics(root, problems=problems), "traces"
     last: dict[int, dict[str, Any]] = {}
     for r in rows:  # a resumed run may log a step twice: keep the last
         last[int(r["step"])] = r
@@ -129,10 +139,12 @@ def load_run(run_dir: str | Path, *, name: str | None = None) -> RunData:
             config = yaml.safe_load(rd.config.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, OSError):
             config = {}
-    runtime = next((r.get("train_runtime") for r in reversed(raw) if "train_runtime" in r), None)
+    runtime = next((r["train_runtime"] for r in reversed(raw) if _is_number(r.get("train_runtime"))), None)
+    aha = aha_from_run(root, problems=problems)
     return RunData(name=name or root.name, root=root, rows=rows, metrics_source=source, evals=evals,
-                   aha=aha_from_run(root), config=config if isinstance(config, dict) else {},
-                   finished=runtime is not None, runtime_s=runtime)
+                   aha=aha, config=config if isinstance(config, dict) else {},
+                   finished=runtime is not None, runtime_s=runtime,
+                   skipped=sorted(set(problems), key=lambda p: (p.path, p.line)), set_aside=set_aside_traces(root))
 
 
 def slug(text: str) -> str:
