@@ -71,9 +71,14 @@ def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None =
         >>> cfg.seed, cfg.name, cfg.grpo
         (2, 'y', {'gradient_checkpointing': True})
     """
-    from ahazero.config.presets import preset_override_strings
+    from ahazero.config.presets import preset_changes, preset_override_strings
 
-    cfg = load_config(path, preset_override_strings(presets or []))
+    cfg = load_config(path)
+    if presets:
+        changes = preset_changes(cfg, presets)
+        if changes:
+            logger.info("preset %s changes the config's %s", ", ".join(presets), "; ".join(changes))
+        cfg = apply_overrides(cfg, preset_override_strings(presets))
     return resolve_for_device(cfg, cuda=cuda, overrides=overrides)
 
 
@@ -209,20 +214,22 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available
     from ahazero.training.callbacks import NonFiniteGradientGuard
+    from ahazero.training.processes import agreed_resume_step, machine_count
 
     cuda = gpu_available()
     cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already
     checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
-    resume_step = run_dir.resume_step(resume=resume)  # read-only: every process agrees
+    resume_step = agreed_resume_step(run_dir, resume=resume)  # read-only; all processes must see the same
     if state.is_main_process:  # only the main process writes the run directory
         run_dir.root.mkdir(parents=True, exist_ok=True)
         config_text = dump_config(cfg)
         if resume:
             _warn_if_config_changed(run_dir, config_text)
         run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
-                           extra={"resumed_from_step": resume_step, "num_processes": state.num_processes})
+                           extra={"resumed_from_step": resume_step, "num_processes": state.num_processes,
+                                  "num_machines": machine_count(state.num_processes)})
         dropped = TraceWriter(run_dir.traces).drop_after(resume_step or 0)
         if dropped:
             logger.info("removed traces of steps %s (after the checkpoint; they will be regenerated)", dropped)
