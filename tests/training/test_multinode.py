@@ -135,8 +135,10 @@ def test_launch_options_go_through_to_accelerate():
                      "--machine_rank": "1", "--main_process_ip": "10.1.2.3", "--main_process_port": "29555"}
     assert plan.accelerate_config.endswith("fsdp.yaml") and not plan.warnings
     assert cmd[-5:] == ["ahazero", "train", "configs/default.yaml", "seed=3", "--resume"]
-    # one machine, several GPUs: no address needed
-    assert plan_launch(gpus=2).num_processes == 2
+    # one machine, several GPUs: no address needed, and accelerate picks its default port
+    single = launch_command(["c.yaml"], plan_launch(gpus=2), resume=False)
+    assert single[single.index("--num_processes") + 1] == "2" and single[single.index("--num_machines") + 1] == "1"
+    assert "--main_process_ip" not in single and "--main_process_port" not in single
     assert plan_launch() is None and plan_launch(gpus=1, num_machines=1, machine_rank=0) is None
 
 
