@@ -148,9 +148,9 @@ def _config_warnings(data: dict[str, Any], path: str) -> list[str]:
         fsdp = data.get("fsdp_config") or {}
         state = str(fsdp.get("fsdp_state_dict_type", fsdp.get("state_dict_type", "FULL_STATE_DICT")))
         if "FULL_STATE_DICT" not in state.upper():
-            notes.append(f"{path}: with fsdp_state_dict_type {state}, training writes no loadable final model "
-                         "(runs/<name>/model stays empty, so `ahazero eval --model final` fails); "
-                         "use FULL_STATE_DICT")
+            notes.append(f"{path}: with fsdp_state_dict_type {state}, transformers saves no final model "
+                         "(it writes runs/<name>/model only from a FULL_STATE_DICT), so `ahazero eval --model "
+                         "final` has nothing to read; use FULL_STATE_DICT")
     return notes
 
 
