@@ -149,6 +149,7 @@ def test_launch_options_go_through_to_accelerate():
     ({"machine_rank": 1}, "--machine-rank is 1, out of range for 1 machine: valid machine rank is 0"),
     ({"num_machines": 2, "machine_rank": -1, "main_process_ip": "h"}, "--machine-rank is -1"),
     ({"main_process_ip": "10.0.0.1"}, "--main-process-ip is set but the job has one machine"),
+    ({"main_process_port": 29500}, "--main-process-port applies only to a launch through accelerate"),
     ({"num_machines": 2, "main_process_ip": "node 1"}, "--main-process-ip 'node 1' is not a host name"),
     ({"num_machines": 2, "main_process_ip": "h", "main_process_port": 70000}, "--main-process-port must be a port"),
     ({"num_machines": 0}, "--num-machines must be 1 or more"),

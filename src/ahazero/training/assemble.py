@@ -76,7 +76,7 @@ def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None =
     cfg = load_config(path)
     if presets:
         changes = preset_changes(cfg, presets)
-        if changes:
+        if changes and os.environ.get("RANK", "0") == "0":  # said once, not by every process
             logger.info("preset %s changes the config's %s", ", ".join(presets), "; ".join(changes))
         cfg = apply_overrides(cfg, preset_override_strings(presets))
     return resolve_for_device(cfg, cuda=cuda, overrides=overrides)

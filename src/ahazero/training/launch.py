@@ -230,6 +230,9 @@ def plan_launch(
         raise ConfigError(f"{gpus_src} asks for {per_machine} processes on this machine, which has "
                           f"{visible_gpus} GPU{'s' * (visible_gpus != 1)}")
     if path is None:
+        if main_process_port is not None:
+            raise ConfigError("--main-process-port applies only to a launch through accelerate (--gpus G > 1 or "
+                              "--num-machines N > 1); one process has nothing to connect")
         return None
     return LaunchPlan(accelerate_config=path, gpus=per_machine, num_machines=machines, machine_rank=rank,
                       main_process_ip=None if ip is None else str(ip), main_process_port=port,
