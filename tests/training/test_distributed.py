@@ -7,6 +7,7 @@ rank-aware run-directory writes and traces gathered from every process.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -59,7 +60,9 @@ def test_two_processes_write_one_consistent_run_directory(tmp_path, tiny_model_d
 
 def test_shipped_strategy_configs_leave_processes_and_machines_to_the_command_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # found from any working directory in a source checkout
-    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())  # as if deepspeed were installed
+    real = importlib.util.find_spec
+    monkeypatch.setattr("importlib.util.find_spec",  # as if deepspeed were installed
+                        lambda name, *args: object() if name == "deepspeed" else real(name, *args))
     for strategy in STRATEGIES:
         plan = plan_launch(gpus=2, strategy=strategy)
         data = yaml.safe_load(Path(plan.accelerate_config).read_text())
