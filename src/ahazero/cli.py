@@ -41,19 +41,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from ahazero.models.loading import gpu_available
     from ahazero.training.assemble import train
-    from ahazero.training.launch import in_distributed_launch, launch_command, resolve_accelerate_config
+    from ahazero.training.launch import in_distributed_launch, launch_command, plan_launch
 
-    cfg = _load(args, cuda=gpu_available())  # validate the schema before launching anything
-    if args.gpus > 1 and not in_distributed_launch():
-        presets = [flag for name in args.preset for flag in ("--preset", name)]  # applied where they are here
-        cmd = launch_command([args.config, *args.overrides, *presets], gpus=args.gpus, strategy=args.strategy,
-                             accelerate_config=resolve_accelerate_config(args.strategy, args.accelerate_config),
-                             resume=args.resume)
-        print("launching: " + " ".join(cmd), file=sys.stderr)
-        return subprocess.run(cmd, check=False).returncode
+    cuda = gpu_available()
+    cfg = _load(args, cuda=cuda)  # validate the schema before launching anything
+    if not in_distributed_launch():
+        plan = plan_launch(gpus=args.gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+                           main_process_ip=args.main_process_ip, main_process_port=args.main_process_port,
+                           strategy=args.strategy, accelerate_config=args.accelerate_config,
+                           visible_gpus=_visible_gpus() if cuda else None)
+        if plan is not None:
+            for warning in plan.warnings:
+                logging.getLogger("ahazero.cli").warning(warning)
+            presets = [flag for name in args.preset for flag in ("--preset", name)]  # applied where they are here
+            cmd = launch_command([args.config, *args.overrides, *presets], plan, resume=args.resume)
+            print("launching: " + " ".join(cmd), file=sys.stderr)
+            return subprocess.run(cmd, check=False).returncode
     run_dir = train(cfg, resume=args.resume)
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -157,10 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML config, e.g. configs/smoke.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. grpo.learning_rate=1e-6")
     p.add_argument("--resume", action="store_true", help="continue runs/<name> from its last checkpoint")
-    p.add_argument("--gpus", type=int, default=1, help="train on N GPUs through `accelerate launch`")
-    p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], default="ddp",
+    p.add_argument("--gpus", type=int, default=None, metavar="G",
+                   help="train on G GPUs of this machine (one process each) through `accelerate launch`")
+    p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], default=None,
                    help="multi-GPU strategy: configs/accelerate/<strategy>.yaml (default ddp)")
-    p.add_argument("--accelerate-config", default=None, help="an accelerate config file instead of --strategy's")
+    p.add_argument("--accelerate-config", default=None, metavar="FILE",
+                   help="an accelerate config file instead of --strategy's (it may also set the machine options)")
+    p.add_argument("--num-machines", type=int, default=None, metavar="N",
+                   help="machines in the job (run the same command on each, with its own --machine-rank)")
+    p.add_argument("--machine-rank", type=int, default=None, metavar="R", help="this machine's rank, 0 to N-1")
+    p.add_argument("--main-process-ip", default=None, metavar="IP",
+                   help="address of the machine with rank 0 (needed when N > 1)")
+    p.add_argument("--main-process-port", type=int, default=None, metavar="P",
+                   help="port on the rank-0 machine the others connect to (accelerate's default: 29500)")
     _add_preset_option(p)
     p.set_defaults(func=_cmd_train)
 

@@ -17,11 +17,23 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from ahazero.config.schema import ConfigError
+from ahazero.config.schema import ConfigError, ExperimentConfig
 
-__all__ = ["PRESETS", "describe_presets", "preset_override_strings", "preset_overrides"]
+__all__ = [
+    "LORA_LEARNING_RATE",
+    "PRESETS",
+    "describe_presets",
+    "preset_changes",
+    "preset_override_strings",
+    "preset_overrides",
+]
 
 _LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
+
+#: The LoRA presets' learning rate: 10x the default recipe's full fine-tune rate (5e-6), as a
+#: rank-16 adapter moves far fewer weights. A ``grpo.learning_rate=...`` override after the
+#: preset (or in a later preset) wins.
+LORA_LEARNING_RATE = 5.0e-5
 
 #: name -> (one-line description, dotted overrides)
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -34,8 +46,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         {"grpo.gradient_checkpointing": True},
     ),
     "lora": (
-        "train a rank-16 LoRA adapter on every linear layer instead of all weights",
-        {"model.lora": dict(_LORA)},
+        "train a rank-16 LoRA adapter on every linear layer instead of all weights, with a LoRA-sized learning rate",
+        {"model.lora": dict(_LORA), "grpo.learning_rate": LORA_LEARNING_RATE},
     ),
     "liger": (
         "Liger's fused layer kernels (needs `pip install liger-kernel`; TRL already computes "
@@ -47,6 +59,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "model.dtype": "bfloat16",
             "model.lora": dict(_LORA),
+            "grpo.learning_rate": LORA_LEARNING_RATE,
             "grpo.gradient_checkpointing": True,
             "grpo.per_device_train_batch_size": 8,
             "grpo.gradient_accumulation_steps": 16,
@@ -86,6 +99,27 @@ def preset_override_strings(names: list[str]) -> list[str]:
         ['grpo.gradient_checkpointing=true']
     """
     return [f"{key}={_yaml_value(value)}" for key, value in preset_overrides(names).items()]
+
+
+def preset_changes(cfg: ExperimentConfig, names: list[str]) -> list[str]:
+    """The settings ``names`` would change in ``cfg`` (values the config already sets otherwise).
+
+    Example:
+        >>> from ahazero.config.schema import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"}, "task": {"name": "arithmetic"},
+        ...                      "rewards": [{"name": "accuracy"}], "grpo": {"learning_rate": 5e-6}})
+        >>> preset_changes(cfg, ["lora"])
+        ['grpo.learning_rate 5e-06 -> 5e-05']
+    """
+    data = cfg.model_dump(mode="python")
+    changes = []
+    for key, value in preset_overrides(names).items():
+        current: Any = data
+        for part in key.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if current is not None and current != value:
+            changes.append(f"{key} {current!r} -> {value!r}")
+    return changes
 
 
 def describe_presets() -> list[tuple[str, str]]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -30,7 +32,9 @@ from ahazero.config.grpo_ranges import check_grpo_ranges
 from ahazero.config.run_paths import check_run_dir
 from ahazero.config.schema import ConfigError, ExperimentConfig
 
-__all__ = ["CheckedConfig", "build_grpo_config", "check_config", "resolved_backend"]
+__all__ = ["CheckedConfig", "backend_fallback", "build_grpo_config", "check_config", "resolved_backend"]
+
+logger = logging.getLogger("ahazero.config.validate")
 
 #: GRPOConfig fields that ahazero sets from its own sections.
 OWNED_GRPO_KEYS = {
@@ -188,7 +192,8 @@ def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
     """The concrete rollout backend a config runs with on this machine.
 
     A ``grpo`` section that selects a generation path itself (``use_vllm``, ...) keeps it
-    and counts as ``custom``.
+    and counts as ``custom``. Under FSDP or ZeRO-3 the CUDA-graph backends give way to
+    ``hf`` (:func:`backend_fallback` says why).
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -197,6 +202,28 @@ def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
         >>> resolved_backend(cfg, cuda=False)
         'hf'
     """
+    return backend_fallback(cfg, cuda=cuda)[0]
+
+
+def backend_fallback(cfg: ExperimentConfig, *, cuda: bool) -> tuple[str, str | None]:
+    """:func:`resolved_backend`, with the warning to show when the training strategy changed it.
+
+    Example:
+        >>> from ahazero.config.schema import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}],
+        ...     "generation": {"backend": "graph"}, "grpo": {"deepspeed": {"zero_optimization": {"stage": 3}}}})
+        >>> backend, why = backend_fallback(cfg, cuda=True)
+        >>> backend, why[:50]
+        ('hf', "generation.backend 'graph' cannot run under ZeRO-3")
+    """
+    from ahazero.config.sharding import backend_under_sharding, sharding_in_use
+
+    return backend_under_sharding(_chosen_backend(cfg, cuda=cuda), sharding_in_use(cfg.grpo))
+
+
+def _chosen_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
+    """What ``generation.backend`` (or the ``grpo`` section) picks, before the strategy is considered."""
     from ahazero.config.backend_choice import BACKEND_GRPO_KEYS, resolve_backend
 
     own = [k for k in BACKEND_GRPO_KEYS if k in cfg.grpo]
@@ -267,6 +294,8 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
         check_run_dir(cfg.run_dir, cfg.output_root)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    backend = resolved_backend(cfg, cuda=_on_gpu(cfg, cuda=cuda))
+    backend, why = backend_fallback(cfg, cuda=_on_gpu(cfg, cuda=cuda))
+    if why and os.environ.get("RANK", "0") == "0":  # once per run, not once per process
+        logger.warning(why)
     return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args,
                          backend=backend)

@@ -2,7 +2,8 @@
 
 ``assemble`` (config -> dataset, rewards, model, trainer; the ``train`` entry point),
 ``trainer`` (the GRPOTrainer subclass: rollout hooks, traces, padding guard), ``callbacks``
-(metrics file, step lines, non-finite gradient guard) and ``launch`` (several GPUs through
-accelerate). It may import every wing below it: ``rollout``, ``models``, ``observe``,
-``config``, ``tasks``, ``cache`` and ``rewards``. Nothing below imports training.
+(metrics file, step lines, non-finite gradient guard), ``launch`` (several GPUs or machines
+through accelerate) and ``processes`` (what the processes of one run must agree on).
+It may import every wing below it: ``rollout``, ``models``, ``observe``, ``config``,
+``tasks``, ``cache`` and ``rewards``. Nothing below imports training.
 """

@@ -81,9 +81,14 @@ def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None =
         >>> cfg.seed, cfg.name, cfg.grpo
         (2, 'y', {'gradient_checkpointing': True})
     """
-    from ahazero.config.presets import preset_override_strings
+    from ahazero.config.presets import preset_changes, preset_override_strings
 
-    cfg = load_config(path, preset_override_strings(presets or []))
+    cfg = load_config(path)
+    if presets:
+        changes = preset_changes(cfg, presets)
+        if changes and os.environ.get("RANK", "0") == "0":  # said once, not by every process
+            logger.info("preset %s changes the config's %s", ", ".join(presets), "; ".join(changes))
+        cfg = apply_overrides(cfg, preset_override_strings(presets))
     return resolve_for_device(cfg, cuda=cuda, overrides=overrides)
 
 
@@ -274,13 +279,16 @@ def _finished(run_dir: RunDir, point: ResumePoint, *, main: bool) -> Path:
 def _prepare(run_dir: RunDir, point: ResumePoint, cfg: ExperimentConfig, *, resume: bool, cuda: bool,
              num_processes: int) -> None:
     """On the main process: record the start, and put the folder in order for ``point``."""
+    from ahazero.training.processes import machine_count
+
     config_text = dump_config(cfg)
     if resume:
         _warn_if_config_changed(run_dir, config_text)
     prepare_restart(run_dir, point)
     shutil.rmtree(run_dir.root / ".model.tmp", ignore_errors=True)  # a final save cut short
     run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
-                       extra={"resumed_from_step": point.step, "num_processes": num_processes})
+                       extra={"resumed_from_step": point.step, "num_processes": num_processes,
+                              "num_machines": machine_count(num_processes)})
 
 
 def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
@@ -300,6 +308,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
 
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available
+    from ahazero.training.processes import agreed_resume_step
 
     cuda = gpu_available()
     cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already
@@ -310,6 +319,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     try:
         point = on_main_process(state, lambda: _claim(run_dir, lock, resume=resume,
                                                       max_steps=checked.grpo_args.max_steps))
+        agreed_resume_step(run_dir, resume=resume)  # every process must see that checkpoint (shared filesystem)
         if point.finished:
             return _finished(run_dir, point, main=state.is_main_process)
         if state.is_main_process:
