@@ -144,6 +144,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         callbacks=callbacks,
         peft_config=lora_config(cfg.model.lora),
         tracer=make_tracer(cfg, run_dir),
+        zero_variance=cfg.groups.zero_variance,
+        group_reward=cfg.groups.reward,
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgressCallback)
