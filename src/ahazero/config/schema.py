@@ -186,8 +186,8 @@ class GroupSettings(_Strict):
 class CollapseSettings(_Strict):
     """Thresholds of the collapse alarm (see :mod:`ahazero.observe.collapse`): early steps vs the last window."""
 
-    baseline_steps: int = Field(5, ge=1, description="The first N logged steps are the early level.")
-    window: int = Field(10, ge=2, description="The last N logged steps are compared with the early level.")
+    baseline_steps: int = Field(10, ge=2, description="The first N logged steps are the early level.")
+    window: int = Field(20, ge=2, description="The last N logged steps are compared with the early level.")
     format_rise: float = Field(
         0.2, gt=0.0, le=1.0, description="Format collapse needs the format rate up by at least this (absolute)."
     )
@@ -195,7 +195,7 @@ class CollapseSettings(_Strict):
         0.25, gt=0.0, lt=1.0,
         description="...and accuracy below (1 - this) x its early level, by at least `min_z` standard errors.",
     )
-    min_z: float = Field(2.0, ge=0.0, description="How many standard errors the accuracy fall must span.")
+    min_z: float = Field(3.0, ge=0.0, description="How many standard errors the accuracy fall must span.")
     think_drop: float = Field(
         0.5, gt=0.0, lt=1.0,
         description="Thinking collapse: closed think blocks shorter than this x their early length...",

@@ -135,6 +135,10 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     train_dataset = prepare_dataset(checked.task, "train", tokenizer, cfg)
     # the guard first: it adds 'updates_skipped' to the logs the other two write
     callbacks = [NonFiniteGradientGuard(cfg.on_nonfinite), MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback()]
+    if cfg.on_collapse != "off":
+        from ahazero.training.collapse import CollapseAlarmCallback
+
+        callbacks.append(CollapseAlarmCallback(cfg.collapse, cfg.on_collapse, metrics_path=run_dir.metrics))
     trainer = AhaGRPOTrainer(
         model=model,
         reward_funcs=checked.reward_funcs,
@@ -246,5 +250,18 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
                        "the metrics mark them in 'updates_skipped'", len(guard.skipped_steps),
                        trainer.state.global_step - (resume_step or 0), _ranges(guard.skipped_steps))
     trainer.save_model(str(run_dir.model))
+    _report_collapse_stop(trainer, run_dir)
     logger.info("run finished: %s", run_dir.root)
     return run_dir.root
+
+
+def _report_collapse_stop(trainer: Any, run_dir: RunDir) -> None:
+    """Say why a run ended early under ``on_collapse: stop`` (the checkpoint and final model are saved)."""
+    from ahazero.training.collapse import CollapseAlarmCallback
+
+    alarm = next((cb.stopped_by for cb in trainer.callback_handler.callbacks
+                  if isinstance(cb, CollapseAlarmCallback) and cb.stopped_by is not None), None)
+    if alarm is not None:
+        logger.error("stopped at step %d by on_collapse: stop (%s collapse); the checkpoint of that step is in %s "
+                     "and the model in %s. Read `ahazero traces %s`, change the recipe, and train again or "
+                     "--resume", alarm.step, alarm.kind, run_dir.checkpoints, run_dir.model, run_dir.root)
