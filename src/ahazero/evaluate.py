@@ -65,7 +65,11 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
 
     ``model`` may be ``base`` (the config's model), ``final`` (the run's saved model),
     ``latest`` or ``step-N`` (a checkpoint), or any model path / hub id / name.
-    With ``None``: the run's final model if it exists, else the base model.
+    With ``None``: the run's final model if it exists, else the base model. Another run's
+    model is tagged after that run (``runs/default/model`` -> ``default-final``,
+    ``runs/default/checkpoints/checkpoint-60`` -> ``default-step-60``), so transfer results
+    (``ahazero eval configs/gsm8k.yaml --model runs/default/model name=default-on-gsm8k``)
+    say what they evaluated.
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -73,6 +77,8 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
         ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
         >>> resolve_eval_model(cfg, None)
         ('tiny', 'base')
+        >>> resolve_eval_model(cfg, "runs/default/checkpoints/checkpoint-60")
+        ('runs/default/checkpoints/checkpoint-60', 'default-step-60')
     """
     from ahazero.models.loading import is_model_folder
 
@@ -93,7 +99,17 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
         if step not in steps:
             raise FileNotFoundError(f"no checkpoint for step {step}; available: {steps}")
         return str(run.checkpoints / f"checkpoint-{step}"), f"step-{step}"
-    return model, Path(model).name.replace(".", "_") or "model"
+    return model, _path_tag(Path(model))
+
+
+def _path_tag(path: Path) -> str:
+    """A result-file tag for a model given by path: named after its run when it is a run's model."""
+    run_like = path.is_dir() or path.parent.name == "checkpoints"
+    if run_like and path.name == "model" and path.parent.name:
+        return f"{path.parent.name}-final"
+    if run_like and path.name.startswith("checkpoint-") and path.name[11:].isdigit():
+        return f"{path.parent.parent.name or 'run'}-step-{path.name[11:]}"
+    return path.name.replace(".", "_") or "model"
 
 
 def _first_reward(funcs: Sequence[Any], names: Sequence[str]) -> Any | None:

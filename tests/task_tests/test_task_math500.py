@@ -69,7 +69,10 @@ def test_caps_and_full_test_set(math_file):
     full = Math500Task(source=str(math_file), test_size=10).load("test")
     assert set(test["id"]) <= set(full["id"])
     everything = Math500Task(source=str(math_file), test_size=30)
-    assert (len(everything.load("test")), len(everything.load("train"))) == (30, 0)
+    assert len(everything.load("test")) == 30
+    with pytest.raises(TaskDataError, match=r"test_size=30 puts all 30 problems of .*math500\.jsonl in the test "
+                                            r"split, so there is nothing to train on; lower test_size"):
+        everything.load("train")
 
 
 def test_identical_problems_stay_in_one_split(tmp_path):

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from ahazero.tasks._checked_read import read_task_file
 from ahazero.tasks._io import FILE_SUFFIXES, is_local_source, load_hub_split, require_columns
-from ahazero.tasks.base import Split, Task, rows_to_dataset, split_test_flags, subsample_indices
+from ahazero.tasks.base import Split, Task, TaskDataError, rows_to_dataset, split_test_flags, subsample_indices
 from ahazero.tasks.bundled import BUNDLED_SOURCE, bundled_path, hub_or_bundled, read_bundled
 
 __all__ = ["Math500Task", "parse_level"]
@@ -136,6 +136,12 @@ class Math500Task(Task):
         except ValueError as err:
             raise ValueError(f"task 'math500': {err} in {where}") from None
         selected = [row for row, is_test in zip(rows, flags, strict=True) if is_test == (split == "test")]
+        if not selected:
+            raise TaskDataError(
+                f"task 'math500': test_size={self.test_size} puts all {len(rows)} problems of {where} in the "
+                f"test split, so there is nothing to {'train on' if split == 'train' else 'test'}; lower "
+                "test_size to train (test_size: 500 is for evaluation only)"
+            )
         keep = subsample_indices(len(selected), self.cap(split), self.seed, split)
         logger.info("task math500: %d of %d %s rows from %s", len(keep), len(selected), split, where)
         return rows_to_dataset([selected[i] for i in keep], self.features)
