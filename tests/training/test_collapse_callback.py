@@ -53,14 +53,28 @@ def test_stop_asks_for_a_checkpoint_and_the_end_of_training():
     assert cb.stopped_by.kind == "format" and cb.stopped_by.step == 5
 
 
+def write_metrics(path, steps):
+    path.write_text("".join(json.dumps({"step": s, **collapsing_logs(s)}) + "\n" for s in steps))
+    return path
+
+
 def test_a_resumed_run_keeps_its_early_level(tmp_path):
-    metrics = tmp_path / "metrics.jsonl"
-    metrics.write_text("".join(json.dumps({"step": s, **collapsing_logs(s)}) + "\n" for s in range(1, 7)))
-    cb = CollapseAlarmCallback(SMALL, "warn", metrics_path=metrics)
+    metrics = write_metrics(tmp_path / "metrics.jsonl", range(1, 7))
+    cb = CollapseAlarmCallback(SMALL, "stop", metrics_path=metrics)
     cb.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, global_step=4), None)
     assert [r["step"] for r in cb.rows] == [1, 2, 3, 4]  # lines after the checkpoint are not kept
-    feed(cb, [5])
-    assert [a.step for a in cb.alarms] == [5, 5]
+    control = feed(cb, [5])
+    assert [a.step for a in cb.alarms] == [5, 5] and control.should_training_stop
+
+
+def test_a_run_resumed_after_a_stop_goes_on(tmp_path, caplog):
+    metrics = write_metrics(tmp_path / "metrics.jsonl", range(1, 6))
+    cb = CollapseAlarmCallback(SMALL, "stop", metrics_path=metrics)
+    with caplog.at_level(logging.WARNING, logger="ahazero.training.assemble"):
+        cb.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, global_step=5), None)
+    assert "before this resume: format collapse at step 5" in caplog.text
+    control = feed(cb, [6, 7])
+    assert not control.should_training_stop and cb.stopped_by is None
 
 
 def test_stop_ends_a_real_run_with_a_checkpoint_and_the_model(tmp_path, tiny_model_dir, monkeypatch, caplog):

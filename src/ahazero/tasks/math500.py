@@ -30,7 +30,14 @@ from pydantic import Field
 
 from ahazero.tasks._checked_read import read_task_file
 from ahazero.tasks._io import FILE_SUFFIXES, is_local_source, load_hub_split, require_columns
-from ahazero.tasks.base import Split, Task, TaskDataError, rows_to_dataset, split_test_flags, subsample_indices
+from ahazero.tasks.base import (
+    Split,
+    Task,
+    TaskDataError,
+    rows_to_dataset,
+    split_test_flags,
+    subsample_indices,
+)
 from ahazero.tasks.bundled import BUNDLED_SOURCE, bundled_path, hub_or_bundled, read_bundled
 
 __all__ = ["Math500Task", "parse_level"]

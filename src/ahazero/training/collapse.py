@@ -21,7 +21,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ahazero.config.schema import CollapseSettings
-from ahazero.observe.collapse import CollapseAlarm, check_collapse
+from ahazero.observe.collapse import CollapseAlarm, check_collapse, first_alarms
 from ahazero.observe.rundir import read_metrics
 
 __all__ = ["CollapseAlarmCallback"]
@@ -46,7 +46,9 @@ class CollapseAlarmCallback(TrainerCallback):
     """Run the collapse detector on every logged step; warn once per kind, or stop the run (``mode``).
 
     ``metrics_path`` (the run's ``metrics.jsonl``) lets a resumed run judge against the steps
-    it logged before the resume, so the early level stays the run's first steps.
+    it logged before the resume, so the early level stays the run's first steps. An alarm that
+    already held before the resume is logged once more at the start and not acted on again
+    (a run stopped by ``stop`` and resumed with a changed recipe goes on).
 
     Example:
         >>> from types import SimpleNamespace
@@ -73,6 +75,10 @@ class CollapseAlarmCallback(TrainerCallback):
         if state.is_world_process_zero and self.metrics_path is not None and state.global_step > 0:
             self.rows = [r for r in read_metrics(self.metrics_path)
                          if "reward" in r and int(r.get("step", 0)) <= state.global_step]
+            for alarm in first_alarms(self.rows, self.settings):
+                if alarm.kind not in {a.kind for a in self.alarms}:
+                    self.alarms.append(alarm)
+                    logger.warning("before this resume: %s; not acted on again", alarm.message)
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
         new: CollapseAlarm | None = None
