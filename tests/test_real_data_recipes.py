@@ -78,3 +78,20 @@ def test_a_bad_test_file_is_one_clear_line_from_the_cli(tmp_path, tiny_model_dir
     assert code == 2
     line = next(line for line in err.splitlines() if line.startswith("data error:"))
     assert message in line and str(bad) in line and "Traceback" not in err
+
+
+README_VARIANTS = [
+    ["name=gsm8k-noscale", "grpo.scale_rewards=none"],
+    ["name=gsm8k-drgrpo", "grpo.scale_rewards=none", "grpo.loss_type=dr_grpo"],
+    ["name=gsm8k-fmt01", "rewards.1.weight=0.0", "rewards.2.weight=0.1"],
+    ["name=gsm8k-keep", "groups.zero_variance=keep"],
+]
+
+
+@pytest.mark.parametrize("overrides", README_VARIANTS, ids=lambda o: o[0])
+def test_the_readme_variants_are_valid_configs(overrides):
+    checked = check_config(recipe("gsm8k.yaml", *overrides, cuda=True), cuda=True)
+    assert checked.config.name == overrides[0].split("=")[1]
+    if "rewards.2.weight=0.1" in overrides:  # the small-format-weight variant: no gate, think_format 0.1
+        assert [r.weight for r in checked.config.rewards] == [1.0, 0.0, 0.1, 0.0]
+        assert checked.config.rewards[2].name == "think_format"
