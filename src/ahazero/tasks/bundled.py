@@ -123,11 +123,11 @@ def hub_or_bundled(
     bundled copy is used; nothing falls back silently.
 
     Example:
-        >>> import os; os.environ["HF_HUB_OFFLINE"] = "1"
+        >>> import os; previous = os.environ.get("HF_HUB_OFFLINE"); os.environ["HF_HUB_OFFLINE"] = "1"
         >>> rows, where = hub_or_bundled("gsm8k", "openai/gsm8k", "main", "test", "", "gsm8k")
         >>> len(rows), where.startswith("bundled copy")
         (1319, True)
-        >>> del os.environ["HF_HUB_OFFLINE"]
+        >>> _ = os.environ.pop("HF_HUB_OFFLINE") if previous is None else os.environ.update(HF_HUB_OFFLINE=previous)
     """
     path = bundled_path(dataset, split)
     if hub_reachable():
