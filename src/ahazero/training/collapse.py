@@ -67,7 +67,7 @@ class CollapseAlarmCallback(TrainerCallback):
         self.mode = mode
         self.metrics_path = Path(metrics_path) if metrics_path is not None else None
         self.rows: list[dict[str, Any]] = []
-        self.alarms: list[CollapseAlarm] = []  #: each kind's first alarm in this session
+        self.alarms: list[CollapseAlarm] = []  #: each kind's first alarm since training (re)started
         self.stopped_by: CollapseAlarm | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
