@@ -29,6 +29,7 @@ __all__ = ["available_rewards", "get_reward", "required_columns", "reward_kwargs
 _REGISTRY: dict[str, str] = {
     "accuracy": "rewards.accuracy:AccuracyReward",
     "countdown": "rewards.countdown:CountdownReward",
+    "format_gate": "rewards.format_gate:FormatGateReward",
     "language_consistency": "rewards.language:LanguageConsistencyReward",
     "think_format": "rewards.think_format:ThinkFormatReward",
 }
@@ -40,7 +41,7 @@ def available_rewards() -> list[str]:
     """Sorted registry names.
 
     >>> available_rewards()
-    ['accuracy', 'countdown', 'language_consistency', 'think_format']
+    ['accuracy', 'countdown', 'format_gate', 'language_consistency', 'think_format']
     """
     return sorted(_REGISTRY)
 

@@ -42,3 +42,8 @@ def trace_record(step: int, prompt_id: str, text: str, *, correct: bool, reward:
     )[0]
     record["reward"] = reward
     return record
+
+
+def length_parity_reward(completions, **kwargs) -> list[float]:
+    """A reward that varies within a group whatever the model writes (for tests of group handling)."""
+    return [float(len(str(c)) % 2) for c in completions]

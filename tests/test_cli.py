@@ -20,7 +20,7 @@ def test_unknown_reward_name_fails_fast_with_choices():
     result = ahazero("train", "configs/smoke.yaml", "rewards.0.name=acuracy", "output_root=/nonexistent-ok")
     assert result.returncode == 2
     assert "rewards.0.name: unknown reward 'acuracy'" in result.stderr
-    assert "accuracy, countdown, language_consistency, think_format" in result.stderr
+    assert "accuracy, countdown, format_gate, language_consistency, think_format" in result.stderr
 
 
 def test_unknown_grpo_key_fails_fast_with_choices():

@@ -248,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ahazero.config.schema import ConfigError
     from ahazero.evaluate import EvalError
     from ahazero.observe.rundir import RunDirError
+    from ahazero.tasks.base import TaskDataError
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -275,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except RunDirError as err:
         print(f"run directory error: {err}", file=sys.stderr)
+        return 2
+    except TaskDataError as err:  # unusable data file, dataset not on the hub, damaged bundled copy
+        print(f"data error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -130,6 +130,10 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
     ``latest`` and ``step-N`` need the run directory; a missing one is an error listing the
     runs that exist, and a missing checkpoint lists the checkpoints that do. Anything shaped
     ``step-...`` is a checkpoint tag, never a hub id; a local path must exist.
+    Another run's model is tagged after that run (``runs/default/model`` -> ``default-final``,
+    ``runs/default/checkpoints/checkpoint-60`` -> ``default-step-60``), so transfer results
+    (``ahazero eval configs/gsm8k.yaml --model runs/default/model name=default-on-gsm8k``)
+    say what they evaluated.
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -141,6 +145,8 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
         Traceback (most recent call last):
         ...
         ahazero.evaluate.EvalError: --model step-abc: a checkpoint is named step-N with N a number, ...
+        >>> resolve_eval_model(cfg, "runs/default/checkpoints/checkpoint-60")
+        ('runs/default/checkpoints/checkpoint-60', 'default-step-60')
     """
     from ahazero.models.loading import is_model_folder
 
@@ -174,7 +180,17 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
     if _looks_like_path(model) and not Path(model).expanduser().exists():
         raise EvalError(f"--model {model}: no such file or folder; give a model folder, a .gguf file, a hub id, "
                         f"a named model, or one of this run's: {_run_models(run)}")
-    return model, Path(model).name.replace(".", "_") or "model"
+    return model, _path_tag(Path(model))
+
+
+def _path_tag(path: Path) -> str:
+    """A result-file tag for a model given by path: named after its run when it is a run's model."""
+    run_like = path.is_dir() or path.parent.name == "checkpoints"
+    if run_like and path.name == "model" and path.parent.name:
+        return f"{path.parent.name}-final"
+    if run_like and path.name.startswith("checkpoint-") and path.name[11:].isdigit():
+        return f"{path.parent.parent.name or 'run'}-step-{path.name[11:]}"
+    return path.name.replace(".", "_") or "model"
 
 
 def _first_reward(funcs: Sequence[Any], names: Sequence[str]) -> Any | None:

@@ -10,13 +10,14 @@ import pytest
 import rewards
 from rewards import available_rewards, get_reward, required_columns, reward_kwargs
 
-NAMES = ["accuracy", "countdown", "language_consistency", "think_format"]
+NAMES = ["accuracy", "countdown", "format_gate", "language_consistency", "think_format"]
 MODULES = [
     "rewards",
     "rewards._base",
     "rewards._math_guard",
     "rewards.accuracy",
     "rewards.countdown",
+    "rewards.format_gate",
     "rewards.language",
     "rewards.literals",
     "rewards.parsing",
@@ -118,7 +119,7 @@ def test_unknown_name_lists_choices():
     with pytest.raises(ValueError) as err:
         get_reward("acc")
     assert str(err.value) == (
-        "unknown reward 'acc'; valid choices: accuracy, countdown, language_consistency, think_format, "
+        "unknown reward 'acc'; valid choices: accuracy, countdown, format_gate, language_consistency, think_format, "
         "or a 'module:function' path"
     )
     with pytest.raises(ValueError, match="valid choices"):

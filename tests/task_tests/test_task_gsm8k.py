@@ -130,7 +130,15 @@ def test_malformed_rows_are_reported(tmp_path):
         GSM8KTask(train_file=str(no_marker)).load("train")
 
 
-def test_hub_loading_calls_load_dataset_with_config_and_split(monkeypatch):
+@pytest.fixture
+def hub_up(monkeypatch):
+    """Pretend the hub answers (the tests never reach it: load_dataset is mocked too)."""
+    import ahazero.tasks.bundled as bundled
+
+    monkeypatch.setattr(bundled, "hub_reachable", lambda timeout=3.0: True)
+
+
+def test_hub_loading_calls_load_dataset_with_config_and_split(monkeypatch, hub_up):
     calls = []
 
     def fake_load_dataset(*args, **kwargs):
@@ -147,13 +155,46 @@ def test_hub_loading_calls_load_dataset_with_config_and_split(monkeypatch):
 
 def test_hub_failure_explains_the_local_alternative(monkeypatch):
     def unreachable(*args, **kwargs):
-        raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub")
+        raise ConnectionError("Couldn't reach 'someone/gsm8k-mirror' on the Hub")
 
     monkeypatch.setattr(datasets, "load_dataset", unreachable)
     with pytest.raises(TaskDataError) as info:
-        GSM8KTask().load("test")
+        GSM8KTask(source="someone/gsm8k-mirror").load("test")  # no bundled copy of a mirror
     message = str(info.value)
-    assert "'openai/gsm8k'" in message and "Hugging Face Hub" in message
+    assert "'someone/gsm8k-mirror'" in message and "Hugging Face Hub" in message
+    assert "source='bundled'" in message
     assert "ConnectionError: Couldn't reach" in message
     assert "unreachable" in message and "source=" in message and "test_file=" in message
     assert isinstance(info.value, RuntimeError)
+
+
+BAD_FILES = {
+    "missing column": (b'{"q": "?", "answer": "#### 1"}\n', "missing column 'question'; the data has columns: q, answer"),
+    "empty": (b"", r"no rows in .*test\.jsonl \(an empty file\); expected rows with the columns question, answer"),
+    "blank lines only": (b"\n\n  \n", r"no rows in .*test\.jsonl \(an empty file\)"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r"test\.jsonl is not UTF-8 text .*a binary file"),
+    "invalid json": (b'{"question": "?", "answer": "#### 1"}\n{"question": \n', r"test\.jsonl:2: invalid JSON line"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+@pytest.mark.parametrize("how", ["test_file", "source"])
+def test_bad_data_files_get_one_clear_error_naming_the_file(tmp_path, case, how):
+    from ahazero.tasks._checked_read import DataFileError
+
+    content, message = BAD_FILES[case]
+    (tmp_path / "test.jsonl").write_bytes(content)
+    write_jsonl(tmp_path / "train.jsonl", [raw(0, "train")])
+    task = GSM8KTask(test_file=str(tmp_path / "test.jsonl")) if how == "test_file" else GSM8KTask(source=str(tmp_path))
+    with pytest.raises(DataFileError, match=message) as info:
+        task.load("test")
+    text = str(info.value)
+    assert "\n" not in text and text.startswith("task 'gsm8k': ") and str(tmp_path / "test.jsonl") in text
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TaskDataError)
+
+
+def test_binary_parquet_is_reported_naming_the_file(tmp_path):
+    bad = tmp_path / "test.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(ValueError, match=r"task 'gsm8k': .*test\.parquet.*not a parquet file"):
+        GSM8KTask(test_file=str(bad)).load("test")

@@ -69,7 +69,10 @@ def test_caps_and_full_test_set(math_file):
     full = Math500Task(source=str(math_file), test_size=10).load("test")
     assert set(test["id"]) <= set(full["id"])
     everything = Math500Task(source=str(math_file), test_size=30)
-    assert (len(everything.load("test")), len(everything.load("train"))) == (30, 0)
+    assert len(everything.load("test")) == 30
+    with pytest.raises(TaskDataError, match=r"test_size=30 puts all 30 problems of .*math500\.jsonl in the test "
+                                            r"split, so there is nothing to train on; lower test_size"):
+        everything.load("train")
 
 
 def test_identical_problems_stay_in_one_split(tmp_path):
@@ -113,6 +116,9 @@ def test_errors(tmp_path, math_file):
 
 
 def test_hub_loading_uses_the_test_split(monkeypatch):
+    import ahazero.tasks.bundled as bundled
+
+    monkeypatch.setattr(bundled, "hub_reachable", lambda timeout=3.0: True)
     calls = []
 
     def fake_load_dataset(*args, **kwargs):
@@ -131,11 +137,34 @@ def test_hub_failure_explains_the_local_alternative(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", unreachable)
     with pytest.raises(TaskDataError) as info:
-        Math500Task().load("train")
+        Math500Task(source="someone/MATH-500-mirror").load("train")  # no bundled copy of a mirror
     message = str(info.value)
-    assert "'HuggingFaceH4/MATH-500'" in message and "OSError: network is unreachable" in message
+    assert "'someone/MATH-500-mirror'" in message and "OSError: network is unreachable" in message
     assert "source='/path/to/math500/test.jsonl'" in message
 
 
 def test_parse_level():
     assert [parse_level(v) for v in (3, "4", "Level 2", None, "Level ?", True)] == [3, 4, 2, None, None, None]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"no rows in .*bad\.jsonl \(an empty file\); expected rows with the columns problem, answer"),
+        (b'{"problem": "1+1?"}\n', r"bad\.jsonl: missing column 'answer'; the data has columns: problem"),
+        (b"\x00\x01\x02\xff\xfe binary", r"bad\.jsonl is not UTF-8 text"),
+        (b"[1, 2]", r"bad\.jsonl:1: expected a JSON object per line"),
+    ],
+)
+def test_bad_data_files_get_one_clear_error_naming_the_file(tmp_path, content, message):
+    from ahazero.tasks._checked_read import DataFileError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    with pytest.raises(DataFileError, match=message) as info:
+        Math500Task(source=str(bad), test_size=1).load("test")
+    assert "\n" not in str(info.value) and str(info.value).startswith("task 'math500': ")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "test.jsonl").write_bytes(content)
+    with pytest.raises(DataFileError, match=r"dir/test\.jsonl"):
+        Math500Task(source=str(tmp_path / "dir"), test_size=1).load("train")

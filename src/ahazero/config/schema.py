@@ -30,9 +30,11 @@ from ahazero.config.backend_choice import BACKENDS
 from ahazero.config.yaml_load import YamlLoadError, parse_yaml_text, read_yaml_file
 
 __all__ = [
+    "CollapseSettings",
     "ConfigError",
     "ExperimentConfig",
     "GenerationSettings",
+    "GroupSettings",
     "LoggingConfig",
     "LoraConfig",
     "MAX_NAME_LENGTH",
@@ -170,6 +172,46 @@ class LoggingConfig(_Strict):
         return [value] if isinstance(value, str) else value
 
 
+class GroupSettings(_Strict):
+    """GRPO groups (the completions of one prompt) whose reward does not vary: kept as TRL does, or dropped."""
+
+    zero_variance: Literal["keep", "drop"] = Field(
+        "keep",
+        description="'keep' (TRL): every group enters the loss; 'drop' (DAPO's dynamic sampling, without "
+        "resampling): a group in which every completion got the same `groups.reward` is masked out of the loss, "
+        "so rewards that still vary there (format, language) cannot move the policy on their own.",
+    )
+    reward: str = Field(
+        "accuracy",
+        min_length=1,
+        description="The reward whose spread decides, by its metric name (rewards/<name>/mean: a registry name "
+        "or a function's name), or 'total' (the weighted sum). Its share of zero-variance groups is logged as "
+        "behaviour/zero_variance_groups.",
+    )
+
+
+class CollapseSettings(_Strict):
+    """Thresholds of the collapse alarm (see :mod:`ahazero.observe.collapse`): early steps vs the last window."""
+
+    baseline_steps: int = Field(10, ge=2, description="The first N logged steps are the early level.")
+    window: int = Field(20, ge=2, description="The last N logged steps are compared with the early level.")
+    format_rise: float = Field(
+        0.2, gt=0.0, le=1.0, description="Format collapse needs the format rate up by at least this (absolute)."
+    )
+    accuracy_drop: float = Field(
+        0.25, gt=0.0, lt=1.0,
+        description="...and accuracy below (1 - this) x its early level, by at least `min_z` standard errors.",
+    )
+    min_z: float = Field(3.0, ge=0.0, description="How many standard errors the accuracy fall must span.")
+    think_drop: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="Thinking collapse: closed think blocks shorter than this x their early length...",
+    )
+    think_answer_ratio: float = Field(
+        4.0, gt=0.0, description="...and at most this many times as long as the answer after </think>."
+    )
+
+
 class ExperimentConfig(_Strict):
     """One experiment: model, task, prompt, rewards, logging and TRL's GRPO settings."""
 
@@ -190,6 +232,13 @@ class ExperimentConfig(_Strict):
     on_nonfinite: Literal["skip", "stop"] = Field(
         "skip", description="A NaN/inf gradient: 'skip' that update, or 'stop' the run (never applied)."
     )
+    groups: GroupSettings = Field(default_factory=GroupSettings)
+    on_collapse: Literal["warn", "stop", "off"] = Field(
+        "warn",
+        description="Format or thinking collapse (see `collapse`): 'warn' (one WARNING line), 'stop' the run "
+        "cleanly with a checkpoint, or 'off'.",
+    )
+    collapse: CollapseSettings = Field(default_factory=CollapseSettings)
     cpu_overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",

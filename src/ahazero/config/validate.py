@@ -98,6 +98,16 @@ def _resolve_rewards(cfg: ExperimentConfig, task: Any) -> tuple[list[Any], list[
         raise ConfigError(str(err)) from None
 
 
+def _check_groups(cfg: ExperimentConfig, funcs: list[Any]) -> None:
+    """``groups.reward`` must name one of the config's rewards (as its metrics do) or be 'total'."""
+    names = [str(getattr(f, "__name__", type(f).__name__)) for f in funcs]
+    if cfg.groups.zero_variance == "drop" and cfg.groups.reward not in (*names, "total"):
+        raise ConfigError(
+            f"groups.reward: {cfg.groups.reward!r} is not a reward of this config; valid choices: "
+            f"{', '.join(names)} or 'total' (the weighted sum)"
+        )
+
+
 def _grpo_fields() -> dict[str, dataclasses.Field]:
     from trl import GRPOConfig
 
@@ -289,6 +299,7 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
         cuda = torch.cuda.is_available()
     task = _resolve_task(cfg)
     funcs, weights = _resolve_rewards(cfg, task)
+    _check_groups(cfg, funcs)
     grpo_args = build_grpo_config(cfg, cuda=cuda)
     try:
         check_run_dir(cfg.run_dir, cfg.output_root)

@@ -6,7 +6,8 @@ keeps it to one writer, ``checkpoints`` checks a checkpoint can be resumed from,
 reader reads), ``behaviours``
 (thinking length, reflection phrases, language mix of one completion), ``tracing`` (the
 per-step trace writer the trainer calls), ``trace_store`` (reading traces back), ``aha``
-(the statistical test for a rise in reflection), ``trace_select`` / ``traces_view`` /
+(the statistical test for a rise in reflection), ``collapse`` (format or thinking collapse,
+judged from the per-step metrics), ``trace_select`` / ``traces_view`` /
 ``traces_cli`` (``ahazero traces``) and ``report/`` (``ahazero report``).
 It may import ``config``, ``tasks``, ``cache`` and the ``rewards`` package, never training,
 rollout or models: readers read the run directory, not the trainer, so they work on any run

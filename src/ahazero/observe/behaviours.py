@@ -170,6 +170,9 @@ def summarize(
         # counts as thinking above, not here
         "behaviour/think_tokens_closed_mean": _mean(closed),
         "behaviour/think_closed_rate": len(closed) / n,
+        # what follows </think> (answer tags included) in those same completions: the collapse
+        # alarm compares thinking with it
+        "behaviour/answer_tokens_closed_mean": _mean(b.answer_tokens for b in behaviours if b.thinking is not None),
         "behaviour/reflection_rate": sum(b.reflective for b in behaviours) / n,
         "behaviour/reflections_per_1k_tokens": 1000.0 * phrases / total_tokens if total_tokens else 0.0,
         "behaviour/language_consistency": _mean(

@@ -3,7 +3,8 @@
 Without a step: a per-step summary table (n, accuracy, format, thinking length, reflection
 rate, ...) and the aha verdict (:mod:`ahazero.observe.aha`). With a step (``--step N``, ``--steps
 10:20``, ``--last``) or a filter: the completions themselves, with the thinking, the answer and
-the reflection phrases highlighted. ``--compare PROMPT_ID`` / ``--compare-first-last`` put the
+the reflection phrases highlighted. A collapse alarm (:mod:`ahazero.observe.collapse`) comes
+first, whatever is shown. ``--compare PROMPT_ID`` / ``--compare-first-last`` put the
 same prompt at an early and a late step side by side; ``--json`` prints the selected records
 as JSON lines for scripting.
 
@@ -33,6 +34,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ahazero.observe.aha import detect_aha
+from ahazero.observe.collapse import collapse_from_run
 from ahazero.observe.records import Problem, describe_problems
 from ahazero.observe.trace_select import compare_groups, resolve_run, select_steps
 from ahazero.observe.trace_store import (
@@ -183,6 +185,11 @@ def _run(args: argparse.Namespace, console: Console, problems: list[Problem]) ->
         console.print(f"[yellow]no traced step matches[/yellow]; traced steps: {available[0]}–{available[-1]} "
                       f"({len(available)} files)")
         return 1
+
+    if not args.json:  # the collapse alarm first, whatever is shown
+        rows = None if (run / "metrics.jsonl").is_file() else step_metrics(run)
+        for alarm in collapse_from_run(run, rows=rows):
+            console.print(f"[bold red]collapse:[/bold red] {alarm.message}", highlight=False)
 
     filters = _filters(args)
     filtering = any(v is not None for v in filters.values())

@@ -2,7 +2,8 @@
 
 Every task is a :class:`Task` whose options are validated on construction; ``load(split)``
 returns a ``datasets.Dataset`` for ``"train"`` or ``"test"``. ``prompts`` renders a row into
-the model's prompt (chat template or the plain R1-Zero template). The tasks wing may import
+the model's prompt (chat template or the plain R1-Zero template); ``bundled`` reads the GSM8K
+and MATH-500 files shipped in ``data/`` (sha256-pinned). The tasks wing may import
 ``cache`` and the ``rewards`` package only: nothing of config, models or training.
 
 Example:

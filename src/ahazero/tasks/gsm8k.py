@@ -1,14 +1,18 @@
-"""``gsm8k``: grade-school math word problems (GSM8K), from the Hugging Face Hub or local files.
+"""``gsm8k``: grade-school math word problems (GSM8K): from the Hugging Face Hub, the bundled copy, or local files.
 
 Where the rows come from, per split (the first that applies):
 
 1. ``train_file`` / ``test_file``: an explicit ``.jsonl``, ``.json`` or ``.parquet`` file for
    that split (e.g. only ``test_file`` to evaluate on a local test set);
-2. ``source`` naming a local directory: ``<dir>/<split>.jsonl`` (or ``.json`` / ``.parquet``),
+2. ``source: bundled``: the copy of the upstream GSM8K files shipped in the package
+   (:mod:`ahazero.tasks.bundled`, sha256-pinned; 7,473 train and 1,319 test problems);
+3. ``source`` naming a local directory: ``<dir>/<split>.jsonl`` (or ``.json`` / ``.parquet``),
    as in the original GSM8K repository, or the hub snapshot layout
    ``<dir>/<hub_config>/<split>-*.parquet`` (``huggingface-cli download openai/gsm8k --repo-type
    dataset --local-dir <dir>``);
-3. otherwise ``source`` is a hub id: ``datasets.load_dataset(source, hub_config, split=split)``.
+4. otherwise ``source`` is a hub id: ``datasets.load_dataset(source, hub_config, split=split)``.
+   For the default ``openai/gsm8k`` (config ``main``) the bundled copy is used when the hub is
+   not reachable, or fails to serve it, with a log line saying so.
 
 A ``source`` is local when it exists, starts with ``/``, ``.`` or ``~``, or ends with a data-file
 suffix; a single file as ``source`` is refused (GSM8K has two files: use ``train_file`` /
@@ -32,14 +36,20 @@ from typing import Any, ClassVar
 import datasets
 from pydantic import Field
 
-from ahazero.tasks._io import is_local_source, load_hub_split, read_records, require_columns
+from ahazero.tasks._checked_read import read_task_file
+from ahazero.tasks._io import is_local_source, load_hub_split, require_columns
 from ahazero.tasks.base import Split, Task, rows_to_dataset, subsample_indices
+from ahazero.tasks.bundled import BUNDLED_SOURCE, bundled_path, hub_or_bundled, read_bundled
 
 __all__ = ["GSM8KTask", "extract_gsm8k_answer"]
 
 logger = logging.getLogger(__name__)
 
+HUB_ID = "openai/gsm8k"
+COLUMNS = ["question", "answer"]
+
 _LOCAL_HINT = (
+    "source='bundled' (the copy shipped with ahazero), "
     "source='/path/to/gsm8k' (a directory with train.jsonl and test.jsonl), "
     "or train_file='/path/to/train.jsonl' / test_file='/path/to/test.jsonl'"
 )
@@ -99,9 +109,10 @@ class GSM8KTask(Task):
     )
 
     source: str = Field(
-        "openai/gsm8k",
+        HUB_ID,
         min_length=1,
-        description="Hub dataset id, or a local directory with train/test files.",
+        description="Hub dataset id (the default falls back to the bundled copy without the hub), "
+        "'bundled' (the copy shipped with ahazero), or a local directory with train/test files.",
     )
     hub_config: str = Field("main", min_length=1, description="Hub config name ('main' or 'socratic').")
     train_file: str | None = Field(
@@ -114,8 +125,12 @@ class GSM8KTask(Task):
     def _records(self, split: Split) -> tuple[list[dict[str, Any]], str]:
         explicit = self.train_file if split == "train" else self.test_file
         if explicit is not None:
-            return read_records(explicit), explicit
+            return read_task_file(explicit, COLUMNS, self.name), explicit
+        if self.source == BUNDLED_SOURCE:
+            return read_bundled("gsm8k", split), f"bundled copy {bundled_path('gsm8k', split)}"
         if not is_local_source(self.source):
+            if self.source == HUB_ID and self.hub_config == "main":
+                return hub_or_bundled(self.name, self.source, self.hub_config, split, _LOCAL_HINT, "gsm8k")
             rows = load_hub_split(self.name, self.source, self.hub_config, split, _LOCAL_HINT)
             return rows, f"{self.source} ({split})"
         path = Path(self.source).expanduser()
@@ -131,12 +146,12 @@ class GSM8KTask(Task):
                 "train.jsonl and test.jsonl"
             )
         files = _directory_files(path, split, self.hub_config)
-        records = [record for file in files for record in read_records(file)]
+        records = [record for file in files for record in read_task_file(file, COLUMNS, self.name)]
         return records, str(files[0]) if len(files) == 1 else f"{path} ({split})"
 
     def _load(self, split: Split) -> datasets.Dataset:
         records, where = self._records(split)
-        require_columns(records, ["question", "answer"], where)
+        require_columns(records, COLUMNS, where)
         rows = []
         for index in subsample_indices(len(records), self.cap(split), self.seed, split):
             record = records[index]

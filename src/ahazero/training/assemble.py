@@ -150,6 +150,10 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     train_dataset = prepare_dataset(checked.task, "train", tokenizer, cfg)
     # the guard first: it adds 'updates_skipped' to the logs the other two write
     callbacks = [NonFiniteGradientGuard(cfg.on_nonfinite), MetricsJsonlCallback(run_dir.metrics), StepSummaryCallback()]
+    if cfg.on_collapse != "off":
+        from ahazero.training.collapse import CollapseAlarmCallback
+
+        callbacks.append(CollapseAlarmCallback(cfg.collapse, cfg.on_collapse, metrics_path=run_dir.metrics))
     trainer = AhaGRPOTrainer(
         model=model,
         reward_funcs=checked.reward_funcs,
@@ -159,6 +163,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         callbacks=callbacks,
         peft_config=lora_config(cfg.model.lora),
         tracer=make_tracer(cfg, run_dir),
+        zero_variance=cfg.groups.zero_variance,
+        group_reward=cfg.groups.reward,
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgressCallback)
@@ -357,5 +363,18 @@ def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePo
     trainer.save_model(str(staged))
     if state.is_main_process:
         run_dir.replace_model(staged)
+    _report_collapse_stop(trainer, run_dir)
     logger.info("run finished: %s", run_dir.root)
     return run_dir.root
+
+
+def _report_collapse_stop(trainer: Any, run_dir: RunDir) -> None:
+    """Say why a run ended early under ``on_collapse: stop`` (the checkpoint and final model are saved)."""
+    from ahazero.training.collapse import CollapseAlarmCallback
+
+    alarm = next((cb.stopped_by for cb in trainer.callback_handler.callbacks
+                  if isinstance(cb, CollapseAlarmCallback) and cb.stopped_by is not None), None)
+    if alarm is not None:
+        logger.error("stopped at step %d by on_collapse: stop (%s collapse); the checkpoint of that step is in %s "
+                     "and the model in %s. Read `ahazero traces %s`, change the recipe, and train again or "
+                     "--resume", alarm.step, alarm.kind, run_dir.checkpoints, run_dir.model, run_dir.root)

@@ -24,7 +24,7 @@ from trl.trainer.utils import pad
 from ahazero.observe.tracing import TraceWriter
 from ahazero.rollout.graph_sampler import GraphSampler, error_summary
 
-__all__ = ["AhaGRPOTrainer", "avoid_unstable_length"]
+__all__ = ["AhaGRPOTrainer", "avoid_unstable_length", "zero_variance_groups"]
 
 logger = logging.getLogger("ahazero.training.trainer")
 
@@ -55,6 +55,23 @@ def avoid_unstable_length(output: dict[str, Any], pad_token_id: int) -> dict[str
     return output
 
 
+def zero_variance_groups(values: torch.Tensor, num_generations: int, tol: float = 1e-6) -> torch.Tensor:
+    """One flag per group of ``num_generations`` consecutive rewards: True where the group's rewards are all equal.
+
+    NaN (a reward that did not apply) is ignored; a group with no finite reward counts as
+    zero-variance (it carries no signal either).
+
+    Example:
+        >>> zero_variance_groups(torch.tensor([0., 0., 0., 1., 1., 1., float("nan"), 1.]), 2).tolist()
+        [True, False, True, True]
+    """
+    groups = values.view(-1, num_generations)  # (G, n)
+    finite = ~torch.isnan(groups)
+    high = torch.where(finite, groups, float("-inf")).max(dim=1).values
+    low = torch.where(finite, groups, float("inf")).min(dim=1).values
+    return ~finite.any(dim=1) | ((high - low) <= tol)
+
+
 class AhaGRPOTrainer(GRPOTrainer):
     """TRL's GRPOTrainer plus per-step traces, behaviour metrics and rollout timing.
 
@@ -62,10 +79,29 @@ class AhaGRPOTrainer(GRPOTrainer):
     ``timing/generated_tokens`` and ``timing/tokens_per_second`` to the logged metrics (and
     ``memory/peak_allocated_gib`` on a GPU); :attr:`rollout_timings` keeps one dict per batch,
     with the optimizer step it belongs to under ``step``.
+
+    ``zero_variance`` (``groups.zero_variance`` in a config) is ``"keep"`` (TRL's algorithm) or
+    ``"drop"``: a group whose ``group_reward`` (a reward's name, or ``"total"``) is the same for
+    every completion gets advantage 0 and is masked out of the loss, as TRL masks truncated
+    completions (``mask_truncated_completions``), so the token count that ``loss_type: dapo``
+    divides by counts only the groups kept. Each generation batch logs the share of such
+    groups as ``behaviour/zero_variance_groups`` (in both modes) and, with ``drop``,
+    ``behaviour/groups_dropped``.
     """
 
-    def __init__(self, *args: Any, tracer: TraceWriter | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tracer: TraceWriter | None = None, zero_variance: str = "keep",
+                 group_reward: str = "accuracy", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if zero_variance not in ("keep", "drop"):
+            raise ValueError(f"zero_variance must be 'keep' or 'drop', got {zero_variance!r}")
+        names = list(self.reward_func_names)
+        if zero_variance == "drop" and group_reward not in (*names, "total"):
+            raise ValueError(f"group_reward {group_reward!r} is not one of the rewards {names} or 'total'")
+        self.zero_variance = zero_variance
+        #: Column of the reward whose spread decides (None: the weighted total; -1: not configured).
+        self._group_column = None if group_reward == "total" else (names.index(group_reward)
+                                                                   if group_reward in names else -1)
+        self._last_rewards: torch.Tensor | None = None
         self.tracer = tracer
         self.rollout_timings: list[dict[str, float]] = []
         self._pending: defaultdict[str, float] = defaultdict(float)
@@ -160,8 +196,9 @@ class AhaGRPOTrainer(GRPOTrainer):
 
     def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        rewards = super()._calculate_rewards(*args, **kwargs)
+        rewards = super()._calculate_rewards(*args, **kwargs)  # (N_all, F): gathered from every process
         self._pending["reward_seconds"] += time.perf_counter() - start
+        self._last_rewards = rewards
         return rewards
 
     def _record_timing(self) -> None:
@@ -182,9 +219,44 @@ class AhaGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = avoid_unstable_length(super()._generate_and_score_completions(inputs), self._tokenizer.pad_token_id)
         self._record_timing()
+        dropped = self._zero_variance_rows(output) if self.model.training else None
+        if dropped is not None:
+            output["advantages"] = output["advantages"] * (~dropped).to(output["advantages"].dtype)
         if self.tracer is not None and self.model.training:
             self._trace(inputs, output)  # every process takes part: the pieces are gathered
+        if dropped is not None:
+            self._drop_from_loss(output, dropped)
         return output
+
+    def _zero_variance_rows(self, output: dict[str, Any]) -> torch.Tensor | None:
+        """Log the share of zero-variance groups; return this process's rows to drop (``drop`` mode only)."""
+        rewards, self._last_rewards = self._last_rewards, None
+        if rewards is None or self._group_column == -1:
+            return None
+        if self._group_column is None:  # the weighted total; a row where no reward applied stays NaN
+            weights = self.reward_weights.to(rewards.device)
+            values = (rewards * weights.unsqueeze(0)).nansum(dim=1)
+            values[torch.isnan(rewards).all(dim=1)] = float("nan")
+        else:
+            values = rewards[:, self._group_column]
+        flags = zero_variance_groups(values, self.num_generations)  # (N_all / num_generations,)
+        self._metrics["train"]["behaviour/zero_variance_groups"].append(flags.float().mean().item())
+        if self.zero_variance != "drop":
+            return None
+        self._metrics["train"]["behaviour/groups_dropped"].append(flags.float().mean().item())
+        rows = flags.repeat_interleave(self.num_generations)  # (N_all,)
+        local = output["advantages"].shape[0]
+        start = self.accelerator.process_index * local  # TRL's process slice of the gathered batch
+        return rows[start:start + local].to(output["advantages"].device)
+
+    def _drop_from_loss(self, output: dict[str, Any], dropped: torch.Tensor) -> None:
+        """Mask the dropped rows out of the loss and recount the loss tokens (a collective: every process calls it)."""
+        keep = (~dropped).to(output["completion_mask"].dtype).unsqueeze(1)  # (B, 1)
+        output["completion_mask"] = output["completion_mask"] * keep
+        loss_mask = output["completion_mask"]
+        if "tool_mask" in output:
+            loss_mask = loss_mask * output["tool_mask"]
+        output["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
 
     def _trace(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> None:
         """Gather this generation batch from every process; the main process measures and writes it."""

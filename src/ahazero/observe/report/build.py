@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ahazero.observe.aha import DEFINITION
+from ahazero.observe.collapse import first_alarms, settings_from_config
 from ahazero.observe.records import describe_problems
 from ahazero.observe.report.data import RunData, load_run, slug
 from ahazero.observe.report.html import CSS, esc, img
@@ -169,11 +170,15 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         f'<div class="verdict{" aha" if rd.aha.aha_step is not None else ""}"><b>{esc(rd.name)}</b>: '
         f"{esc(rd.aha.verdict)}{base_line(rd)}</div>" for rd in data)
     evals = eval_table(data)
+    collapse = [  # first, as in `ahazero traces`: a collapsed run's other numbers read differently
+        f'<div class="verdict aha"><b>{esc(rd.name)}</b>: {esc(alarm.message)}</div>'
+        for rd in data for alarm in first_alarms(rd.rows, settings_from_config(rd.config))]
     body = [
         f"<h1>{esc(title)}</h1>",
         f'<div class="meta">generated {time.strftime("%Y-%m-%d %H:%M")} by <code>ahazero report</code> · '
         f"runs: {', '.join(esc(str(Path(r))) for r in runs)}</div>",
         *[f'<p class="meta">{esc(note)}</p>' for note in damage_notes(data)],
+        *(["<h2>Collapse alarm</h2>", *collapse] if collapse else []),
         runs_table(data),
         "<h2>Did reflection rise?</h2>", verdicts,
         "<h2>Training curves</h2>",
@@ -258,6 +263,8 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
     path, data = _write_report(runs, args.out, title=getattr(args, "title", None),
                                examples=getattr(args, "examples", 2))
     for rd in data:
+        for alarm in first_alarms(rd.rows, settings_from_config(rd.config)):
+            console.print(f"[bold red]{rd.name}: collapse:[/bold red] {alarm.message}", highlight=False)
         console.print(f"[bold]{rd.name}[/bold]: {rd.aha.verdict}")
     for note in damage_notes(data):
         console.print(f"[yellow]{escape(note)}[/yellow]", soft_wrap=True)
