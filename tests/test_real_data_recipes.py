@@ -65,7 +65,7 @@ def test_base_model_eval_of_the_gsm8k_recipe(tmp_path, tiny_model_dir, capsys):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"", "no rows in"),
+    (b"", "is empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "is not UTF-8 text"),
     (b'{"question": "1+1?"}\n', "missing column 'answer'"),
 ])

@@ -145,8 +145,11 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
         Traceback (most recent call last):
         ...
         ahazero.evaluate.EvalError: --model step-abc: a checkpoint is named step-N with N a number, ...
-        >>> resolve_eval_model(cfg, "runs/default/checkpoints/checkpoint-60")
-        ('runs/default/checkpoints/checkpoint-60', 'default-step-60')
+        >>> import pathlib, tempfile
+        >>> ckpt = pathlib.Path(tempfile.mkdtemp()) / "default" / "checkpoints" / "checkpoint-60"
+        >>> ckpt.mkdir(parents=True)
+        >>> resolve_eval_model(cfg, str(ckpt))[1]
+        'default-step-60'
     """
     from ahazero.models.loading import is_model_folder
 

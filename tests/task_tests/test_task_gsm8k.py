@@ -170,9 +170,9 @@ def test_hub_failure_explains_the_local_alternative(monkeypatch):
 
 BAD_FILES = {
     "missing column": (b'{"q": "?", "answer": "#### 1"}\n', "missing column 'question'; the data has columns: q, answer"),
-    "empty": (b"", r"no rows in .*test\.jsonl \(an empty file\); expected rows with the columns question, answer"),
-    "blank lines only": (b"\n\n  \n", r"no rows in .*test\.jsonl \(an empty file\)"),
-    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r"test\.jsonl is not UTF-8 text .*a binary file"),
+    "empty": (b"", r"test\.jsonl is empty; .*the task needs the columns question, answer"),
+    "blank lines only": (b"\n\n  \n", r"test\.jsonl holds no rows"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r"test\.jsonl: byte 0 is not UTF-8 text; .*binary"),
     "invalid json": (b'{"question": "?", "answer": "#### 1"}\n{"question": \n', r"test\.jsonl:2: invalid JSON line"),
 }
 

@@ -150,9 +150,9 @@ def test_parse_level():
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", r"no rows in .*bad\.jsonl \(an empty file\); expected rows with the columns problem, answer"),
+        (b"", r"bad\.jsonl is empty; .*the task needs the columns problem, answer"),
         (b'{"problem": "1+1?"}\n', r"bad\.jsonl: missing column 'answer'; the data has columns: problem"),
-        (b"\x00\x01\x02\xff\xfe binary", r"bad\.jsonl is not UTF-8 text"),
+        (b"\x00\x01\x02\xff\xfe binary", r"bad\.jsonl: byte \d+ is not UTF-8 text"),
         (b"[1, 2]", r"bad\.jsonl:1: expected a JSON object per line"),
     ],
 )

@@ -1,9 +1,9 @@
 """Reading a benchmark task's local data file with one clear error per kind of bad file.
 
-:func:`read_task_file` is :func:`ahazero.tasks._io.read_records` plus the checks a careless
-user needs: a binary or non-UTF-8 file, an unreadable parquet file, a file without rows and
-missing columns each raise :class:`DataFileError`, whose one-line message names the task, the
-file and what was expected.
+:func:`read_task_file` is :func:`ahazero.tasks._io.read_records` (which refuses folders,
+devices, binary and empty files, malformed JSON and unreadable parquet) plus the task's needed
+columns: every failure is one :class:`DataFileError` line naming the task, the file and what
+was expected.
 
 Example:
     >>> import pathlib, tempfile
@@ -13,7 +13,7 @@ Example:
     ...     read_task_file(empty, ["question", "answer"], "gsm8k")
     ... except DataFileError as err:
     ...     print(str(err).replace(str(empty), "test.jsonl"))
-    task 'gsm8k': no rows in test.jsonl (an empty file); expected rows with the columns question, answer
+    task 'gsm8k': test.jsonl is empty; expected a .jsonl, .json or .parquet file of rows (the task needs the columns question, answer)
 """
 
 from __future__ import annotations
@@ -46,18 +46,13 @@ def read_task_file(path: str | os.PathLike[str], needed: list[str], task: str) -
     columns = ", ".join(needed)
     try:
         records = read_records(path)
-    except UnicodeDecodeError as err:
-        raise DataFileError(
-            f"task {task!r}: {path} is not UTF-8 text (undecodable byte at offset {err.start}; a binary "
-            f"file?); expected JSON Lines with the columns {columns}, a .json list or a .parquet file"
-        ) from None
     except (DataFileError, FileNotFoundError):  # a missing file already says which
         raise
-    except Exception as err:  # noqa: BLE001 - malformed JSON, unreadable parquet, ...: one line naming the file
+    except Exception as err:  # noqa: BLE001 - binary, empty, malformed JSON, unreadable parquet: one line
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         if str(path) not in message:
             message = f"{path}: {message}"
-        raise DataFileError(f"task {task!r}: {message}") from None
+        raise DataFileError(f"task {task!r}: {message} (the task needs the columns {columns})") from None
     if not records:
         raise DataFileError(
             f"task {task!r}: no rows in {path} (an empty file); "
