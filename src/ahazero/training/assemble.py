@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ahazero.config.schema import ExperimentConfig, apply_overrides, dump_config, load_config
+from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides, dump_config, load_config
 from ahazero.observe.rundir import RunDir
 from ahazero.observe.tracing import TraceWriter
 
@@ -194,6 +194,18 @@ def _ranges(steps: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
+def _calibration_record(task: Any) -> dict[str, Any]:
+    """``{"calibration": {file, band, counts}}`` for run.json when the task filters by pass rate, else ``{}``."""
+    try:
+        counts = task.calibration_counts()
+    except ValueError as err:  # the file holds none of the problems, or the band keeps none
+        raise ConfigError(f"task.calibration: {err}") from None
+    if counts is None:
+        return {}
+    logger.info("task.calibration: %s", counts.describe(task.pass_rate_band))
+    return {"calibration": {"file": task.calibration, "band": list(task.pass_rate_band), **counts._asdict()}}
+
+
 def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     """Train with GRPO as configured; return the run directory.
 
@@ -216,13 +228,15 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
     resume_step = run_dir.resume_step(resume=resume)  # read-only: every process agrees
+    calibration = _calibration_record(checked.task)
     if state.is_main_process:  # only the main process writes the run directory
         run_dir.root.mkdir(parents=True, exist_ok=True)
         config_text = dump_config(cfg)
         if resume:
             _warn_if_config_changed(run_dir, config_text)
         run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
-                           extra={"resumed_from_step": resume_step, "num_processes": state.num_processes})
+                           extra={"resumed_from_step": resume_step, "num_processes": state.num_processes,
+                                  **calibration})
         dropped = TraceWriter(run_dir.traces).drop_after(resume_step or 0)
         if dropped:
             logger.info("removed traces of steps %s (after the checkpoint; they will be regenerated)", dropped)
