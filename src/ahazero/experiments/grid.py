@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+import yaml
+
 from ahazero.config.schema import ConfigError, parse_override
 
 __all__ = ["GridAxis", "NAME_PATTERN", "Variant", "check_name", "expand", "parse_grid", "split_values"]
@@ -121,7 +123,11 @@ def parse_grid(specs: Sequence[str]) -> list[GridAxis]:
             raise ConfigError(f"--grid {spec!r} has an empty value")
         if len(set(raw)) < len(raw):
             raise ConfigError(f"--grid {spec!r} repeats a value")
-        values = tuple(parse_override(f"{key}={r}")[1] for r in raw)
+        try:
+            values = tuple(parse_override(f"{key}={r}")[1] for r in raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--grid {spec!r}: a value is not valid YAML ({str(err).splitlines()[0]}); quote "
+                              "values with YAML's special characters, e.g. ['*', '/']") from None
         axes.append(GridAxis(key, tuple(raw), values))
     return axes
 
