@@ -120,3 +120,37 @@ def test_a_run_that_never_formats_has_no_growth_number_rather_than_a_made_up_one
     assert row["target"]["growth"] is None and row["target"]["met"] is None
     failed = variant_row(tmp_path / "nothing", label="w", values={}, seed=None, base=None, exit_code=1)
     assert failed["status"] == "failed (exit 1)" and failed["steps"] is None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_sweep_leaves_no_job_running(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    parent = ("import sys; from pathlib import Path; from ahazero.experiments.runner import Job, run_jobs; "
+              f"run_jobs([Job('c', [[sys.executable, '-c', {child!r}]], Path({str(tmp_path / 'c.log')!r}))], "
+              "parallel=1)")
+    sweep = subprocess.Popen([PY, "-c", parent])
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and sweep.poll() is None
+        time.sleep(0.1)
+    pid = int(pid_file.read_text())
+    assert _alive(pid)
+    os.kill(sweep.pid, signal.SIGKILL)  # no chance to clean up
+    sweep.wait()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)

@@ -25,10 +25,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,17 @@ def base_key(checked_task: Any, cfg: ExperimentConfig, max_new_tokens: int) -> t
     return digest, describe
 
 
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def _state(run: RunDir, *, evaluate: bool, resume: bool) -> str:
     if is_finished(run):
         return "needs_eval" if evaluate and not (run.root / "eval" / "final.json").is_file() else "finished"
@@ -224,7 +236,8 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
         check_name(variant.run_name, "variant name")
         all_overrides = [*common, *variant.overrides, f"name={variant.run_name}"]
         try:
-            cfg = load_for_device(config, cuda=cuda, presets=list(presets), overrides=all_overrides)
+            with _quiet("ahazero.training.assemble"):  # the CPU-profile warning was given once above
+                cfg = load_for_device(config, cuda=cuda, presets=list(presets), overrides=all_overrides)
             checked = check_config(cfg, cuda=cuda)
         except ConfigError as err:
             raise ConfigError(f"variant {variant.run_name}: {err}") from None

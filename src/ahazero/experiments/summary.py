@@ -257,7 +257,8 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
         "(`logging.reflection_phrases`) or Dr. GRPO's keywords (recheck, re-examine, check again, ...).",
         f"- *target*: pass@1 up by at least {TARGET['min_gain'] * 100:.0f} points; closed think at the last step at least "
         f"{TARGET['min_growth']}x its value at the format-90% step; the trained model's held-out closed think above "
-        f"the base model's; at most {TARGET['max_train_seconds'] / 60:.0f} minutes of training (`train_runtime`).",
+        f"the base model's; at most {TARGET['max_train_seconds'] / 60:.0f} minutes of training (`train_runtime`; "
+        "runs that shared a GPU with `--parallel` report the time they took while sharing it).",
     ]
     if info.get("report"):
         lines += ["", f"Curves of every run, overlaid: `{info['report']}`"]
