@@ -53,6 +53,8 @@ class Job:
     commands: list[list[str]]
     log: Path
     payload: Any = None  # whatever the caller needs back in ``on_finish``
+    #: Asked before command ``i`` starts; False: not yet (asked again at the next poll, the slot stays taken).
+    before: Callable[[int], bool] | None = None
     exit_code: int | None = None
     seconds: float | None = None
     failed_command: list[str] | None = None
@@ -104,7 +106,10 @@ def _close(job: Job) -> None:
 def _stop(jobs: Sequence[Job], grace: float) -> None:
     """SIGTERM each job's process group, then SIGKILL what is still there after ``grace`` seconds."""
     for job in jobs:
-        if job._proc is not None and job._proc.poll() is None:
+        if job._proc is None:  # waiting to start its next command
+            job.exit_code, job.seconds = INTERRUPTED, time.monotonic() - job._start
+            continue
+        if job._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(job._proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -135,7 +140,8 @@ def run_jobs(jobs: Sequence[Job], *, parallel: int, env: dict[str, str] | None =
              grace_seconds: float = 30.0) -> list[Job]:
     """Run ``jobs`` in order, at most ``parallel`` at once; return them with ``exit_code`` set.
 
-    ``on_finish`` is called in this thread as each job ends (in the order they end). Ctrl-C
+    ``on_finish`` is called in this thread as each job ends (in the order they end); a job's
+    ``before(i)`` may hold command ``i`` back until something else is done. Ctrl-C
     or SIGTERM stops every running job (SIGTERM, then SIGKILL after ``grace_seconds``) and
     raises :class:`SweepInterrupted`; jobs that never started keep ``exit_code`` None.
 
@@ -158,17 +164,19 @@ def run_jobs(jobs: Sequence[Job], *, parallel: int, env: dict[str, str] | None =
             while pending and len(running) < parallel:
                 job = pending.pop(0)
                 job._start = time.monotonic()
-                _start_command(job, env)
                 running.append(job)
             for job in list(running):
-                assert job._proc is not None
+                if job._proc is None:  # its next command has not started yet
+                    if job.before is None or job.before(job._index):
+                        _start_command(job, env)
+                    continue
                 code = job._proc.poll()
                 if code is None:
                     continue
                 _close(job)
                 if code == 0 and job._index + 1 < len(job.commands):
                     job._index += 1
-                    _start_command(job, env)
+                    job._proc = None
                     continue
                 if code != 0:
                     job.failed_command = job.commands[job._index]

@@ -57,13 +57,15 @@ def sweep_jobs(plan: SweepPlan, *, prefix: list[str], eval_batch_size: int) -> l
         ['smoke-seed_1', 'smoke-seed_2']
     """
     jobs = []
+    base_jobs: dict[str, Job] = {}
     batch = ["--batch-size", str(eval_batch_size)]
     for base in plan.bases.values():
         if not base.done:
             command = [*prefix, "eval", plan.config, *base.overrides, "--model", "base", "--out", str(base.folder),
                        *batch]
-            jobs.append(Job(f"base model ({base.folder.name})", [command], base.folder / "eval.log",
-                            payload=("base", base)))
+            base_jobs[base.key] = Job(f"base model ({base.folder.name})", [command], base.folder / "eval.log",
+                                      payload=("base", base))
+            jobs.append(base_jobs[base.key])
     presets = [flag for name in plan.presets for flag in ("--preset", name)]
     for vp in plan.variants:
         commands = []
@@ -73,8 +75,21 @@ def sweep_jobs(plan: SweepPlan, *, prefix: list[str], eval_batch_size: int) -> l
         if plan.evaluate and vp.state != "finished":
             commands.append([*prefix, "eval", plan.config, *vp.overrides, "--model", "final", *batch])
         if commands:
-            jobs.append(Job(vp.variant.run_name, commands, vp.run.root / "sweep.log", payload=("variant", vp)))
+            jobs.append(Job(vp.variant.run_name, commands, vp.run.root / "sweep.log", payload=("variant", vp),
+                            before=_after_base_eval(plan, vp, base_jobs.get(vp.base_key), len(commands) - 1)))
     return jobs
+
+
+def _after_base_eval(plan: SweepPlan, vp: VariantPlan, base_job: Job | None, eval_index: int) -> Any:
+    """``Job.before`` for a variant: its eval waits for the base model's, whose numbers it shows beside its own."""
+    def before(index: int) -> bool:
+        if not plan.evaluate or index != eval_index:
+            return True
+        if base_job is not None and base_job.exit_code is None:
+            return False  # still running (base evals start before any variant, so it will end)
+        _copy_base_eval(plan, vp)
+        return True
+    return before
 
 
 def _copy_base_eval(plan: SweepPlan, vp: VariantPlan) -> None:
