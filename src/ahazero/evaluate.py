@@ -25,7 +25,7 @@ from typing import Any
 
 from ahazero.config.schema import ExperimentConfig
 from ahazero.observe.behaviours import describe, summarize
-from ahazero.observe.rundir import RunDir
+from ahazero.observe.rundir import RunDir, read_metrics
 from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
 
 __all__ = ["EvalSettings", "evaluate", "majority_answer", "reference_numbers", "render_markdown",
@@ -251,8 +251,9 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
         samples += s_samples
 
     out = Path(out_dir) if out_dir is not None else RunDir(cfg.run_dir).root / "eval"
-    if tag != "base":
-        results.update(reference_numbers(out / "base.json", RunDir(cfg.run_dir).metrics))
+    if tag != "base":  # the first training step only for this run's own models
+        own = tag == "final" or tag.startswith("step-")
+        results.update(reference_numbers(out / "base.json", RunDir(cfg.run_dir).metrics if own else None))
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{tag}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / f"{tag}.md").write_text(render_markdown(results), encoding="utf-8")
@@ -268,7 +269,7 @@ REFERENCE_KEYS = ("pass@1", "format_rate", "think_tokens_mean", "think_tokens_cl
                   "reflection_rate_drgrpo")
 
 
-def reference_numbers(base_json: Path, metrics_jsonl: Path) -> dict[str, Any]:
+def reference_numbers(base_json: Path, metrics_jsonl: Path | None) -> dict[str, Any]:
     """The untrained model's numbers to show beside a trained one's: ``base`` and ``first_step``.
 
     ``base`` holds :data:`REFERENCE_KEYS` of ``eval/base.json`` (greedy, held-out) when it
@@ -282,8 +283,6 @@ def reference_numbers(base_json: Path, metrics_jsonl: Path) -> dict[str, Any]:
         >>> reference_numbers(d / "base.json", d / "m.jsonl")
         {'first_step': {'step': 1, 'reflection_rate': 0.25, 'reflection_rate_drgrpo': None}}
     """
-    from ahazero.observe.rundir import read_metrics
-
     out: dict[str, Any] = {}
     try:
         base = json.loads(base_json.read_text(encoding="utf-8"))
@@ -291,7 +290,8 @@ def reference_numbers(base_json: Path, metrics_jsonl: Path) -> dict[str, Any]:
         base = None
     if isinstance(base, dict):
         out["base"] = {k: base.get(k) for k in REFERENCE_KEYS}
-    first = next((r for r in read_metrics(metrics_jsonl) if "behaviour/reflection_rate" in r), None)
+    rows = read_metrics(metrics_jsonl) if metrics_jsonl is not None else []
+    first = next((r for r in rows if "behaviour/reflection_rate" in r), None)
     if first is not None:
         out["first_step"] = {"step": first.get("step"), "reflection_rate": first.get("behaviour/reflection_rate"),
                              "reflection_rate_drgrpo": first.get("behaviour/reflection_rate_drgrpo")}

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import datasets
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ahazero.tasks.calibration import BandCounts, band_counts, read_calibration
+from ahazero.tasks.calibration import BandCounts, CalibrationError, band_counts, in_band, read_calibration
 
 __all__ = [
     "BASE_COLUMNS",
@@ -275,8 +275,6 @@ class Task(BaseModel):
         return self._checked_counts(read_calibration(self.calibration), [str(i) for i in self._load("train")["id"]])
 
     def _checked_counts(self, rates: dict[str, float], ids: list[str]) -> BandCounts:
-        from ahazero.tasks.calibration import CalibrationError
-
         counts = band_counts(rates, ids, self.pass_rate_band)
         if counts.missing == counts.total:
             raise CalibrationError(
@@ -288,8 +286,6 @@ class Task(BaseModel):
         return counts
 
     def _apply_band(self, dataset: datasets.Dataset) -> datasets.Dataset:
-        from ahazero.tasks.calibration import in_band
-
         assert self.calibration is not None
         rates = read_calibration(self.calibration)
         ids = [str(i) for i in dataset["id"]]
