@@ -154,3 +154,16 @@ def test_a_killed_sweep_leaves_no_job_running(tmp_path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+
+
+def test_a_resumed_run_counts_the_time_of_its_steps_not_only_its_last_session(tmp_path):
+    rows = [{"format_rate": 1.0, "think_tokens_closed_mean": 10.0}] * 3
+    run = _run(tmp_path, rows, runtime=5.0)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for line, seconds in zip(lines, (2.0, 3.0, 4.0)):
+        line["step_time"] = seconds
+    (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    assert variant_row(run, label="v", values={}, seed=None, base=None)["train_seconds"] == 5.0
+    (run / "run.json").write_text(json.dumps({"history": [{"command": ["a"]}, {"command": ["a", "--resume"]}]}))
+    row = variant_row(run, label="v", values={}, seed=None, base=None)
+    assert (row["train_seconds"], row["train_seconds_source"]) == (9.0, "step_time")

@@ -192,7 +192,7 @@ def sample_completions(model: Any, tokenizer: Any, prompts: list[str], *, k: int
             enc = tokenizer([p for p in chunk for _ in range(k)], return_tensors="pt", padding=True,
                             add_special_tokens=False)
             ids, mask = enc["input_ids"], enc["attention_mask"]
-            with torch.inference_mode():
+            with torch.no_grad():  # as in training: the graph sampler's static cache is made and reused here
                 if sampler is not None:
                     ids, mask = _left_pad(ids, mask, bucket, pad_id)
                     rows = sampler.generate(model, ids.to(device), mask.to(device),

@@ -130,9 +130,16 @@ def variant_row(run_root: Path, *, label: str, values: dict[str, Any], seed: int
     fmt90 = next((r for r in rows if (_num(r.get("behaviour/format_rate")) or 0.0) >= 0.9 - 1e-9), None)
     times = [_num(r.get("step_time")) for r in rows]
     times = [t for t in times if t is not None]
+    # train_runtime covers the last session only: a resumed run counts the time of its logged steps instead
+    sessions = len((_read_json(run.info) or {}).get("history") or [None])
+    if runtime is not None and sessions <= 1:
+        seconds, source = runtime, "train_runtime"
+    else:
+        seconds, source = (sum(times), "step_time") if times and runtime is not None else (None, None)
     out: dict[str, Any] = {
         "variant": label, "run_dir": str(run.root), "values": values, "seed": seed, "status": status,
-        "exit_code": exit_code, "steps": None if last is None else int(last["step"]), "train_seconds": runtime,
+        "exit_code": exit_code, "steps": None if last is None else int(last["step"]), "train_seconds": seconds,
+        "train_seconds_source": source,
         "step_seconds_mean": sum(times) / len(times) if times else None,
         "pass1_base": _num((base or {}).get("pass@1")), "pass1_final": _num((final or {}).get("pass@1")),
         "format_final": _num((final or {}).get("format_rate")), "format_end": at(last, "format_rate"),
@@ -239,7 +246,8 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
         met = _mark(t["met"]) + ("" if t["met"] else f" (gain {_mark(t['gain'])}, growth {_mark(t['growth'])}, "
                                  f"above base {_mark(t['above_base'])}, time {_mark(t['time'])})")
         lines.append(
-            f"| {r['variant']} | {r['status']} | {r['steps'] or '–'} | {_n(r['train_seconds'], 0)} | "
+            f"| {r['variant']} | {r['status']} | {r['steps'] or '–'} | {_n(r['train_seconds'], 0)}"
+            f"{'*' if r['train_seconds_source'] == 'step_time' else ''} | "
             f"{_pct(r['pass1_base'])} → {_pct(r['pass1_final'])} | {_pct(r['format_final'])} | "
             f"{_n(r['think_closed_fmt90'])} ({r['format90_step'] or '–'}) → {_n(r['think_closed_end'])} | "
             f"{_times(r['think_closed_growth'])} | {_n(r['think_closed_eval_base'])} → "
@@ -259,6 +267,8 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
         f"{TARGET['min_growth']}x its value at the format-90% step; the trained model's held-out closed think above "
         f"the base model's; at most {TARGET['max_train_seconds'] / 60:.0f} minutes of training (`train_runtime`; "
         "runs that shared a GPU with `--parallel` report the time they took while sharing it).",
+        "- *train s*: `train_runtime`; marked * for a resumed run, whose `train_runtime` covers its last session "
+        "only: the sum of its logged steps' `step_time` instead.",
     ]
     if info.get("report"):
         lines += ["", f"Curves of every run, overlaid: `{info['report']}`"]
