@@ -5,7 +5,7 @@ thinking 30, 20, 40 tokens), a checkpoint, the ``train_runtime`` line and a fina
 ``eval`` writes ``<tag>.json``. ``$FAKE_AHAZERO`` (JSON) changes that per run name:
 ``{"fail": [names]}`` logs one step and a checkpoint then exits 1; ``{"no_checkpoint": [names]}``
 logs one step without a checkpoint then exits 1; ``{"interrupt": [names]}`` logs one step and a
-checkpoint, sends SIGINT to the sweep, and waits to be stopped. Every call is appended to
+checkpoint, sends SIGTERM to the sweep, and waits to be stopped. Every call is appended to
 ``$FAKE_AHAZERO_CALLS``.
 """
 
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
                 print(f"fake failure at step {step}")
                 return 1
             if stop_early == "interrupt":
-                os.kill(os.getppid(), signal.SIGINT)
+                os.kill(os.getppid(), signal.SIGTERM)
                 time.sleep(60)
                 return 1
         fh.write(json.dumps({"step": 3, "train_runtime": 123.0}) + "\n")

@@ -195,8 +195,8 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
     Example:
         >>> import tempfile, pathlib
         >>> config = pathlib.Path(tempfile.mkdtemp()) / "mini.yaml"
-        >>> _ = config.write_text("name: x\nmodel: {name_or_path: tiny}\ntask: {name: arithmetic}\n"
-        ...                       "rewards: [{name: accuracy}]\n")
+        >>> _ = config.write_text("name: x\\nmodel: {name_or_path: tiny}\\ntask: {name: arithmetic}\\n"
+        ...                       "rewards: [{name: accuracy}]\\n")
         >>> build_plan(str(config), grid=["grpo.learning_rat=1e-4"], cuda=False)
         Traceback (most recent call last):
         ...

@@ -159,6 +159,8 @@ def run_jobs(jobs: Sequence[Job], *, parallel: int, env: dict[str, str] | None =
     running: list[Job] = []
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+    # Ctrl-C stops the sweep even where an imported library had set SIGINT aside
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
     try:
         while pending or running:
             while pending and len(running) < parallel:
@@ -194,4 +196,6 @@ def run_jobs(jobs: Sequence[Job], *, parallel: int, env: dict[str, str] | None =
     finally:
         if main and previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if main and previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
     return list(jobs)
