@@ -133,3 +133,20 @@ def test_majority_vote_and_markdown():
     md = render_markdown({"model": "m", "tag": "final", "task": "arithmetic", "split": "test", "n": 4,
                           "pass@1": 0.25, "pass@8": 0.5, "maj@8": 0.5, "format_rate": None})
     assert "| pass@8 | 0.500 |" in md and "| format_rate | n/a |" in md
+
+
+def test_a_trained_models_eval_shows_the_base_model_and_the_first_step_beside_it(tmp_path):
+    from ahazero.evaluate import reference_numbers
+
+    (tmp_path / "base.json").write_text(json.dumps({"tag": "base", "pass@1": 0.285, "reflection_rate": 0.185,
+                                                    "reflection_rate_drgrpo": 0.02}))
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 1, "behaviour/reflection_rate": 0.2,
+                                                        "behaviour/reflection_rate_drgrpo": 0.01}) + "\n")
+    ref = reference_numbers(tmp_path / "base.json", tmp_path / "metrics.jsonl")
+    assert ref["base"]["reflection_rate_drgrpo"] == 0.02 and ref["first_step"]["reflection_rate"] == 0.2
+    md = render_markdown({"model": "m", "tag": "final", "task": "arithmetic", "split": "test", "n": 4,
+                          "pass@1": 0.65, "reflection_rate": 0.0, "reflection_rate_drgrpo": 0.0, **ref})
+    assert "| metric | final | base model |" in md
+    assert "| reflection_rate | 0.000 | 0.185 |" in md and "| reflection_rate_drgrpo | 0.000 | 0.020 |" in md
+    assert "first training step (1, sampled, before any update): reflection_rate 0.200" in md
+    assert reference_numbers(tmp_path / "missing.json", tmp_path / "missing.jsonl") == {}

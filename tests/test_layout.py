@@ -26,6 +26,8 @@ ALLOWED: dict[str, set[str] | None] = {
     "ahazero.rollout": {"ahazero.models", "ahazero.config", "ahazero.tasks", "ahazero.cache"},
     "ahazero.training": {"ahazero.rollout", "ahazero.models", "ahazero.observe", "ahazero.config",
                          "ahazero.tasks", "ahazero.cache", "rewards"},
+    "ahazero.experiments": {"ahazero.training", "ahazero.rollout", "ahazero.models", "ahazero.observe",
+                            "ahazero.config", "ahazero.tasks", "ahazero.cache", "rewards"},
     "ahazero": None,
 }
 

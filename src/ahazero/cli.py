@@ -218,11 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fetch_model)
 
     from ahazero import bench
+    from ahazero.experiments import calibrate, sweep
     from ahazero.observe import report, traces_cli
 
     bench.add_parser(sub)
     traces_cli.add_parser(sub)
     report.add_parser(sub)
+    sweep.add_parser(sub)
+    calibrate.add_parser(sub)
     return parser
 
 

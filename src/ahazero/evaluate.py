@@ -2,7 +2,9 @@
 
 Scores with the run's own reward functions (same answer extraction, same verifier as
 training): pass@1 from greedy decoding, and pass@k / maj@k from ``k`` samples per problem.
-Also reports format rate, thinking length, reflection rate and language consistency.
+Also reports format rate, thinking length, reflection rate (R1's words and Dr. GRPO's
+keywords) and language consistency; a trained model's results carry the base model's
+(``eval/base.json``, when present) and the first training step's reflection rates beside them.
 Results go to ``runs/<name>/eval/<tag>.json`` and ``<tag>.md``, and every completion to
 ``<tag>-samples.jsonl``.
 
@@ -25,10 +27,11 @@ from typing import Any
 
 from ahazero.config.schema import ExperimentConfig
 from ahazero.observe.behaviours import describe, summarize
-from ahazero.observe.rundir import RunDir
+from ahazero.observe.rundir import RunDir, read_metrics
 from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
 
-__all__ = ["EvalError", "EvalSettings", "check_settings", "evaluate", "majority_answer", "render_markdown",
+__all__ = ["EvalError", "EvalSettings", "check_settings", "evaluate", "majority_answer", "reference_numbers",
+           "render_markdown",
            "resolve_eval_model"]
 
 logger = logging.getLogger("ahazero.eval")
@@ -272,7 +275,7 @@ def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, A
          "extracted_answer": b.answer, "correct": None if c is None else bool(c),
          "formatted": None if f is None else bool(f), "thinking_tokens": b.thinking_tokens,
          "completion_tokens": n, "truncated": tr, "reflections": b.reflections,
-         "language_consistency": b.language_consistency}
+         "reflections_drgrpo": b.reflections_drgrpo, "language_consistency": b.language_consistency}
         for r, t, c, f, b, n, tr in zip(rows, texts, correct, formatted, behaviours, lengths, truncated)
     ]
     return samples, metrics
@@ -322,6 +325,7 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
         "think_tokens_mean": metrics.get("behaviour/think_tokens_mean"),
         "think_tokens_closed_mean": metrics.get("behaviour/think_tokens_closed_mean"),
         "reflection_rate": metrics.get("behaviour/reflection_rate"),
+        "reflection_rate_drgrpo": metrics.get("behaviour/reflection_rate_drgrpo"),
         "language_consistency": metrics.get("behaviour/language_consistency"),
         "truncation_rate": metrics.get("behaviour/truncation_rate"),
         "greedy": metrics,
@@ -348,6 +352,9 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
         samples += s_samples
 
     out = Path(out_dir) if out_dir is not None else RunDir(cfg.run_dir).root / "eval"
+    if tag != "base":  # the first training step only for this run's own models
+        own = tag == "final" or tag.startswith("step-")
+        results.update(reference_numbers(out / "base.json", RunDir(cfg.run_dir).metrics if own else None))
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{tag}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / f"{tag}.md").write_text(render_markdown(results), encoding="utf-8")
@@ -356,6 +363,40 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
             fh.write(json.dumps(s, ensure_ascii=False) + "\n")
     results["files"] = [str(out / f"{tag}.json"), str(out / f"{tag}.md"), str(out / f"{tag}-samples.jsonl")]
     return results
+
+
+#: What :func:`reference_numbers` copies from the base model's eval next to a trained model's.
+REFERENCE_KEYS = ("pass@1", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate",
+                  "reflection_rate_drgrpo")
+
+
+def reference_numbers(base_json: Path, metrics_jsonl: Path | None) -> dict[str, Any]:
+    """The untrained model's numbers to show beside a trained one's: ``base`` and ``first_step``.
+
+    ``base`` holds :data:`REFERENCE_KEYS` of ``eval/base.json`` (greedy, held-out) when it
+    exists; ``first_step`` the first logged training step's reflection rates (sampled
+    completions of the model before any update).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "m.jsonl").write_text('{"step": 1, "behaviour/reflection_rate": 0.25}\\n')
+        >>> reference_numbers(d / "base.json", d / "m.jsonl")
+        {'first_step': {'step': 1, 'reflection_rate': 0.25, 'reflection_rate_drgrpo': None}}
+    """
+    out: dict[str, Any] = {}
+    try:
+        base = json.loads(base_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        base = None
+    if isinstance(base, dict):
+        out["base"] = {k: base.get(k) for k in REFERENCE_KEYS}
+    rows = read_metrics(metrics_jsonl) if metrics_jsonl is not None else []
+    first = next((r for r in rows if "behaviour/reflection_rate" in r), None)
+    if first is not None:
+        out["first_step"] = {"step": first.get("step"), "reflection_rate": first.get("behaviour/reflection_rate"),
+                             "reflection_rate_drgrpo": first.get("behaviour/reflection_rate_drgrpo")}
+    return out
 
 
 def _fmt(value: Any) -> str:
@@ -376,8 +417,18 @@ def render_markdown(results: dict[str, Any]) -> str:
     """
     keys = ["pass@1"] + [k for k in results if k.startswith(("pass@", "maj@")) and k != "pass@1"] + [
         "sampled_accuracy", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate",
-        "language_consistency", "truncation_rate"]
-    lines = [f"| metric | {results['tag']} |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
+        "reflection_rate_drgrpo", "language_consistency", "truncation_rate"]
+    base = results.get("base") if isinstance(results.get("base"), dict) else None
+    if base:
+        lines = [f"| metric | {results['tag']} | base model |", "|---|---|---|"]
+        lines += [f"| {k} | {_fmt(results.get(k))} | {_fmt(base.get(k))} |" for k in keys if k in results]
+    else:
+        lines = [f"| metric | {results['tag']} |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
     header = f"**{results['tag']}** ({results['model']}) on `{results['task']}` {results['split']}, n={results['n']}"
+    first = results.get("first_step") if isinstance(results.get("first_step"), dict) else None
+    if first:
+        header += (f"; first training step ({first.get('step')}, sampled, before any update): reflection_rate "
+                   f"{_fmt(first.get('reflection_rate'))}, reflection_rate_drgrpo "
+                   f"{_fmt(first.get('reflection_rate_drgrpo'))}")
     return "\n".join(lines) + "\n\n" + header + "\n"

@@ -12,7 +12,7 @@ import pytest
 import ahazero.tasks as tasks
 from ahazero.tasks import REQUIRED, TASKS, Task, available_tasks, get_task, task_columns, task_options
 
-EXPECTED = ["arithmetic", "countdown", "gsm8k", "linear_equation", "local", "math500"]
+EXPECTED = ["arithmetic", "chain", "countdown", "gsm8k", "linear_equation", "local", "math500", "multiplication"]
 # the smallest options that make each task constructible
 MINIMAL = {"local": {"train_path": "data.jsonl"}}
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ahazero.observe.behaviours import Behaviour, summarize
+from ahazero.observe.behaviours import Behaviour, find_drgrpo_reflections, reflection_text, summarize
 from ahazero.observe.records import Problem, check_trace_record, read_checked
 from ahazero.observe.tracing import trace_steps
 
@@ -292,6 +292,9 @@ def group_by_step(records: Iterable[dict[str, Any]]) -> dict[int, list[dict[str,
 
 
 def _behaviour(record: dict[str, Any]) -> Behaviour:
+    drgrpo = record.get("reflections_drgrpo")
+    if drgrpo is None:  # traces written before the Dr. GRPO measure: the same definition, from the text
+        drgrpo = find_drgrpo_reflections(reflection_text(full_text(record)))
     return Behaviour(
         thinking=record.get("thinking"),
         answer=record.get("extracted_answer"),
@@ -299,6 +302,7 @@ def _behaviour(record: dict[str, Any]) -> Behaviour:
         answer_tokens=int(record.get("answer_tokens") or 0),
         reflections=list(record.get("reflections") or []),
         language_consistency=record.get("language_consistency"),
+        reflections_drgrpo=list(drgrpo),
     )
 
 

@@ -190,7 +190,8 @@ def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] |
     table.add_column("n", justify="right")
     if matching is not None:
         table.add_column("matching", justify="right")
-    for name in ("reward", "accuracy", "format", "think tok", "p10–p90", "reflection", "truncated", "lang"):
+    for name in ("reward", "accuracy", "format", "think tok", "p10–p90", "reflection", "refl. Dr.GRPO", "truncated",
+                 "lang"):
         table.add_column(name, justify="right")
     for r in shown:
         cells = [str(r.get("step")), _num(r.get("n"))]
@@ -204,6 +205,7 @@ def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] |
             _num(r.get("behaviour/think_tokens_mean"), 1),
             "–" if p10 is None or p90 is None else f"{p10:.0f}–{p90:.0f}",
             _pct(r.get("behaviour/reflection_rate")),
+            _pct(r.get("behaviour/reflection_rate_drgrpo")),
             _pct(r.get("behaviour/truncation_rate")),
             _num(r.get("behaviour/language_consistency"), 3),
         ]

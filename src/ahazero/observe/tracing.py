@@ -113,6 +113,7 @@ def build_records(
             "completion_tokens": int(completion_tokens[i]),
             "truncated": bool(truncated[i]),
             "reflections": b.reflections,
+            "reflections_drgrpo": b.reflections_drgrpo,
             "language_consistency": b.language_consistency,
             "correct": _flag(per, CORRECTNESS_REWARDS),
             "formatted": _flag(per, FORMAT_REWARDS),

@@ -8,7 +8,7 @@ and MATH-500 files shipped in ``data/`` (sha256-pinned). The tasks wing may impo
 
 Example:
     >>> available_tasks()
-    ['arithmetic', 'countdown', 'gsm8k', 'linear_equation', 'local', 'math500']
+    ['arithmetic', 'chain', 'countdown', 'gsm8k', 'linear_equation', 'local', 'math500', 'multiplication']
     >>> task = get_task("arithmetic", max_terms=2, num_train=4, num_test=2)
     >>> task.columns
     ('id', 'problem', 'answer', 'difficulty')
@@ -27,11 +27,13 @@ from pydantic_core import PydanticUndefined
 
 from ahazero.tasks.arithmetic import ArithmeticTask
 from ahazero.tasks.base import REQUIRED, Split, Task, TaskDataError, TaskOptionsError
+from ahazero.tasks.chain import ChainTask
 from ahazero.tasks.countdown import CountdownTask
 from ahazero.tasks.gsm8k import GSM8KTask
 from ahazero.tasks.linear_equation import LinearEquationTask
 from ahazero.tasks.local_file import LocalFileTask
 from ahazero.tasks.math500 import Math500Task
+from ahazero.tasks.multiplication import MultiplicationTask
 
 __all__ = [
     "REQUIRED",
@@ -49,7 +51,8 @@ __all__ = [
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
-    for cls in (ArithmeticTask, LinearEquationTask, CountdownTask, GSM8KTask, Math500Task, LocalFileTask)
+    for cls in (ArithmeticTask, LinearEquationTask, CountdownTask, GSM8KTask, Math500Task, LocalFileTask,
+                MultiplicationTask, ChainTask)
 }
 
 

@@ -16,11 +16,14 @@ Example:
 from __future__ import annotations
 
 import difflib
+import logging
 import random
 from typing import Any, ClassVar, Literal
 
 import datasets
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ahazero.tasks.calibration import BandCounts, CalibrationError, band_counts, in_band, read_calibration
 
 __all__ = [
     "BASE_COLUMNS",
@@ -36,6 +39,8 @@ __all__ = [
     "split_test_flags",
     "subsample_indices",
 ]
+
+logger = logging.getLogger("ahazero.tasks")
 
 Split = Literal["train", "test"]
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -215,6 +220,11 @@ class Task(BaseModel):
     seed: int = Field(0, description="Seed for generation, splitting and subsampling.")
     num_train: int | None = Field(None, ge=0, description="Cap on train rows (None: all).")
     num_test: int | None = Field(None, ge=0, description="Cap on test rows (None: all).")
+    calibration: str | None = Field(
+        None, description="A calibration file from `ahazero calibrate`: train only on the problems whose base "
+        "pass rate lies in pass_rate_band (the test split is never filtered).")
+    pass_rate_band: tuple[float, float] = Field(
+        (0.1, 0.7), description="With 'calibration': the base pass rates kept, [low, high] inclusive.")
 
     def __init__(self, **options: Any) -> None:
         try:
@@ -224,14 +234,70 @@ class Task(BaseModel):
                 format_options_error(self.name, list(type(self).model_fields), exc)
             ) from None
 
+    @model_validator(mode="after")
+    def _check_calibration(self) -> Task:
+        low, high = self.pass_rate_band
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"pass_rate_band must be [low, high] with 0 <= low <= high <= 1 (got [{low}, {high}])")
+        if self.calibration is not None:
+            read_calibration(self.calibration)  # a missing or broken file fails here, before any model loads
+        elif tuple(self.pass_rate_band) != type(self).model_fields["pass_rate_band"].default:
+            logger.warning("task %r: pass_rate_band has no effect without the 'calibration' option", self.name)
+        return self
+
     def load(self, split: Split) -> datasets.Dataset:
-        """The rows of ``split`` (``"train"`` or ``"test"``) as a ``datasets.Dataset``."""
+        """The rows of ``split`` (``"train"`` or ``"test"``) as a ``datasets.Dataset``.
+
+        With ``calibration``, the train split keeps only the problems whose base pass rate lies
+        in ``pass_rate_band``.
+        """
         split = check_split(split)
         dataset = self._load(split)
         missing = [c for c in self.columns if c not in dataset.column_names]
         if missing:  # a bug in the task, not a user error
             raise RuntimeError(f"task {self.name!r} produced no column(s) {missing} for split {split!r}")
+        if split == "train" and self.calibration is not None:
+            dataset = self._apply_band(dataset)
         return dataset
+
+    def calibration_counts(self) -> BandCounts | None:
+        """How ``pass_rate_band`` splits the train problems (None without ``calibration``).
+
+        Raises the same errors as :meth:`load` (no train problem in the file, none in the band).
+
+        Example:
+            >>> from ahazero.tasks.arithmetic import ArithmeticTask
+            >>> ArithmeticTask(num_train=4, num_test=1).calibration_counts() is None
+            True
+        """
+        if self.calibration is None:
+            return None
+        return self._checked_counts(read_calibration(self.calibration), [str(i) for i in self._load("train")["id"]])
+
+    def _checked_counts(self, rates: dict[str, float], ids: list[str]) -> BandCounts:
+        counts = band_counts(rates, ids, self.pass_rate_band)
+        if counts.missing == counts.total:
+            raise CalibrationError(
+                f"task {self.name!r}: calibration file {self.calibration} holds none of the {counts.total} train "
+                "problems; calibrate this config (same task options and seed) with `ahazero calibrate`")
+        if counts.kept == 0:
+            raise CalibrationError(f"task {self.name!r}: pass_rate_band leaves no train problem: "
+                                   f"{counts.describe(self.pass_rate_band)}")
+        return counts
+
+    def _apply_band(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        assert self.calibration is not None
+        rates = read_calibration(self.calibration)
+        ids = [str(i) for i in dataset["id"]]
+        counts = self._checked_counts(rates, ids)
+        if counts.missing:
+            logger.warning("task %r: %d of %d train problems are not in %s and are left out (calibrate with the "
+                           "same num_train, or without --limit, to keep them)", self.name, counts.missing,
+                           counts.total, self.calibration)
+        logger.info("task %r: %s", self.name, counts.describe(self.pass_rate_band))
+        keep = [i for i, problem_id in enumerate(ids)
+                if problem_id in rates and in_band(rates[problem_id], self.pass_rate_band)]
+        return dataset.select(keep)
 
     def cap(self, split: Split) -> int | None:
         """The row cap for ``split`` (``num_train`` or ``num_test``).

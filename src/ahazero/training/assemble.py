@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ahazero.config.schema import ExperimentConfig, apply_overrides, dump_config, load_config
+from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides, dump_config, load_config
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
@@ -283,7 +283,7 @@ def _finished(run_dir: RunDir, point: ResumePoint, *, main: bool) -> Path:
 
 
 def _prepare(run_dir: RunDir, point: ResumePoint, cfg: ExperimentConfig, *, resume: bool, cuda: bool,
-             num_processes: int) -> None:
+             num_processes: int, extra: dict[str, Any]) -> None:
     """On the main process: record the start, and put the folder in order for ``point``."""
     from ahazero.training.processes import machine_count
 
@@ -294,7 +294,19 @@ def _prepare(run_dir: RunDir, point: ResumePoint, cfg: ExperimentConfig, *, resu
     shutil.rmtree(run_dir.root / ".model.tmp", ignore_errors=True)  # a final save cut short
     run_dir.write_info(config_text=config_text, seed=cfg.seed, device="cuda" if cuda else "cpu",
                        extra={"resumed_from_step": point.step, "num_processes": num_processes,
-                              "num_machines": machine_count(num_processes)})
+                              "num_machines": machine_count(num_processes), **extra})
+
+
+def _calibration_record(task: Any) -> dict[str, Any]:
+    """``{"calibration": {file, band, counts}}`` for run.json when the task filters by pass rate, else ``{}``."""
+    try:
+        counts = task.calibration_counts()
+    except ValueError as err:  # the file holds none of the problems, or the band keeps none
+        raise ConfigError(f"task.calibration: {err}") from None
+    if counts is None:
+        return {}
+    logger.info("task.calibration: %s", counts.describe(task.pass_rate_band))
+    return {"calibration": {"file": task.calibration, "band": list(task.pass_rate_band), **counts._asdict()}}
 
 
 def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
@@ -321,6 +333,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
+    calibration = _calibration_record(checked.task)
     lock = RunLock(run_dir.root)  # taken by the main process only: it is the one that writes
     try:
         point = on_main_process(state, lambda: _claim(run_dir, lock, resume=resume,
@@ -329,7 +342,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
         if point.finished:
             return _finished(run_dir, point, main=state.is_main_process)
         if state.is_main_process:
-            _prepare(run_dir, point, cfg, resume=resume, cuda=cuda, num_processes=state.num_processes)
+            _prepare(run_dir, point, cfg, resume=resume, cuda=cuda, num_processes=state.num_processes,
+                     extra=calibration)
         state.wait_for_everyone()
         return _train(cfg, checked, run_dir, point, state)
     except Exception as err:

@@ -152,10 +152,11 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         if png:
             pngs[f"{slug(plot_title)}.png"] = png
             figures.append(img(png, plot_title))
-    png = plot_reflective_accuracy(data)
-    if png:
-        pngs["accuracy-reflective-vs-non-reflective.png"] = png
-        figures.append(img(png, "Accuracy: reflective vs non-reflective completions"))
+    for measure, label in (("", ""), ("_drgrpo", ", Dr. GRPO keywords")):
+        png = plot_reflective_accuracy(data, measure)
+        if png:
+            pngs[f"accuracy-reflective-vs-non-reflective{measure.replace('_', '-')}.png"] = png
+            figures.append(img(png, f"Accuracy: reflective vs non-reflective completions{label}"))
 
     aha_parts = []
     for i, rd in enumerate(data):

@@ -32,6 +32,7 @@ PLOTS: list[tuple[str, str, str | None, bool]] = [
     ("behaviour/think_tokens_closed_mean", "Thinking length, closed </think> only (tokens)",
      "think_tokens_closed_mean", False),
     ("behaviour/reflection_rate", "Reflection rate", "reflection_rate", True),
+    ("behaviour/reflection_rate_drgrpo", "Reflection rate, Dr. GRPO keywords", "reflection_rate_drgrpo", True),
     ("behaviour/language_consistency", "Language consistency", "language_consistency", True),
     ("behaviour/truncation_rate", "Truncation rate", "truncation_rate", True),
     ("timing/tokens_per_second", "Rollout throughput (generated tokens/s)", None, False),
@@ -117,11 +118,13 @@ def plot_metric(runs: Sequence[RunData], key: str, title: str, base_key: str | N
     return _png(fig)
 
 
-def plot_reflective_accuracy(runs: Sequence[RunData]) -> bytes | None:
-    keys = ("behaviour/accuracy_reflective", "behaviour/accuracy_non_reflective")
+def plot_reflective_accuracy(runs: Sequence[RunData], measure: str = "") -> bytes | None:
+    """Accuracy of reflective vs non-reflective completions per step; ``measure="_drgrpo"`` for Dr. GRPO's keywords."""
+    keys = (f"behaviour/accuracy_reflective{measure}", f"behaviour/accuracy_non_reflective{measure}")
     if not any(rd.series(keys[0])[0] for rd in runs):
         return None
-    fig, ax = _new_axes("Accuracy: reflective vs non-reflective completions", rate=True)
+    title = "Accuracy: reflective vs non-reflective completions" + (", Dr. GRPO keywords" if measure else "")
+    fig, ax = _new_axes(title, rate=True)
     for i, rd in enumerate(runs):
         color = COLORS[i % len(COLORS)]
         prefix = f"{rd.name}: " if len(runs) > 1 else ""

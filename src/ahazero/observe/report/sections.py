@@ -84,6 +84,7 @@ _BASE_ROWS = [  # label, eval key, metrics key, percent?, digits otherwise
     ("format rate", "format_rate", "behaviour/format_rate", True, 3),
     ("thinking tokens (mean)", "think_tokens_mean", "behaviour/think_tokens_mean", False, 1),
     ("reflection rate", "reflection_rate", "behaviour/reflection_rate", True, 3),
+    ("reflection rate, Dr. GRPO keywords", "reflection_rate_drgrpo", "behaviour/reflection_rate_drgrpo", True, 3),
     ("language consistency", "language_consistency", "behaviour/language_consistency", False, 3),
     ("truncation rate", "truncation_rate", "behaviour/truncation_rate", True, 3),
 ]
@@ -140,6 +141,13 @@ def base_section(rd: RunData, examples: int) -> str:
             judged = "no more" if acc_r <= acc_n else "more"
             text += (f" The base model's reflective completions are {judged} accurate than the others "
                      f"({acc_r:.1%} vs {acc_n:.1%}).")
+        drg, acc_rd = base.get("reflection_rate_drgrpo"), greedy.get("behaviour/accuracy_reflective_drgrpo")
+        if isinstance(drg, int | float):
+            text += f" Counted with Dr. GRPO's keywords (recheck, re-examine, check again, ...): <b>{drg:.1%}</b>"
+            acc_nd = greedy.get("behaviour/accuracy_non_reflective_drgrpo")
+            if isinstance(acc_rd, int | float) and isinstance(acc_nd, int | float):
+                text += f", {acc_rd:.1%} of them correct vs {acc_nd:.1%} of the others"
+            text += "."
         if samples:
             text += f" Its phrases: {esc(phrase_counts(samples))}."
         parts.append(f'<div class="note">{text}</div>')
@@ -162,23 +170,32 @@ def base_line(rd: RunData) -> str:
     if xs:
         facts.append(f"training step {xs[0]} {ys[0]:.1%}")
         facts.append(f"step {xs[-1]} {ys[-1]:.1%}")
-    if not facts:
-        return ""
-    return f'<br><span class="meta">reflective completions: {esc(", ".join(facts))}</span>'
+    line = f'<br><span class="meta">reflective completions: {esc(", ".join(facts))}</span>' if facts else ""
+    facts = []
+    if base and isinstance(base.get("reflection_rate_drgrpo"), int | float):
+        facts.append(f"base model (greedy eval) {base['reflection_rate_drgrpo']:.1%}")
+    xs, ys = rd.series("behaviour/reflection_rate_drgrpo")
+    if xs:
+        facts.append(f"training step {xs[0]} {ys[0]:.1%}")
+        facts.append(f"step {xs[-1]} {ys[-1]:.1%}")
+    if facts:
+        line += f'<br><span class="meta">with Dr. GRPO\'s keywords: {esc(", ".join(facts))}</span>'
+    return line
 
 
 def eval_table(runs: Sequence[RunData]) -> str:
     extra = sorted({k for rd in runs for e in rd.evals.values() for k in e
                     if re.fullmatch(r"(pass|maj)@\d+", k) and k != "pass@1"})
-    header = ["run", "tag", "model", "n", "pass@1", *extra, "format", "think tokens", "reflection", "language",
-              "truncation"]
+    header = ["run", "tag", "model", "n", "pass@1", *extra, "format", "think tokens", "reflection",
+              "reflection (Dr. GRPO)", "language", "truncation"]
     rows = []
     for rd in runs:
         for tag, e in rd.evals.items():
             rows.append([esc(rd.name), f"<b>{esc(tag)}</b>", esc(e.get("model", "")), fmt(e.get("n")),
                          fmt(e.get("pass@1"), pct=True), *[fmt(e.get(k), pct=True) for k in extra],
                          fmt(e.get("format_rate"), pct=True), fmt(e.get("think_tokens_mean"), digits=1),
-                         fmt(e.get("reflection_rate"), pct=True), fmt(e.get("language_consistency")),
+                         fmt(e.get("reflection_rate"), pct=True), fmt(e.get("reflection_rate_drgrpo"), pct=True),
+                         fmt(e.get("language_consistency")),
                          fmt(e.get("truncation_rate"), pct=True)])
     return table(header, rows) if rows else ""
 
