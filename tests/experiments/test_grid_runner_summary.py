@@ -31,7 +31,7 @@ def test_values_are_yaml_and_brackets_keep_their_commas():
     ("grpo.temperature=1.0,,1.2", "has an empty value"),
     ("grpo.temperature=1.0,1.0", "repeats a value"),
     ("name=a,b", "the sweep sets 'name'"),
-    ("task.operators=[*, /]", "not valid YAML .*quote"),
+    ("task.operators=[*, /]", "not valid YAML.*quote"),
 ])
 def test_malformed_grid_flags_are_named(spec, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -29,7 +29,7 @@ SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "
 
 #: What a run directory holds; an existing folder with none of these (and other files) is not a run.
 RUN_ENTRIES = ("config.yaml", "run.json", "metrics.jsonl", "traces", "checkpoints", "model", "tensorboard",
-               "eval", "report")
+               "eval", "report", "sweep.log", "eval.log")  # the last two: a run a sweep has started
 
 
 def _inside(path: Path, folder: str) -> bool:

@@ -125,9 +125,9 @@ def parse_grid(specs: Sequence[str]) -> list[GridAxis]:
             raise ConfigError(f"--grid {spec!r} repeats a value")
         try:
             values = tuple(parse_override(f"{key}={r}")[1] for r in raw)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--grid {spec!r}: a value is not valid YAML ({str(err).splitlines()[0]}); quote "
-                              "values with YAML's special characters, e.g. ['*', '/']") from None
+        except (yaml.YAMLError, ConfigError) as err:  # parse_override raises ConfigError for bad YAML
+            raise ConfigError(f"--grid {spec!r}: {str(err).splitlines()[0]}; quote values with YAML's special "
+                              "characters, e.g. ['*', '/']") from None
         axes.append(GridAxis(key, tuple(raw), values))
     return axes
 
