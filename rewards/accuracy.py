@@ -37,6 +37,7 @@ from rewards.equivalence import sympy_equivalent
 from rewards.literals import is_number_literal, literals_equal
 from rewards.normalize import normalize_answer, normalize_gold
 from rewards.parsing import extract_answer
+from rewards.sandbox import UNAVAILABLE, get_pool
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,6 @@ __all__ = [
 
 MAX_TIMEOUT_SECONDS = 3600.0
 """The largest per-answer ``timeout_seconds`` the reward accepts (an hour: a limit must stay a limit)."""
-
-UNAVAILABLE = "verifier unavailable"
-"""The reason given when no worker could check an answer (see :func:`check_answers` for the fallback)."""
 
 REFUSED_GOLD = "gold has several different boxed answers"
 
@@ -188,8 +186,6 @@ def _warn_refused_gold(gold: Any) -> None:
 
 def _isolated(keys: list[tuple[str, str]], timeout_seconds: float) -> list[tuple[bool, str]]:
     try:
-        from rewards.sandbox import get_pool
-
         return [(v.equivalent, v.reason) for v in get_pool().check(keys, timeout_seconds=timeout_seconds)]
     except Exception as exc:  # noqa: BLE001 - a reward must never raise
         logger.error("accuracy: the verifier pool failed (%s: %.200s)", type(exc).__name__, exc)

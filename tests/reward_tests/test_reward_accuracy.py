@@ -266,3 +266,16 @@ def test_reward_never_raises_on_unprintable_golds():
     reward = AccuracyReward()
     out = reward(completions=["<answer>1</answer>"] * 3, answer=[10**5000, object(), float("nan")])
     assert out == [0.0, 0.0, 0.0]
+
+
+def test_config_check_reports_a_timeout_meant_as_no_limit(tmp_path):
+    """`ahazero check` runs this validation: 1e9 seconds ("no limit") is a config error, before any model loads."""
+    from pathlib import Path
+
+    from ahazero.config.schema import ConfigError, load_config
+    from ahazero.config.validate import check_config
+
+    smoke = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+    cfg = load_config(smoke, ["rewards.0.timeout_seconds=1e9", f"output_root={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"rewards\.0: .*'timeout_seconds' must be between 0 and 3600.*1000000000"):
+        check_config(cfg, cuda=False)
