@@ -192,6 +192,18 @@ class WorkerLoop:
             while len(self._bad_golds) > _MAX_BAD_GOLDS:
                 self._bad_golds.popitem(last=False)
 
+    def _drop(self, slot: int) -> None:
+        """Kill the worker in ``slot`` and leave the slot empty; items it had not answered go back to their call."""
+        w = self._workers[slot]
+        self._workers[slot] = None
+        if w is None:
+            return
+        if w.call is not None:
+            w.call.pending.extendleft(reversed(w.inflight))
+        w.inflight.clear()
+        self._release(w)
+        self._kill(w)
+
     def _release(self, w: _Worker) -> None:
         if w.call is not None:
             w.call.busy -= 1

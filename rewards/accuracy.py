@@ -317,18 +317,21 @@ class AccuracyReward(RewardBase):
     r"""1.0 if the extracted final answer is equivalent to the gold ``answer`` column, else 0.0.
 
     The answer is taken with :func:`rewards.parsing.extract_answer` and checked with
-    :func:`check_answers`. With ``literal_numbers`` (the default), a numeric gold needs a
+    :func:`check_answers`; numbers are compared under harmless decoration (``$8``, ``8 cm``,
+    ``x = 8``, ``50\%``). With ``literal_numbers`` (the default), a numeric gold needs a
     written-out number: a model must not earn credit by restating the problem
     (``<answer>62 + 46 * 75</answer>``) and letting the verifier do the arithmetic. With
     ``isolate`` (the default), answers that need sympy are checked in a reused worker process,
-    each under a ``timeout_seconds`` wall-clock limit (a float; from any thread); an answer that
-    overruns scores 0.0 and its worker is replaced. Without it, they are checked in this
-    process (``timeout_seconds`` rounded up, enforced on the main thread only; 0 disables it).
-    If TRL passes ``log_extra``, the extracted answers are logged as column
+    each under a ``timeout_seconds`` wall-clock limit (a float up to 3600; from any thread); an
+    answer that overruns scores 0.0 and its worker is replaced. Without it, they are checked in
+    this process (``timeout_seconds`` rounded up, enforced on the main thread only; 0 disables
+    it). If TRL passes ``log_extra``, the extracted answers are logged as column
     ``extracted_answer``; ``log_metric`` receives ``accuracy/extract_rate``. Never raises.
 
     >>> reward = AccuracyReward()
     >>> reward(completions=[r"<think>half</think> \boxed{0.5}", "no idea"], answer=[r"\frac{1}{2}"] * 2)
+    [1.0, 0.0]
+    >>> reward(completions=["<answer>$8</answer>", "<answer>44 * 6</answer>"], answer=["8", "264"])
     [1.0, 0.0]
     >>> reward.__name__, reward.required_columns
     ('accuracy', ('answer',))

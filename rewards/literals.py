@@ -93,6 +93,8 @@ def _terminates(value: Fraction) -> bool:
 
 def _states_repeating(decimal: str, value: Fraction, exact: Fraction) -> bool:
     """True when ``decimal`` (parsed as ``value``) writes ``exact``, a non-terminating fraction, to its last place."""
+    if "." not in decimal:
+        return False
     places = _decimal_places(decimal)
     if places < MIN_REPEATING_PLACES or places > MAX_LITERAL_DIGITS or _terminates(exact):
         return False

@@ -46,6 +46,7 @@ import itertools
 import logging
 import math
 import os
+import signal
 import socket
 import threading
 import time
@@ -75,7 +76,6 @@ DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_STARTUP_TIMEOUT = 60.0
 DEFAULT_MEMORY_LIMIT_MB = 4096
 _MAX_CHUNK = 64
-
 
 
 class VerifierPool(WorkerLoop):
@@ -199,17 +199,15 @@ class VerifierPool(WorkerLoop):
         if self._lead(timeout=lock_timeout):
             try:
                 if os.getpid() == self._owner_pid:
-                    for slot, w in enumerate(self._workers):
-                        self._workers[slot] = None
-                        if w is not None:
-                            self._kill(w)
+                    for slot in range(len(self._workers)):
+                        self._drop(slot)  # items of callers still waiting go back to them
             finally:
                 self._step_down()
             return
         for w in list(self._workers):  # forced: signals only; the serving thread handles the rest
             if w is not None:
                 with contextlib.suppress(OSError):
-                    os.kill(w.pid, 9)
+                    os.kill(w.pid, signal.SIGKILL)
 
     # -- who runs the loop ----------------------------------------------------------------------
 
@@ -261,12 +259,7 @@ class VerifierPool(WorkerLoop):
         """The loop failed (e.g. Ctrl-C): workers in the middle of items are killed, other callers' items requeued."""
         for slot, w in enumerate(self._workers):
             if w is not None and w.inflight:
-                if w.call is not None:
-                    w.call.pending.extendleft(reversed(w.inflight))
-                w.inflight.clear()
-                self._release(w)
-                self._workers[slot] = None
-                self._kill(w)
+                self._drop(slot)
         self._withdraw(call)
 
     def _wake(self) -> None:
@@ -303,6 +296,7 @@ class VerifierPool(WorkerLoop):
     def _after_fork_in_child(self) -> None:
         self._cond = threading.Condition()  # it may have been held by another thread at the fork
         self._adopt_after_fork()
+
 
 _SERVER = ForkServer()
 _POOLS: weakref.WeakSet[VerifierPool] = weakref.WeakSet()

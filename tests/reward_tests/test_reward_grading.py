@@ -182,3 +182,26 @@ def test_agreement_script_reports_and_lists_disagreements(tmp_path):
     failed = subprocess.run([sys.executable, str(REPO / "scripts" / "verifier_agreement.py"), str(bad)],
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode != 0 and "bad.jsonl:1" in failed.stderr
+
+
+def test_extraction_keeps_final_answers_with_default_settings(tmp_path):
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_sample.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.parametrize('gold,pred,expected', [('$8$', '8 cm', 1), ('$2$', r'so \\boxed{2}', 1),\n"
+        "    ('$9$', 'We find that after a long computation the value is 9.', 1)])\n"
+        "def test_a(gold, pred, expected): pass\n"
+        "@pytest.mark.parametrize('gold,pred,expected,precision', [('1/3', '0.33', 1, 2)])\n"
+        "def test_b(gold, pred, expected, precision): pass\n"
+        "@pytest.mark.parametrize('gold,pred,strict,expected', [('$f(x)$', '$f(y)$', False, 1)])\n"
+        "def test_c(gold, pred, strict, expected): pass\n"
+    )
+    out = tmp_path / "cases.jsonl"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "extract_math_verify_cases.py"), str(tests), str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "2 of 5 cases apply" in result.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["pred"], r["source"]) for r in rows] == [("8 cm", "test_sample.py::test_a"),
+                                                        (r"so \boxed{2}", "test_sample.py::test_a")]

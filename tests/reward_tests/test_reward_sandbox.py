@@ -38,7 +38,7 @@ def _wait_gone(pids, timeout=5.0) -> bool:
 
 
 def _zombies() -> list[int]:
-    """Zombie processes whose parent is this process or one of its children (e.g. the forkserver)."""
+    """Zombie processes whose parent is this process or one of its children (e.g. the fork server)."""
     me = os.getpid()
     procs = {}
     for entry in Path("/proc").iterdir():

@@ -41,6 +41,7 @@ BROKEN_START = textwrap.dedent(
     reward = get_reward("accuracy")
     completions, golds = ["<answer>2x+1</answer>", "<answer>2x+2</answer>"], ["1+2x"] * 2
     print("MAIN", reward(completions=completions, answer=golds), flush=True)
+    print("AGAIN", reward(completions=["<answer>4x+1</answer>"], answer=["1+4x"]), flush=True)
     out = {}
     completions, golds = ["<answer>3x+1</answer>", "<answer>3x+2</answer>"], ["1+3x"] * 2  # nothing remembered
     thread = threading.Thread(target=lambda: out.setdefault("s", reward(completions=completions, answer=golds)))
@@ -92,6 +93,8 @@ def test_when_no_worker_can_start_the_main_thread_checks_in_process_and_others_f
     assert "THREAD [0.0, 0.0]" in result.stdout  # no limit can be enforced off the main thread: 0.0 ...
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
     assert any("could not start the verifier server" in line and "/nonexistent/python" in line for line in errors)
-    assert any("checking 2 answer(s) in this process on the main thread" in line for line in errors)
+    assert "AGAIN [1.0]" in result.stdout
+    fallbacks = [line for line in errors if "answer(s) in this process on the main thread" in line]
+    assert len(fallbacks) == 1 and "checking 2 answer(s)" in fallbacks[0]  # said once a minute, not every call
     assert any("not the main thread" in line and "2 answer(s) that need sympy scored 0.0" in line
                for line in errors)  # ... and said so
