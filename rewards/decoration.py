@@ -22,8 +22,12 @@ else the answer has no number core: ``44 * 6``, ``8 or 9`` and ``8, 9, 10`` have
 
 >>> [number_core(t) for t in ("$8", r"\$8", "8 cm", "8 hours", "x = 8", r"50\%", r"90^\circ")]
 ['8', '8', '8', '8', '8', '50', '90']
->>> [number_core(t) for t in ("44 * 6", "8 or 9", "8, 9, 10", "8 thousand", "2 pi")]
-[None, None, None, None, None]
+>>> [number_core(t) for t in ("44 * 6", "8 or 9", "8, 9, 10", "8 thousand", "2 pi", "x = 2, y = 3", "a + 3z = 0")]
+[None, None, None, None, None, None, None]
+>>> number_core("x = 1,000"), number_core("x = 5 + 5 + 1 = 11"), number_core(r"x = 1/3 \approx 0.33")
+('1000', '11', '1/3')
+>>> number_core(r"x \approx 11"), number_core("f(2) = 8"), number_core(r"44 \times 6 = 264")
+('11', '8', '264')
 """
 
 from __future__ import annotations
@@ -50,8 +54,9 @@ _NOT_UNITS = frozenset(
     eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety""".split()
 )
 
-_LABEL_RE = re.compile(r"^(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*", re.IGNORECASE)
-_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}(?:_\{?[A-Za-z0-9]{1,8}\}?)?")
+_LABEL_RE = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\b(?:\s+is)?\s*[:=]?\s*", re.IGNORECASE)
+# a variable (x, AB, x_1, S_{10}) or a function value (f(2), P(A))
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}(?:_\{?[A-Za-z0-9]{1,8}\}?)?(?:\([^()=]{1,20}\))?")
 _EQUALS_RE = re.compile(r"(?<![<>!=:\\])=(?!=)")
 _COMMAND_RE = re.compile(r"\\[A-Za-z]+")
 _GROUP_COMMA_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # 1,000 is one number, not a list
@@ -79,7 +84,7 @@ def _unit_words_ok(words: str) -> bool:
 
 
 def _names_or_computes(lhs: str) -> bool:
-    """True for the left side of a definition (``x``) or a computation (``44 \\times 6``), not of an equation."""
+    """True for the left side of a definition (``x``, ``f(2)``) or a computation (``44 \\times 6``), not an equation."""
     lhs = lhs.strip()
     return bool(lhs) and (_NAME_RE.fullmatch(lhs) is not None or not re.search(r"[A-Za-z]", _COMMAND_RE.sub("", lhs)))
 
