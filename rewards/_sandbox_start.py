@@ -33,6 +33,7 @@ WORKERS_ENV = "AHAZERO_VERIFIER_WORKERS"
 """Environment variable overriding the default pool size (default: ``min(2, cpu_count)``)."""
 
 _MAX_MESSAGE = 64 * 1024
+_MAX_EXIT_CODES = 1024
 _STOP_SECONDS = 5.0
 _BOOTSTRAP = "import sys; sys.path[:0] = {path!r}; from rewards._sandbox_server import main; main({fd})"
 
@@ -240,3 +241,5 @@ class ForkServer:
                 self._forked[message[1]] = (message[0], message[2])
             elif message[0] == "reaped":
                 self._exit_codes[message[1]] = message[2]
+                while len(self._exit_codes) > _MAX_EXIT_CODES:  # nobody asked for the oldest ones
+                    self._exit_codes.pop(next(iter(self._exit_codes)))

@@ -2,8 +2,8 @@
 
 Each case runs a real program in a subprocess, written the way users write them: a script
 without an ``if __name__ == "__main__":`` guard (as most TRL examples are), the same module
-run with ``python -m``, and the same code read from stdin (which, like ``python -c``, a REPL
-or a notebook, has a ``__main__`` without a file).
+run with ``python -m``, and the same code given with ``python -c`` and read from stdin (whose
+``__main__``, like a REPL's or a notebook's, has no file).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]), "AHAZERO_VERIFIER_WORKERS": "1"}
 
 
-def test_unguarded_script_module_and_stdin_all_score_and_log_no_start_failure(tmp_path):
+def test_unguarded_script_module_c_and_stdin_all_score_and_log_no_start_failure(tmp_path):
     (tmp_path / "unguarded.py").write_text(UNGUARDED)
     package = tmp_path / "mypkg"
     package.mkdir()
@@ -64,6 +64,7 @@ def test_unguarded_script_module_and_stdin_all_score_and_log_no_start_failure(tm
     runs = {
         "script": ([sys.executable, str(tmp_path / "unguarded.py")], None),
         "-m": ([sys.executable, "-m", "mypkg.train"], None),
+        "-c": ([sys.executable, "-c", UNGUARDED], None),
         "stdin": ([sys.executable, "-"], UNGUARDED),
     }
     procs = {
