@@ -55,7 +55,7 @@ __all__ = [
 MAX_TIMEOUT_SECONDS = 3600.0
 """The largest per-answer ``timeout_seconds`` the reward accepts (an hour: a limit must stay a limit)."""
 
-REFUSED_GOLD = "gold has several different boxed answers"
+REFUSED_GOLD = "gold has several different final answers"
 
 MAX_RAW_ANSWER_CHARS = 10_000
 """Answers (and golds) longer than this before normalisation are only compared as exact strings."""
@@ -171,7 +171,7 @@ _last_fallback_log = -math.inf
 
 
 def _warn_refused_gold(gold: Any) -> None:
-    """Log, once per gold, that a gold with disagreeing boxes is refused (every answer to it scores 0.0)."""
+    """Log, once per gold, that a gold whose final answers disagree is refused (every answer to it scores 0.0)."""
     key = str(gold)[:2000]
     with _FALLBACK_LOCK:
         if key in _REFUSED_GOLDS:
@@ -179,9 +179,9 @@ def _warn_refused_gold(gold: Any) -> None:
         _REFUSED_GOLDS[key] = None
         while len(_REFUSED_GOLDS) > 1024:
             _REFUSED_GOLDS.popitem(last=False)
-    logger.error("accuracy: gold answer %s has several \\boxed{} answers that disagree and do not form one "
-                 "group; every answer to it scores 0.0 (fix the dataset: one box, or boxes side by side)",
-                 preview(gold))
+    logger.error("accuracy: gold answer %s has several final answers (\\boxed{} or 'final answer is $...$') "
+                 "that disagree and do not form one group; every answer to it scores 0.0 (fix the dataset: one "
+                 "answer, or boxes side by side)", preview(gold))
 
 
 def _isolated(keys: list[tuple[str, str]], timeout_seconds: float) -> list[tuple[bool, str]]:

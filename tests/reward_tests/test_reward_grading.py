@@ -156,6 +156,8 @@ def test_a_gold_written_as_a_solution_is_read_like_an_answer(accuracy):
     assert _score(accuracy, "11", solution) == 1.0
     minerva = "Final Answer: The final answer is $28\\%$. I hope it is correct."
     assert _score(accuracy, "28", minerva) == 1.0
+    torn = "The final answer is $3$. No wait, the final answer is $4$."
+    assert _score(accuracy, "3", torn) == 0.0 and _score(accuracy, "4", torn) == 0.0
 
 
 def test_a_final_answer_statement_after_the_boxes_is_the_answer(accuracy):
