@@ -196,13 +196,15 @@ def extract_all_tagged(text: str, open_tag: str = ANSWER_OPEN, close_tag: str = 
         position = end + len(close_tag)
 
 
-def _box_spans(text: str) -> list[tuple[int, int, int]]:
-    """``(box_start, content_start, content_end)`` of every complete outermost box, in order (linear time)."""
+def _box_index(text: str) -> tuple[list[tuple[int, int, int]], dict[int, tuple[int, int]]]:
+    """Every complete outermost box as ``(box_start, content_start, content_end)``, in order, and
+    ``{box_start: (content_start, content_end)}`` for every complete box, nested ones too (linear time)."""
     if not isinstance(text, str) or "\\" not in text:
-        return []
+        return [], {}
     stack: list[tuple[int, int]] = []  # (box_start, content_start) of a box opener, or (-1, -1) for a brace
     open_boxes = 0
     spans: list[tuple[int, int, int]] = []
+    boxes: dict[int, tuple[int, int]] = {}
     for match in _BRACE_TOKEN_RE.finditer(text):
         token = match.group()
         if token[0] == "\\" and len(token) == 2:
@@ -211,6 +213,7 @@ def _box_spans(text: str) -> list[tuple[int, int, int]]:
             if stack:
                 box_start, content_start = stack.pop()
                 if box_start >= 0:
+                    boxes[box_start] = (content_start, match.start())
                     open_boxes -= 1
                     if open_boxes == 0:
                         spans.append((box_start, content_start, match.start()))
@@ -219,17 +222,26 @@ def _box_spans(text: str) -> list[tuple[int, int, int]]:
         else:
             stack.append((match.start(), match.end()))
             open_boxes += 1
-    return spans
+    return spans, boxes
 
 
-def _unwrap_box(content: str) -> str:
-    """``content`` without boxes that wrap all of it (``\\boxed{\\boxed{3}}`` holds ``3``)."""
-    for _ in range(8):
-        spans = _box_spans(content)
-        if len(spans) != 1 or spans[0][0] != 0 or content[spans[0][2] + 1 :].strip():
-            break
-        content = content[spans[0][1] : spans[0][2]].strip()
-    return content
+def _inner(text: str, boxes: dict[int, tuple[int, int]], start: int, end: int) -> str:
+    """``text[start:end]`` stripped, without the boxes that wrap all of it (``\\boxed{\\boxed{3}}`` holds 3)."""
+    while True:
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        inner = boxes.get(start)
+        if inner is None or inner[1] != end - 1:
+            return text[start:end]
+        start, end = inner
+
+
+def _box_contents(text: str) -> tuple[list[tuple[int, int, int]], list[str]]:
+    """The outermost boxes and their contents (stripped and unwrapped; may be empty)."""
+    spans, boxes = _box_index(text)
+    return spans, [_inner(text, boxes, content_start, content_end) for _s, content_start, content_end in spans]
 
 
 def boxed_contents(text: str) -> list[str]:
@@ -238,12 +250,7 @@ def boxed_contents(text: str) -> list[str]:
     >>> boxed_contents(r"\boxed{1} then \boxed{\boxed{2}} and \boxed{} \boxed{open")
     ['1', '2']
     """
-    out = []
-    for _start, content_start, content_end in _box_spans(text):
-        content = _unwrap_box(text[content_start:content_end].strip())
-        if content:
-            out.append(content)
-    return out
+    return [content for content in _box_contents(text)[1] if content]
 
 
 def text_outside_boxes(text: str) -> str:
@@ -253,7 +260,7 @@ def text_outside_boxes(text: str) -> str:
     'x =  cm'
     """
     parts, position = [], 0
-    for box_start, _content_start, content_end in _box_spans(text):
+    for box_start, _content_start, content_end in _box_index(text)[0]:
         parts.append(text[position:box_start])
         position = content_end + 1
     parts.append(text[position:] if isinstance(text, str) else "")
@@ -279,10 +286,11 @@ def final_boxed_group(text: str) -> list[str]:
     >>> final_boxed_group(r"a draft: \boxed{4}. Checking every step again shows a slip in the sum. So \boxed{8}")
     ['8']
     """
-    spans = [s for s in _box_spans(text) if text[s[1] : s[2]].strip()]
-    if not spans:
+    all_spans, all_contents = _box_contents(text)
+    kept = [(span, content) for span, content in zip(all_spans, all_contents, strict=True) if content]
+    if not kept:
         return []
-    contents = [_unwrap_box(text[s[1] : s[2]].strip()) for s in spans]
+    spans, contents = [span for span, _c in kept], [content for _s, content in kept]
     group = [len(spans) - 1]
     for i in range(len(spans) - 2, -1, -1):
         between = text[spans[i][2] + 1 : spans[group[-1]][0]]
@@ -368,7 +376,7 @@ def extract_answer(text: str) -> str | None:
         return ", ".join(answers)
     stated = stated_final_answers(region)
     if stated:
-        spans = _box_spans(region)
+        spans = _box_index(region)[0]
         if not spans or stated[-1][0] > spans[-1][2]:
             return stated[-1][1]
     return extract_boxed(region)
