@@ -1,4 +1,4 @@
-"""Imported by the sandbox's forkserver before it forks workers: math-verify, sympy and the parser, warm.
+"""Imported by the sandbox's fork server before it forks workers: math-verify, sympy and the parser, warm.
 
 Importing this module costs about a second (it is what makes every later worker start in
 milliseconds). Nothing else should import it.

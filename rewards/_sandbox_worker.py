@@ -4,7 +4,9 @@ Protocol over one duplex :class:`multiprocessing.connection.Connection` (all tup
 
 * worker -> parent ``("ready", pid, startup_seconds)`` once set up;
 * parent -> worker ``("batch", batch_id, [(index, pred, gold), ...], soft_limit)``;
-  the worker answers every item in order with
+  the worker acknowledges it with ``("batch-ok", batch_id)`` (a worker that dies before
+  that was gone already: its items are not charged with the crash), then answers every
+  item in order with
   ``("result", batch_id, index, equivalent, reason, seconds)``; before parsing a gold it
   has not parsed yet it sends ``("gold", batch_id, index)`` and afterwards
   ``("gold-ok", batch_id, index)``, so that the parent can tell a hostile gold from a hostile answer;
@@ -40,7 +42,7 @@ class SoftTimeout(BaseException):  # a BaseException: `except Exception` in symp
 
 
 _BAD_GOLDS: set[str] = set()
-_WARMED = False  # True in workers forked from a forkserver that imported rewards._sandbox_preload
+_WARMED = False  # True in workers forked from the fork server, which imported rewards._sandbox_preload
 
 
 def soft_limit(limit: float) -> float:
@@ -66,7 +68,7 @@ _WARM_UP_ANSWERS = (
 
 
 def warm_up() -> None:
-    """Import math-verify/sympy and exercise the LaTeX parser (the forkserver does this before forking).
+    """Import math-verify/sympy and exercise the LaTeX parser (the fork server does this before forking).
 
     >>> warm_up()
     """
@@ -84,7 +86,7 @@ def _set_up(options: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):
             import ctypes
 
-            parent = os.getppid()  # the forkserver, or the pool's process with spawn
+            parent = os.getppid()  # the fork server
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
             if os.getppid() != parent:
                 os._exit(0)  # the parent died before prctl took effect
@@ -105,8 +107,11 @@ def _set_up(options: dict[str, Any]) -> None:
     logging.raiseExceptions = False
 
 
+_MAX_TIMER_SECONDS = 7 * 24 * 3600.0  # a longer soft limit is no limit; setitimer rejects huge values
+
+
 def _arm(seconds: float) -> None:
-    if seconds > 0:
+    if 0 < seconds <= _MAX_TIMER_SECONDS:  # false for nan too
         signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
 
 
@@ -176,7 +181,7 @@ def serve(conn: Any, options: dict[str, Any]) -> None:
     start = time.monotonic()
     _set_up(options)
     if not _WARMED:
-        warm_up()  # done once in the forkserver when it preloaded this module
+        warm_up()  # done once in the fork server when it preloaded this module
     conn.send(("ready", os.getpid(), time.monotonic() - start))
     while True:
         try:
@@ -188,6 +193,7 @@ def serve(conn: Any, options: dict[str, Any]) -> None:
         if message[0] != "batch":
             continue
         _kind, batch_id, items, soft_limit = message
+        conn.send(("batch-ok", batch_id))
         for index, pred, gold in items:
 
             def notify(event: str, _batch: Any = batch_id, _index: int = index) -> None:

@@ -2,13 +2,18 @@ r"""Accuracy reward: the final answer must be mathematically equivalent to the g
 
 Checking an answer has three tiers, cheapest first:
 
-1. **text** (no sympy): identical answers, plain number literals compared exactly with
-   :class:`fractions.Fraction` (``0.5`` = ``\frac{1}{2}`` = ``1/2``), and the size guards of
-   :mod:`rewards._math_guard` that reject answers whose evaluation could blow up;
+1. **text** (no sympy): identical answers, numbers compared exactly with
+   :class:`fractions.Fraction` (``0.5`` = ``\frac{1}{2}`` = ``1/2``) after harmless decoration
+   is peeled off (``$8``, ``8 cm``, ``x = 8``, ``50\%``: :mod:`rewards.decoration`), and the size
+   guards of :mod:`rewards._math_guard` that reject answers whose evaluation could blow up;
 2. **math-verify/sympy**, for everything else (``2x+1`` = ``1+2x``, ``\sqrt{8}`` = ``2\sqrt{2}``);
 3. with ``isolate`` (the reward's default) tier 2 runs in a reused worker process of
    :mod:`rewards.sandbox`, under a wall-clock limit per answer that holds from any thread;
    a worker that overruns is killed and replaced and the answer scores 0.0.
+
+When the worker processes cannot start, answers are checked in this process on the main
+thread (math-verify's ``SIGALRM`` limit, whole seconds) and the fallback is logged as an
+error; on other threads, where no limit can be enforced, they score 0.0 with an error logged.
 
 Model text only reaches math-verify's LaTeX extraction, never ``sympify``/``parse_expr``
 (which evaluate Python code). math-verify and sympy are imported on first use.
@@ -18,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,9 +32,12 @@ from typing import Any, ClassVar, NamedTuple
 
 from rewards._base import RewardBase, batch_inputs, check_option, preview
 from rewards._math_guard import answer_text_is_tame
+from rewards.decoration import number_core
 from rewards.equivalence import sympy_equivalent
 from rewards.literals import is_number_literal, literals_equal
-from rewards.parsing import extract_answer, extract_boxed
+from rewards.normalize import normalize_answer, normalize_gold
+from rewards.parsing import extract_answer
+from rewards.sandbox import UNAVAILABLE, get_pool
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +52,13 @@ __all__ = [
     "quick_check",
 ]
 
+MAX_TIMEOUT_SECONDS = 3600.0
+"""The largest per-answer ``timeout_seconds`` the reward accepts (an hour: a limit must stay a limit)."""
+
+REFUSED_GOLD = "gold has several different final answers"
+
 MAX_RAW_ANSWER_CHARS = 10_000
 """Answers (and golds) longer than this before normalisation are only compared as exact strings."""
-
-_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-# Thousands separators inside digit groups: 1{,}000  1\,000  1\ 000  1\!000
-_THOUSANDS_RE = re.compile(r"(?<=\d)(?:\{,\}|\\[,! ;])(?=\d{3}(?!\d))")
-_SPACED_INT_RE = re.compile(r"[+-]?\d{1,3}(?: \d{3})+")
-_COMMA_INT_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 VERDICT_CACHE_SIZE = 65_536
 
@@ -85,37 +92,10 @@ def _remember_verdict(pred_n: str, gold_n: str, verdict: bool) -> None:
 
 
 def _timeout(seconds: float) -> int | None:
-    """math-verify's timeouts use SIGALRM: main thread only, whole seconds (rounded up here)."""
-    if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread():
+    """math-verify's timeouts use SIGALRM: main thread only, whole seconds (rounded up, at most an hour)."""
+    if not seconds or not seconds > 0 or threading.current_thread() is not threading.main_thread():
         return None
-    return max(1, math.ceil(seconds))
-
-
-def normalize_answer(text: str) -> str:
-    r"""Light textual clean-up before parsing: unwrap ``\boxed``/``$``, drop thousands separators.
-
-    >>> normalize_answer(r" $\boxed{1{,}000}$. ")
-    '1000'
-    >>> normalize_answer("2**10")
-    '2^10'
-    >>> normalize_answer("1,234,567")
-    '1234567'
-    """
-    s = text.strip()
-    inner = extract_boxed(s)
-    if inner is not None:
-        s = inner
-    for left, right in _DELIMITERS:
-        if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
-            s = s[len(left) : len(s) - len(right)].strip()
-            break
-    s = s.rstrip(" .").replace("**", "^").replace("\u2212", "-")
-    s = _THOUSANDS_RE.sub("", s)
-    if _SPACED_INT_RE.fullmatch(s):
-        s = s.replace(" ", "")
-    if _COMMA_INT_RE.fullmatch(s):
-        s = s.replace(",", "")
-    return s
+    return max(1, math.ceil(min(seconds, MAX_TIMEOUT_SECONDS)))
 
 
 class QuickCheck(NamedTuple):
@@ -130,11 +110,16 @@ class QuickCheck(NamedTuple):
 def quick_check(pred: Any, gold: Any, *, literal_numbers: bool = False) -> QuickCheck:
     r"""Decide what can be decided without sympy; ``verdict`` None means math-verify must decide.
 
-    Never raises. Number literals are compared exactly; answers that are too long or whose
-    evaluation could blow up are rejected here.
+    Never raises. Numbers are compared exactly, also under harmless decoration (``$8``,
+    ``8 cm``, ``x = 8``, ``50\%``: :func:`rewards.decoration.number_core`); with
+    ``literal_numbers``, a gold that is a number accepts only an answer that is one. A gold
+    whose boxes disagree, a box hidden inside other text, and answers that are too long or
+    whose evaluation could blow up are rejected here.
 
     >>> quick_check(r"\frac{1}{2}", "0.5").verdict, quick_check(r"\binom{1000000}{500000}", "1").reason
     (True, 'answer too costly to verify')
+    >>> quick_check("x = 8 cm", r"\$8").reason, quick_check("44 * 6", "264", literal_numbers=True).reason
+    ('same number', 'not a written-out number')
     >>> quick_check("1+2x", "2x+1")
     QuickCheck(verdict=None, reason='needs sympy', pred='1+2x', gold='2x+1')
     """
@@ -144,17 +129,22 @@ def quick_check(pred: Any, gold: Any, *, literal_numbers: bool = False) -> Quick
         if len(pred) > MAX_RAW_ANSWER_CHARS or len(gold) > MAX_RAW_ANSWER_CHARS:
             same = pred.strip() == gold.strip() and bool(gold.strip())
             return QuickCheck(same, "identical" if same else "answer or gold too long", "", "")
-        pred_n, gold_n = normalize_answer(pred), normalize_answer(gold)
+        pred_n, gold_n = normalize_answer(pred), normalize_gold(gold)
+        if gold_n is None:
+            return QuickCheck(False, REFUSED_GOLD, pred_n, "")
         if not pred_n or not gold_n:
             return QuickCheck(False, "empty answer" if gold_n else "empty gold", pred_n, gold_n)
         if pred_n == gold_n:
             return QuickCheck(True, "identical", pred_n, gold_n)
-        gold_literal, pred_literal = is_number_literal(gold_n), is_number_literal(pred_n)
-        if gold_literal and pred_literal:
-            same = literals_equal(pred_n, gold_n) is True
-            return QuickCheck(same, "same number" if same else "different number", pred_n, gold_n)
-        if literal_numbers and gold_literal:
-            return QuickCheck(False, "not a written-out number", pred_n, gold_n)
+        if "\\boxed" in pred_n or "\\fbox" in pred_n:
+            return QuickCheck(False, "box inside other text", pred_n, gold_n)
+        gold_number, pred_number = number_core(gold_n), number_core(pred_n)
+        if gold_number is not None and pred_number is not None:
+            same = literals_equal(pred_number, gold_number) is True
+            return QuickCheck(same, "same number" if same else "different number", pred_number, gold_number)
+        if literal_numbers and gold_number is not None:
+            return QuickCheck(False, "not a written-out number", pred_n, gold_number)
+        pred_n, gold_n = pred_number or pred_n, gold_number or gold_n
         if not answer_text_is_tame(pred_n):
             return QuickCheck(False, "answer too costly to verify", pred_n, gold_n)
         if not answer_text_is_tame(gold_n):
@@ -174,6 +164,63 @@ def _in_process(pred_n: str, gold_n: str, timeout_seconds: float) -> bool:
         return False
 
 
+_REFUSED_GOLDS: OrderedDict[str, None] = OrderedDict()
+_FALLBACK_LOCK = threading.Lock()
+_FALLBACK_LOG_SECONDS = 60.0
+_last_fallback_log = -math.inf
+
+
+def _warn_refused_gold(gold: Any) -> None:
+    """Log, once per gold, that a gold whose final answers disagree is refused (every answer to it scores 0.0)."""
+    key = str(gold)[:2000]
+    with _FALLBACK_LOCK:
+        if key in _REFUSED_GOLDS:
+            return
+        _REFUSED_GOLDS[key] = None
+        while len(_REFUSED_GOLDS) > 1024:
+            _REFUSED_GOLDS.popitem(last=False)
+    logger.error("accuracy: gold answer %s has several final answers (\\boxed{} or 'final answer is $...$') "
+                 "that disagree and do not form one group; every answer to it scores 0.0 (fix the dataset: one "
+                 "answer, or boxes side by side)", preview(gold))
+
+
+def _isolated(keys: list[tuple[str, str]], timeout_seconds: float) -> list[tuple[bool, str]]:
+    try:
+        return [(v.equivalent, v.reason) for v in get_pool().check(keys, timeout_seconds=timeout_seconds)]
+    except Exception as exc:  # noqa: BLE001 - a reward must never raise
+        logger.error("accuracy: the verifier pool failed (%s: %.200s)", type(exc).__name__, exc)
+        return [(False, UNAVAILABLE)] * len(keys)
+
+
+def _fall_back(keys: list[tuple[str, str]], results: list[tuple[bool, str]], timeout_seconds: float
+               ) -> list[tuple[bool, str]]:
+    """Check in this process what the workers could not: on the main thread (SIGALRM limit), else score 0.0."""
+    global _last_fallback_log
+    missing = [i for i, (_ok, reason) in enumerate(results) if reason == UNAVAILABLE]
+    if not missing:
+        return results
+    if threading.current_thread() is not threading.main_thread():
+        logger.error("accuracy: the verifier workers are unavailable and this is not the main thread, where no "
+                     "time limit can be enforced in-process: %d answer(s) that need sympy scored 0.0 "
+                     "(see the errors above for why the workers did not start)", len(missing))
+        return results
+    now = time.monotonic()
+    with _FALLBACK_LOCK:
+        loud = now - _last_fallback_log >= _FALLBACK_LOG_SECONDS
+        if loud:
+            _last_fallback_log = now
+    if loud:
+        logger.error("accuracy: the verifier workers are unavailable; checking %d answer(s) in this process on "
+                     "the main thread under math-verify's SIGALRM limit (whole seconds) instead (logged once a "
+                     "minute while it lasts; see the errors above for why the workers did not start)",
+                     len(missing))
+    results = list(results)
+    for i in missing:
+        ok = _in_process(keys[i][0], keys[i][1], timeout_seconds)
+        results[i] = (ok, "equivalent" if ok else "different")
+    return results
+
+
 def check_answers(
     pairs: Sequence[tuple[Any, Any]],
     *,
@@ -187,6 +234,9 @@ def check_answers(
     batch to the worker pool of :mod:`rewards.sandbox`, each under a ``timeout_seconds``
     wall-clock limit (from any thread); without, in this process (math-verify's SIGALRM
     timeout on the main thread, rounded up to whole seconds; the size guards only elsewhere).
+    When the workers cannot start, the isolated path falls back to the in-process one on the
+    main thread, and scores 0.0 with reason ``"verifier unavailable"`` elsewhere; both are
+    logged as errors.
 
     >>> check_answers([("0.5", r"\frac{1}{2}"), ("2x+1", "1+2x"), ("3", "4")], isolate=False)
     [(True, 'same number'), (True, 'equivalent'), (False, 'different number')]
@@ -202,6 +252,8 @@ def check_answers(
         quick = quick_check(pred, gold, literal_numbers=literal_numbers)
         if quick.verdict is not None:
             out[i] = (quick.verdict, quick.reason)
+            if quick.reason == REFUSED_GOLD:
+                _warn_refused_gold(gold)
             continue
         cached = _cached_verdict(quick.pred, quick.gold)
         if cached is not None:
@@ -212,14 +264,7 @@ def check_answers(
         return out
     keys = list(todo)
     if isolate:
-        try:
-            from rewards.sandbox import get_pool
-
-            verdicts = get_pool().check(keys, timeout_seconds=timeout_seconds)
-            results = [(v.equivalent, v.reason) for v in verdicts]
-        except Exception as exc:  # noqa: BLE001 - a reward must never raise
-            logger.error("accuracy: the verifier pool failed (%s: %.200s); scoring 0.0", type(exc).__name__, exc)
-            results = [(False, f"verifier error: {type(exc).__name__}")] * len(keys)
+        results = _fall_back(keys, _isolated(keys, timeout_seconds), timeout_seconds)
     else:
         results = []
         for p, g in keys:
@@ -272,18 +317,21 @@ class AccuracyReward(RewardBase):
     r"""1.0 if the extracted final answer is equivalent to the gold ``answer`` column, else 0.0.
 
     The answer is taken with :func:`rewards.parsing.extract_answer` and checked with
-    :func:`check_answers`. With ``literal_numbers`` (the default), a numeric gold needs a
+    :func:`check_answers`; numbers are compared under harmless decoration (``$8``, ``8 cm``,
+    ``x = 8``, ``50\%``). With ``literal_numbers`` (the default), a numeric gold needs a
     written-out number: a model must not earn credit by restating the problem
     (``<answer>62 + 46 * 75</answer>``) and letting the verifier do the arithmetic. With
     ``isolate`` (the default), answers that need sympy are checked in a reused worker process,
-    each under a ``timeout_seconds`` wall-clock limit (a float; from any thread); an answer that
-    overruns scores 0.0 and its worker is replaced. Without it, they are checked in this
-    process (``timeout_seconds`` rounded up, enforced on the main thread only; 0 disables it).
-    If TRL passes ``log_extra``, the extracted answers are logged as column
+    each under a ``timeout_seconds`` wall-clock limit (a float up to 3600; from any thread); an
+    answer that overruns scores 0.0 and its worker is replaced. Without it, they are checked in
+    this process (``timeout_seconds`` rounded up, enforced on the main thread only; 0 disables
+    it). If TRL passes ``log_extra``, the extracted answers are logged as column
     ``extracted_answer``; ``log_metric`` receives ``accuracy/extract_rate``. Never raises.
 
     >>> reward = AccuracyReward()
     >>> reward(completions=[r"<think>half</think> \boxed{0.5}", "no idea"], answer=[r"\frac{1}{2}"] * 2)
+    [1.0, 0.0]
+    >>> reward(completions=["<answer>$8</answer>", "<answer>44 * 6</answer>"], answer=["8", "264"])
     [1.0, 0.0]
     >>> reward.__name__, reward.required_columns
     ('accuracy', ('answer',))
@@ -303,8 +351,9 @@ class AccuracyReward(RewardBase):
         check_option(self.name, "literal_numbers", self.literal_numbers, bool)
         check_option(self.name, "isolate", self.isolate, bool)
         t = self.timeout_seconds
-        if not math.isfinite(t) or t < 0:
-            raise ValueError(f"reward 'accuracy': option 'timeout_seconds' must be finite and >= 0, got {t}")
+        if not math.isfinite(t) or t < 0 or t > MAX_TIMEOUT_SECONDS:
+            raise ValueError(f"reward 'accuracy': option 'timeout_seconds' must be between 0 and "
+                             f"{MAX_TIMEOUT_SECONDS:g} seconds (a limit per answer), got {t}")
         if self.isolate and t == 0:
             raise ValueError("reward 'accuracy': option 'timeout_seconds' must be > 0 with isolate: true "
                              "(0, no limit, is only allowed with isolate: false)")

@@ -1,4 +1,4 @@
-r"""Plain number literals (``42``, ``-3.5``, ``7/2``, ``\frac{7}{2}``), parsed exactly without sympy.
+r"""Plain number literals (``42``, ``-3.5``, ``7/2``, ``\frac{7}{2}``, ``\cfrac{7}{2}``), parsed exactly without sympy.
 
 These helpers are linear-time, never evaluate anything but bounded integer arithmetic,
 and never raise on model output. Only ASCII digits count (``int`` would also accept
@@ -10,10 +10,11 @@ True
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
-__all__ = ["MAX_LITERAL_DIGITS", "is_number_literal", "literals_equal", "parse_number_literal"]
+__all__ = ["MAX_LITERAL_DIGITS", "MIN_REPEATING_PLACES", "is_number_literal", "literals_equal", "parse_number_literal"]
 
 MAX_LITERAL_DIGITS = 1000
 """Literals with more digits than this are not parsed (no exact value, hence never equal)."""
@@ -22,7 +23,7 @@ _SIGN = r"(?P<sign>[+-]?)\s*"
 _DECIMAL = r"(?P<int>\d+)(?:\.(?P<frac>\d*))?|\.(?P<frac_only>\d+)"
 _RATIO = r"(?P<p>\d+)\s*/\s*(?P<q>\d+)"
 _FRAC = (
-    r"\\[dt]?frac\s*(?:\{\s*(?P<fp>\d+)\s*\}|(?P<fp1>\d))\s*(?:\{\s*(?P<fq>\d+)\s*\}|(?P<fq1>\d))"
+    r"\\[dtc]?frac\s*(?:\{\s*(?P<fp>\d+)\s*\}|(?P<fp1>\d))\s*(?:\{\s*(?P<fq>\d+)\s*\}|(?P<fq1>\d))"
 )
 _LITERAL_RE = re.compile(rf"{_SIGN}(?:{_RATIO}|{_DECIMAL}|{_FRAC})", re.ASCII)
 
@@ -71,11 +72,49 @@ def parse_number_literal(text: str, *, max_digits: int = MAX_LITERAL_DIGITS) -> 
     return -value if g["sign"] == "-" else value
 
 
+MIN_REPEATING_PLACES = 6
+"""A decimal with at least this many places states a fraction that no finite decimal equals (``1/3``)."""
+
+
+def _decimal_places(text: str) -> int:
+    match = _LITERAL_RE.fullmatch(text.strip())
+    if match is None or match.group("p") is not None or match.group("fp") is not None or match.group("fp1"):
+        return 0
+    return len(match.group("frac") or match.group("frac_only") or "")
+
+
+def _terminates(value: Fraction) -> bool:
+    den = value.denominator
+    for prime in (2, 5):
+        while den % prime == 0:
+            den //= prime
+    return den == 1
+
+
+def _states_repeating(decimal: str, value: Fraction, exact: Fraction) -> bool:
+    """True when ``decimal`` (parsed as ``value``) writes ``exact``, a non-terminating fraction, to its last place."""
+    if "." not in decimal:
+        return False
+    places = _decimal_places(decimal)
+    if places < MIN_REPEATING_PLACES or places > MAX_LITERAL_DIGITS or _terminates(exact):
+        return False
+    scaled, written = exact * 10**places, value * 10**places
+    cut = math.trunc(scaled)
+    rounded = cut + (1 if scaled > 0 else -1) * (abs(scaled - cut) >= Fraction(1, 2))
+    return written in (cut, rounded)
+
+
 def literals_equal(a: str, b: str) -> bool | None:
-    r"""Exact comparison of two number literals; None when either is not one (or cannot be parsed).
+    r"""Comparison of two number literals; None when either is not one (or cannot be parsed).
+
+    Exact, with one allowance: a fraction that no finite decimal equals (``1/3``, ``1/12``)
+    matches a decimal that writes it to at least six places, rounded or cut (``0.333333``,
+    ``0.0833333333``); ``0.33`` is not ``1/3``.
 
     >>> literals_equal("0.5", r"\frac{1}{2}"), literals_equal("3", "3.0"), literals_equal("0.33", "1/3")
     (True, True, False)
+    >>> literals_equal("0.333333", "1/3"), literals_equal(r"\frac{1}{12}", "0.0833333333333333")
+    (True, True)
     >>> literals_equal("2x", "2x") is None
     True
     """
@@ -85,4 +124,4 @@ def literals_equal(a: str, b: str) -> bool | None:
     y = parse_number_literal(b)
     if y is None:
         return None
-    return x == y
+    return x == y or _states_repeating(a, x, y) or _states_repeating(b, y, x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,52 +174,193 @@ def extract_tagged(text: str, open_tag: str = ANSWER_OPEN, close_tag: str = ANSW
     return content or None
 
 
-def extract_boxed(text: str) -> str | None:
-    r"""Stripped content of the last complete ``\boxed{...}`` (or ``\fbox{...}``), or None.
+def extract_all_tagged(text: str, open_tag: str = ANSWER_OPEN, close_tag: str = ANSWER_CLOSE) -> list[str]:
+    """Stripped, non-empty contents of every closed ``open_tag...close_tag`` pair, in order.
 
-    Braces are balanced with an explicit stack (no recursion, linear time);
-    escaped braces ``\{`` and ``\}`` do not count. "Last" means the complete
-    box that opens last, so ``\boxed{\boxed{3}}`` gives ``3``.
+    Each ``close_tag`` pairs with the nearest ``open_tag`` before it (after the previous pair).
 
-    >>> extract_boxed(r"so \boxed{1} or rather \boxed{\frac{1}{2}}")
-    '\\frac{1}{2}'
-    >>> extract_boxed(r"\boxed{}") is None
-    True
+    >>> extract_all_tagged("<answer>1</answer> x <answer> 2 </answer><answer></answer><answer>3")
+    ['1', '2']
     """
+    found: list[str] = []
+    position = 0
+    while True:
+        end = text.find(close_tag, position)
+        if end < 0:
+            return found
+        start = text.rfind(open_tag, position, end)
+        if start >= 0:
+            content = text[start + len(open_tag) : end].strip()
+            if content:
+                found.append(content)
+        position = end + len(close_tag)
+
+
+def _box_index(text: str) -> tuple[list[tuple[int, int, int]], dict[int, tuple[int, int]]]:
+    """Every complete outermost box as ``(box_start, content_start, content_end)``, in order, and
+    ``{box_start: (content_start, content_end)}`` for every complete box, nested ones too (linear time)."""
     if not isinstance(text, str) or "\\" not in text:
-        return None
-    stack: list[int] = []  # content start of a box, or -1 for a plain brace
-    best: tuple[int, int] | None = None
+        return [], {}
+    stack: list[tuple[int, int]] = []  # (box_start, content_start) of a box opener, or (-1, -1) for a brace
+    open_boxes = 0
+    spans: list[tuple[int, int, int]] = []
+    boxes: dict[int, tuple[int, int]] = {}
     for match in _BRACE_TOKEN_RE.finditer(text):
         token = match.group()
         if token[0] == "\\" and len(token) == 2:
             continue  # escaped brace
         if token == "}":
             if stack:
-                opened = stack.pop()
-                if opened >= 0 and (best is None or opened > best[0]):
-                    best = (opened, match.start())
+                box_start, content_start = stack.pop()
+                if box_start >= 0:
+                    boxes[box_start] = (content_start, match.start())
+                    open_boxes -= 1
+                    if open_boxes == 0:
+                        spans.append((box_start, content_start, match.start()))
         elif token == "{":
-            stack.append(-1)
+            stack.append((-1, -1))
         else:
-            stack.append(match.end())
-    if best is None:
-        return None
-    content = text[best[0] : best[1]].strip()
-    return content or None
+            stack.append((match.start(), match.end()))
+            open_boxes += 1
+    return spans, boxes
+
+
+def _inner(text: str, boxes: dict[int, tuple[int, int]], start: int, end: int) -> str:
+    """``text[start:end]`` stripped, without the boxes that wrap all of it (``\\boxed{\\boxed{3}}`` holds 3)."""
+    while True:
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        inner = boxes.get(start)
+        if inner is None or inner[1] != end - 1:
+            return text[start:end]
+        start, end = inner
+
+
+def _box_contents(text: str) -> tuple[list[tuple[int, int, int]], list[str]]:
+    """The outermost boxes and their contents (stripped and unwrapped; may be empty)."""
+    spans, boxes = _box_index(text)
+    return spans, [_inner(text, boxes, content_start, content_end) for _s, content_start, content_end in spans]
+
+
+def boxed_contents(text: str) -> list[str]:
+    r"""Stripped, non-empty contents of every complete outermost ``\boxed{}``/``\fbox{}``, in order.
+
+    >>> boxed_contents(r"\boxed{1} then \boxed{\boxed{2}} and \boxed{} \boxed{open")
+    ['1', '2']
+    """
+    return [content for content in _box_contents(text)[1] if content]
+
+
+def text_outside_boxes(text: str) -> str:
+    r"""``text`` with every complete outermost box (command and content) removed.
+
+    >>> text_outside_boxes(r"x = \boxed{8} cm")
+    'x =  cm'
+    """
+    parts, position = [], 0
+    for box_start, _content_start, content_end in _box_index(text)[0]:
+        parts.append(text[position:box_start])
+        position = content_end + 1
+    parts.append(text[position:] if isinstance(text, str) else "")
+    return "".join(parts)
+
+
+_BOX_NEAR = 10
+_BOX_FAR = 70
+_BOX_SEPARATOR_RE = re.compile(r"\b(?:and|or)\b|[,;]")
+
+
+def final_boxed_group(text: str) -> list[str]:
+    r"""Contents of the last box and of the boxes that belong with it (one answer given in several boxes).
+
+    Going back from the last box, an earlier box joins when fewer than 10 characters lie
+    between the two, or fewer than 70 with ``and``, ``or``, ``,`` or ``;`` among them (and a
+    different content); the first box that does not join ends the group, so a draft answer
+    boxed early in a solution is not part of the final one. Math-Verify groups boxes the same
+    way. Repeated contents are kept once.
+
+    >>> final_boxed_group(r"\boxed{1}, \boxed{2} and \boxed{3}")
+    ['1', '2', '3']
+    >>> final_boxed_group(r"a draft: \boxed{4}. Checking every step again shows a slip in the sum. So \boxed{8}")
+    ['8']
+    """
+    all_spans, all_contents = _box_contents(text)
+    kept = [(span, content) for span, content in zip(all_spans, all_contents, strict=True) if content]
+    if not kept:
+        return []
+    spans, contents = [span for span, _c in kept], [content for _s, content in kept]
+    group = [len(spans) - 1]
+    for i in range(len(spans) - 2, -1, -1):
+        between = text[spans[i][2] + 1 : spans[group[-1]][0]]
+        near = len(between) < _BOX_NEAR
+        joined = len(between) < _BOX_FAR and contents[i] != contents[group[-1]] and _BOX_SEPARATOR_RE.search(between)
+        if not (near or joined):
+            break
+        group.append(i)
+    return _distinct(contents[i] for i in reversed(group))
+
+
+def _distinct(items: Iterable[str]) -> list[str]:
+    """Non-empty items in order, each once (linear time)."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item and item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def extract_boxed(text: str) -> str | None:
+    r"""The final boxed answer: the contents of :func:`final_boxed_group` joined with ``", "``, or None.
+
+    Braces are balanced with an explicit stack (no recursion, linear time); escaped braces
+    ``\{`` and ``\}`` do not count; a box that only wraps another box gives its content.
+
+    >>> extract_boxed(r"so \boxed{1}. Checking every step once more shows the slip. It is \boxed{\frac{1}{2}}")
+    '\\frac{1}{2}'
+    >>> extract_boxed(r"\boxed{1} and \boxed{2}"), extract_boxed(r"\boxed{\boxed{3}}"), extract_boxed(r"\boxed{}")
+    ('1, 2', '3', None)
+    """
+    group = final_boxed_group(text)
+    return ", ".join(group) if group else None
+
+
+# "Final Answer: The final answer is $X$. I hope it is correct." (the Minerva format for MATH); bounded lengths
+_STATED_RE = re.compile(
+    r"final answer[^$\n]{0,100}?\bis:?\s*(\$\$[^$]{1,500}\$\$|\$[^$]{1,500}\$|\\\((?:(?!\\\)).){1,500}\\\)"
+    r"|\\\[(?:(?!\\\]).){1,500}\\\])",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def stated_final_answers(text: str) -> list[tuple[int, str]]:
+    r"""``(start, answer)`` for every "final answer is $...$" statement, the math delimiters kept.
+
+    >>> stated_final_answers("Final Answer: The final answer is $10,455$. I hope it is correct.")
+    [(0, '$10,455$')]
+    """
+    if not isinstance(text, str) or "final answer" not in text.lower():
+        return []
+    return [(m.start(), m.group(1).strip()) for m in _STATED_RE.finditer(text)]
 
 
 def extract_answer(text: str) -> str | None:
     r"""Final answer of a completion, or None.
 
-    Looks in the part after ``</think>`` when there is a closed think block, else
-    in the whole text: the content of the last ``<answer>...</answer>``, else the
-    content of the last ``\boxed{...}``/``\fbox{...}``. Whitespace is stripped and
-    an empty answer counts as none. Inputs longer than :data:`MAX_CHARS` keep only
-    their tail.
+    Looks in the part after ``</think>`` when there is a closed think block, else in the
+    whole text: the contents of the ``<answer>...</answer>`` blocks (several different ones
+    are all the answer, joined with ``", "``: a model cannot offer a list of guesses and be
+    graded on its last), else the final boxed answer (:func:`extract_boxed`) or, when it starts
+    after the last box, the last "final answer is $...$" statement. Whitespace is stripped and
+    an empty answer counts as none. Inputs longer than :data:`MAX_CHARS` keep only their tail.
 
     >>> extract_answer("<think>maybe <answer>3</answer></think> <answer> 4 </answer>")
     '4'
+    >>> extract_answer("<answer>9</answer> <answer>8</answer> <answer>9</answer>")
+    '9, 8'
     >>> extract_answer(r"The answer is $\boxed{\frac{1}{2}}$.")
     '\\frac{1}{2}'
     >>> extract_answer("<think>no answer after the block</think>") is None
@@ -230,4 +371,12 @@ def extract_answer(text: str) -> str | None:
     if len(text) > MAX_CHARS:
         text = text[-MAX_CHARS:]
     region = split_think(text).after
-    return extract_tagged(region) or extract_boxed(region)
+    answers = _distinct(extract_all_tagged(region))
+    if answers:
+        return ", ".join(answers)
+    stated = stated_final_answers(region)
+    if stated:
+        spans = _box_index(region)[0]
+        if not spans or stated[-1][0] > spans[-1][2]:
+            return stated[-1][1]
+    return extract_boxed(region)

@@ -6,24 +6,30 @@ which works on the main thread only, in whole seconds, and cancels other alarms.
 module runs the checks in separate processes instead, with a wall-clock limit per answer
 that the calling process enforces from any thread:
 
-* workers start lazily (the first :meth:`VerifierPool.check` or :meth:`VerifierPool.warm_up`),
-  stay warm and are reused; with the ``forkserver`` start method (the default where available)
-  the server imports math-verify/sympy once, so a replacement worker starts in milliseconds;
-* a whole batch goes to the workers in a few messages and the results stream back one by
-  one; each item's limit starts when the worker reaches it (when the previous result arrived);
+* workers come from a fork server (one per process, shared by its pools) started as a fresh
+  interpreter (:mod:`rewards._sandbox_start`): nothing of the calling program is imported
+  again, so the pool works from scripts without an ``if __name__ == "__main__":`` guard,
+  ``python -c``, ``python -m``, notebooks and REPLs; the server imports math-verify/sympy
+  once, so a replacement worker starts in milliseconds. Workers start lazily (the first
+  :meth:`VerifierPool.check` or :meth:`VerifierPool.warm_up`), stay warm and are reused;
+* a batch goes to the workers in a few messages and the results stream back one by one;
+  each item's limit starts when the worker reaches it (when the previous result arrived);
+* callers in several threads are served in parallel, up to the number of workers: an idle
+  worker takes the next chunk of the call that holds the fewest workers (the oldest first).
+  One caller at a time runs the loop that talks to the workers, for every call, and hands
+  it on when its own call is done;
 * inside a worker a soft limit (``SIGALRM``, a little below the limit) interrupts slow Python
   code and the worker carries on; an item that still overruns gets its worker killed: it
   scores 0.0 with a logged reason, a replacement starts and the rest of the batch continues;
 * a gold answer whose parsing alone overran is remembered, so later items with that gold
   score 0.0 at once instead of each waiting for the limit (a gold that is cheap to parse but
   costly to compare is not: the answer may be the costly part, so each item gets its limit);
-* workers ignore Ctrl-C, cap their address space (``memory_limit_mb``), die with their
-  parent (Linux), and are killed and reaped at exit (:mod:`atexit`); after a ``fork`` the
-  child process gets fresh workers of its own.
-
-Start-method caveat (as for any ``spawn``/``forkserver`` multiprocessing): a script that
-uses the pool must guard its entry point with ``if __name__ == "__main__":``, because the
-worker side imports the main module. ``python -m ...`` entry points are not re-imported.
+* workers ignore Ctrl-C, cap their address space (``memory_limit_mb``), die with the server,
+  which dies with the pool's process (even on ``kill -9``); at exit (:mod:`atexit`) both are
+  killed and reaped; after a ``fork`` the child process gets a server and workers of its own;
+* when no worker can start, the items score 0.0 with reason ``"verifier unavailable"`` and
+  the start failures are logged as errors; :func:`rewards.accuracy.check_answers` then checks
+  them in-process where it can.
 
 Example:
     >>> pool = VerifierPool(workers=1)
@@ -39,71 +45,50 @@ import contextlib
 import itertools
 import logging
 import math
-import multiprocessing
-import multiprocessing.util  # noqa: F401 - imported first so that our atexit handler runs before its
 import os
+import signal
+import socket
 import threading
 import time
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
-from typing import Any
 
-from rewards._base import preview
-from rewards._sandbox_start import WORKERS_ENV, default_workers, start_context
-from rewards._sandbox_worker import serve, soft_limit
+from rewards._sandbox_loop import (
+    MAX_WAIT_SECONDS,
+    UNAVAILABLE,
+    Call,
+    Verdict,
+    WorkerLoop,
+    limit_seconds,
+    process_running,
+)
+from rewards._sandbox_start import WORKERS_ENV, ForkServer, default_workers
+from rewards._sandbox_worker import soft_limit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_TIMEOUT_SECONDS", "WORKERS_ENV", "Verdict", "VerifierPool", "get_pool", "shutdown", "soft_limit"]
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "UNAVAILABLE", "WORKERS_ENV", "Verdict", "VerifierPool", "get_pool",
+           "shutdown", "soft_limit"]
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_STARTUP_TIMEOUT = 60.0
 DEFAULT_MEMORY_LIMIT_MB = 4096
-_MAX_BAD_GOLDS = 1024
-_MAX_START_FAILURES = 3
-_BROKEN_COOLDOWN_SECONDS = 30.0
 _MAX_CHUNK = 64
-_KILL_JOIN_SECONDS = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of one isolated check: the verdict, why, and the worker-side seconds.
-
-    >>> Verdict(False, "timeout (worker killed)", 2.0).equivalent
-    False
-    """
-
-    equivalent: bool
-    reason: str
-    seconds: float
-
-
-@dataclass(eq=False)
-class _Worker:
-    proc: Any
-    conn: Any
-    started_at: float
-    startup_deadline: float
-    ready: bool = False
-    inflight: deque[int] = field(default_factory=deque)
-    deadline: float = math.inf
-    item_started: float = 0.0
-    phase: str | None = None
-
-
-class VerifierPool:
+class VerifierPool(WorkerLoop):
     """A pool of math-verify worker processes that checks ``(pred, gold)`` pairs under a time limit.
 
     ``workers`` processes (default ``min(2, cpu_count)``, or ``$AHAZERO_VERIFIER_WORKERS``),
-    started with ``start_method`` (``"forkserver"`` where available, else ``"spawn"``). A worker
-    that does not start within ``startup_timeout`` seconds is replaced; after three failures in
-    a row the pool scores everything 0.0 for 30 s before trying again. Thread-safe: one batch at
-    a time. Pairs should already be normalised (see :func:`rewards.accuracy.quick_check`);
-    :func:`rewards.accuracy.check_answers` is the usual entry point.
+    forked by the pool's fork server. A worker that does not start within ``startup_timeout``
+    seconds is replaced; after three failures in a row the pool does not try again for 30 s
+    (items score 0.0 with reason ``"verifier unavailable"``). Thread-safe, and callers in
+    several threads are served in parallel up to ``workers``. Pairs should already be
+    normalised (see :func:`rewards.accuracy.quick_check`); :func:`rewards.accuracy.check_answers`
+    is the usual entry point. ``stats`` counts workers started, timeouts, kills, crashes and
+    the most calls served at once (``peak_parallel_calls``).
 
     >>> pool = VerifierPool(workers=1)
     >>> pool.warm_up() < 60
@@ -118,21 +103,21 @@ class VerifierPool:
         self,
         workers: int | None = None,
         *,
-        start_method: str | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
     ) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ValueError(f"workers must be a positive int, got {workers!r}")
-        if not startup_timeout or startup_timeout <= 0:
+        if not startup_timeout or not startup_timeout > 0:
             raise ValueError(f"startup_timeout must be > 0, got {startup_timeout!r}")
         self.size = workers or default_workers()
-        self.start_method = start_method
-        self.startup_timeout = float(startup_timeout)
+        self.startup_timeout = min(float(startup_timeout), MAX_WAIT_SECONDS)
         self.memory_limit_mb = memory_limit_mb
-        self.stats: dict[str, int] = {"started": 0, "ready": 0, "timeouts": 0, "killed": 0, "crashes": 0}
+        self.stats: dict[str, int] = {"started": 0, "ready": 0, "timeouts": 0, "killed": 0, "crashes": 0,
+                                      "peak_parallel_calls": 0}
         self.last_startup_seconds: float | None = None
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._stopped = False
         self._reset_state()
         _POOLS.add(self)
 
@@ -142,77 +127,160 @@ class VerifierPool:
               ) -> list[Verdict]:
         """One :class:`Verdict` per ``(pred, gold)`` pair, each checked under ``timeout_seconds``.
 
-        ``timeout_seconds`` is a wall-clock limit per item (None or 0: no limit). Raises
-        nothing for hostile pairs; an internal failure propagates (callers score it 0.0).
+        ``timeout_seconds`` is a wall-clock limit per item (None, 0 or not finite: no limit).
+        Raises nothing for hostile pairs; an internal failure propagates (callers score it 0.0).
         """
         if not pairs:
             return []
-        limit = float(timeout_seconds) if timeout_seconds and timeout_seconds > 0 else None
-        with self._lock:
-            self._adopt_after_fork()
-            return self._run(list(pairs), limit)
+        call = self._register(list(pairs), limit_seconds(timeout_seconds))
+        try:
+            led = self._lead(until=call)
+        except BaseException:
+            self._withdraw(call)  # e.g. Ctrl-C while waiting for another caller's loop
+            raise
+        if led:
+            try:
+                self._serve(until=call)
+            except BaseException:
+                self._abandon(call)
+                raise
+            finally:
+                self._step_down()
+        return call.verdicts()
 
     def warm_up(self, timeout: float | None = None) -> float:
         """Start every worker and wait until all are ready; return the seconds it took.
 
-        The first start of the forkserver (which imports sympy and math-verify) dominates.
+        The first start of the fork server (which imports sympy and math-verify) dominates.
         """
         began = time.monotonic()
-        with self._lock:
-            self._adopt_after_fork()
+        limit = self.startup_timeout if timeout is None else max(0.0, timeout)
+        if not self._lead(timeout=limit):
+            return time.monotonic() - began
+        try:
             self._ensure_workers()
-            end = began + (timeout if timeout is not None else self.startup_timeout)
+            end = began + limit
             while True:
                 waiting = [w for w in self._workers if w is not None and not w.ready]
                 if not waiting or time.monotonic() >= end:
                     break
-                for conn in wait_for([w.conn for w in waiting], timeout=max(0.0, end - time.monotonic())):
+                for conn in wait_for([w.conn for w in waiting], timeout=min(MAX_WAIT_SECONDS,
+                                                                           max(0.0, end - time.monotonic()))):
                     slot = self._slot_of(conn)
                     if slot is not None:
-                        self._drain(slot, None)
+                        self._drain(slot)
+                self._enforce_deadlines()
+        finally:
+            self._step_down()
         return time.monotonic() - began
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (empty before the first use and after :meth:`close`)."""
-        return [w.proc.pid for w in self._workers if w is not None and w.proc.pid is not None]
+        return [w.pid for w in list(self._workers) if w is not None]
+
+    @property
+    def server_pid(self) -> int | None:
+        """Process id of the fork server (shared by every pool of this process; None before the first use)."""
+        return self._server.pid
 
     @property
     def healthy(self) -> bool:
-        """True if every worker slot holds a live process and the pool is not backing off after failures."""
+        """True if every worker slot holds a running process and the pool is not backing off after failures."""
         return time.monotonic() >= self._broken_until and all(
-            w is not None and w.proc.is_alive() for w in self._workers
+            w is not None and process_running(w.pid) for w in list(self._workers)
         )
 
     def close(self, lock_timeout: float | None = None) -> None:
         """Kill and reap every worker. The pool stays usable: the next call starts new ones.
 
-        With ``lock_timeout``, a batch still running in another thread after that many seconds
-        does not delay the shutdown: its workers are killed anyway (the batch scores them 0.0).
+        With ``lock_timeout``, a call still being served in another thread after that many
+        seconds does not delay the shutdown: the processes are killed anyway (its items score 0.0).
         """
-        locked = self._lock.acquire(timeout=-1 if lock_timeout is None else max(0.0, lock_timeout))
-        try:
-            if os.getpid() != self._owner_pid:
-                self._reset_state()
-                return
-            for slot in range(len(self._workers)):
-                w = self._workers[slot]
-                self._workers[slot] = None
-                if w is not None:
-                    self._kill(w)
-        finally:
-            if locked:
-                self._lock.release()
+        if self._lead(timeout=lock_timeout):
+            try:
+                if os.getpid() == self._owner_pid:
+                    for slot in range(len(self._workers)):
+                        self._drop(slot)  # items of callers still waiting go back to them
+            finally:
+                self._step_down()
+            return
+        for w in list(self._workers):  # forced: signals only; the serving thread handles the rest
+            if w is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(w.pid, signal.SIGKILL)
+
+    # -- who runs the loop ----------------------------------------------------------------------
+
+    def _register(self, pairs: list[tuple[str, str]], limit: float | None) -> Call:
+        with self._cond:
+            self._adopt_after_fork()
+            results: list[Verdict | None] = [None] * len(pairs)
+            pending: deque[int] = deque()
+            for i, (_pred, gold) in enumerate(pairs):
+                if gold in self._bad_golds:
+                    results[i] = Verdict(False, "gold overran its limit before", 0.0)
+                else:
+                    pending.append(i)
+            chunk = max(1, min(_MAX_CHUNK, math.ceil(len(pending) / (2 * self.size))))
+            call = Call(next(self._call_ids), pairs, results, pending, limit, soft_limit(limit) if limit else 0.0,
+                         chunk, finished=not pending)
+            if pending:
+                self._calls.append(call)
+                self._wake()
+            return call
+
+    def _lead(self, until: Call | None = None, timeout: float | None = None) -> bool:
+        """Become the thread that runs the loop; False if ``until`` got finished meanwhile, or on ``timeout``."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._leader is not None and not (until is not None and until.finished):
+                remaining = None if end is None else end - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(None if remaining is None else min(remaining, MAX_WAIT_SECONDS))
+            if until is not None and until.finished:
+                return False
+            self._leader = threading.get_ident()
+            return True
+
+    def _step_down(self) -> None:
+        with self._cond:
+            self._leader = None
+            self._cond.notify_all()
+
+    def _withdraw(self, call: Call) -> None:
+        with self._cond:
+            if call in self._calls:
+                self._calls.remove(call)
+            call.finished = True
+            self._cond.notify_all()
+
+    def _abandon(self, call: Call) -> None:
+        """The loop failed (e.g. Ctrl-C): workers in the middle of items are killed, other callers' items requeued."""
+        for slot, w in enumerate(self._workers):
+            if w is not None and w.inflight:
+                self._drop(slot)
+        self._withdraw(call)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
 
     # -- state --------------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
         self._owner_pid = os.getpid()
-        self._workers: list[_Worker | None] = [None] * self.size
-        self._bad_golds: OrderedDict[str, None] = OrderedDict()
-        self._batch_ids = itertools.count(1)
+        self._workers = [None] * self.size
+        self._bad_golds = OrderedDict()
+        self._call_ids = itertools.count(1)
+        self._calls = []
+        self._leader: int | None = None
         self._start_failures = 0
         self._broken_until = 0.0
-        self._batch: tuple[Any, ...] | None = None
+        self._server = _SERVER
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     def _adopt_after_fork(self) -> None:
         """In a forked child, forget the parent's workers (without touching them) and start afresh."""
@@ -221,243 +289,19 @@ class VerifierPool:
                 if w is not None:
                     with contextlib.suppress(Exception):
                         w.conn.close()
+            for sock in (self._wake_r, self._wake_w):
+                sock.close()
             self._reset_state()
 
     def _after_fork_in_child(self) -> None:
-        self._lock = threading.Lock()  # it may have been held by another thread at the fork
+        self._cond = threading.Condition()  # it may have been held by another thread at the fork
         self._adopt_after_fork()
 
-    def _slot_of(self, conn: Any) -> int | None:
-        for slot, w in enumerate(self._workers):
-            if w is not None and w.conn is conn:
-                return slot
-        return None
 
-    def _spawn(self) -> _Worker | None:
-        ctx, _method = start_context(self.start_method, in_forked_child=_IN_FORKED_CHILD)
-        options = {
-            "die_with_parent": True,
-            "memory_limit_bytes": self.memory_limit_mb * 2**20 if self.memory_limit_mb else None,
-        }
-        try:
-            parent_conn, child_conn = ctx.Pipe(duplex=True)
-            proc = ctx.Process(target=serve, args=(child_conn, options), name="ahazero-verifier", daemon=True)
-            began = time.monotonic()
-            proc.start()
-            child_conn.close()
-        except Exception as exc:  # noqa: BLE001 - e.g. too many processes
-            logger.error("could not start a verifier worker (%s: %s)", type(exc).__name__, exc)
-            self._start_failed()
-            return None
-        self.stats["started"] += 1
-        now = time.monotonic()
-        return _Worker(proc=proc, conn=parent_conn, started_at=began, startup_deadline=now + self.startup_timeout)
-
-    def _start_failed(self) -> None:
-        self._start_failures += 1
-        if self._start_failures >= _MAX_START_FAILURES:
-            self._broken_until = time.monotonic() + _BROKEN_COOLDOWN_SECONDS
-            self._start_failures = 0
-            logger.error("verifier workers failed to start %d times in a row; answers that need sympy score "
-                         "0.0 for the next %.0f s", _MAX_START_FAILURES, _BROKEN_COOLDOWN_SECONDS)
-
-    def _ensure_workers(self) -> None:
-        for slot, w in enumerate(self._workers):
-            if w is not None and not w.inflight and not w.proc.is_alive():
-                self._workers[slot] = None
-                self._kill(w)
-                if not w.ready:
-                    self._start_failed()
-            if self._workers[slot] is None and time.monotonic() >= self._broken_until:
-                self._workers[slot] = self._spawn()
-
-    def _kill(self, w: _Worker) -> None:
-        with contextlib.suppress(Exception):
-            w.proc.kill()
-        with contextlib.suppress(Exception):
-            w.proc.join(_KILL_JOIN_SECONDS)
-        with contextlib.suppress(Exception):
-            w.conn.close()
-        self.stats["killed"] += 1
-
-    def _mark_bad_gold(self, gold: str, why: str) -> None:
-        if gold not in self._bad_golds:
-            logger.warning("verifier: gold answer %s %s; every answer to it scores 0.0 from now on",
-                           preview(gold), why)
-        self._bad_golds[gold] = None
-        self._bad_golds.move_to_end(gold)
-        while len(self._bad_golds) > _MAX_BAD_GOLDS:
-            self._bad_golds.popitem(last=False)
-
-    # -- one batch ----------------------------------------------------------------------------
-
-    def _run(self, pairs: list[tuple[str, str]], limit: float | None) -> list[Verdict]:
-        results: list[Verdict | None] = [None] * len(pairs)
-        pending: deque[int] = deque()
-        for i, (_pred, gold) in enumerate(pairs):
-            if gold in self._bad_golds:
-                results[i] = Verdict(False, "gold overran its limit before", 0.0)
-            else:
-                pending.append(i)
-        self._batch = (next(self._batch_ids), pairs, results, pending, limit)
-        soft = soft_limit(limit) if limit else 0.0
-        chunk = max(1, min(_MAX_CHUNK, math.ceil(len(pending) / (2 * self.size))))
-        try:
-            while pending or any(w is not None and w.inflight for w in self._workers):
-                if pending:
-                    self._ensure_workers()
-                if not any(w is not None for w in self._workers):
-                    while pending:
-                        results[pending.popleft()] = Verdict(False, "verifier unavailable", 0.0)
-                    break
-                self._dispatch(chunk, soft)
-                waiting = [w for w in self._workers if w is not None and (w.inflight or not w.ready)]
-                if not waiting:
-                    continue
-                deadline = min(w.deadline if w.inflight else w.startup_deadline for w in waiting)
-                timeout = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
-                for conn in wait_for([w.conn for w in waiting], timeout=timeout):
-                    slot = self._slot_of(conn)
-                    if slot is not None:
-                        self._drain(slot, self._batch)
-                self._enforce_deadlines()
-        except BaseException:
-            for slot, w in enumerate(self._workers):  # their state is unknown now: start afresh next time
-                if w is not None and w.inflight:
-                    self._workers[slot] = None
-                    self._kill(w)
-            raise
-        finally:
-            self._batch = None
-        return [r if r is not None else Verdict(False, "not checked", 0.0) for r in results]
-
-    def _dispatch(self, chunk: int, soft: float) -> None:
-        batch_id, pairs, results, pending, limit = self._batch
-        for slot, w in enumerate(self._workers):
-            if w is None or not w.ready or w.inflight or not pending:
-                continue
-            items: list[int] = []
-            while pending and len(items) < chunk:
-                i = pending.popleft()
-                if pairs[i][1] in self._bad_golds:
-                    results[i] = Verdict(False, "gold overran its limit before", 0.0)
-                else:
-                    items.append(i)
-            if not items:
-                continue
-            try:
-                w.conn.send(("batch", batch_id, [(i, *pairs[i]) for i in items], soft))
-            except Exception as exc:  # noqa: BLE001 - it died while idle: retry these on another
-                logger.warning("verifier worker %s is gone (%s); replacing it", w.proc.pid, type(exc).__name__)
-                pending.extendleft(reversed(items))
-                self._workers[slot] = None
-                self._kill(w)
-                self._start_failed()
-                continue
-            now = time.monotonic()
-            w.inflight = deque(items)
-            w.item_started = now
-            w.deadline = now + limit if limit else math.inf
-            w.phase = None
-
-    def _drain(self, slot: int, batch: tuple[Any, ...] | None) -> None:
-        w = self._workers[slot]
-        while w is not None:
-            try:
-                if not w.conn.poll():
-                    return
-                message = w.conn.recv()
-            except Exception:  # noqa: BLE001 - EOFError/OSError: the worker died
-                self._on_death(slot, w, batch)
-                return
-            self._handle(w, message, batch)
-
-    def _handle(self, w: _Worker, message: Any, batch: tuple[Any, ...] | None) -> None:
-        kind = message[0]
-        now = time.monotonic()
-        if kind == "ready":
-            w.ready = True
-            self._start_failures = 0
-            self.stats["ready"] += 1
-            self.last_startup_seconds = now - w.started_at
-            logger.debug("verifier worker %s ready in %.2f s", message[1], self.last_startup_seconds)
-            return
-        if batch is None or message[1] != batch[0] or not w.inflight:
-            return  # stale: from a batch that was abandoned
-        batch_id, pairs, results, pending, limit = batch
-        index = message[2]
-        if kind in ("gold", "gold-ok"):
-            if w.inflight[0] == index:
-                w.phase = "gold" if kind == "gold" else None
-            return
-        if kind != "result" or index not in w.inflight:
-            return
-        _kind, _bid, _index, ok, reason, seconds = message
-        results[index] = Verdict(bool(ok), str(reason), float(seconds))
-        w.inflight.remove(index)
-        w.phase = None
-        w.item_started = now
-        w.deadline = now + limit if limit else math.inf
-        self._start_failures = 0
-        pred, gold = pairs[index]
-        overran = str(reason).startswith(("timeout", "out of memory"))
-        if overran:
-            self.stats["timeouts"] += 1
-            logger.warning("verifier: %s after %.2f s on answer %s (gold %s); scored 0.0",
-                           reason, seconds, preview(pred), preview(gold))
-        if overran and str(reason).endswith("in gold"):
-            self._mark_bad_gold(gold, f"could not be parsed ({reason})")
-
-    def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
-        for slot, w in enumerate(self._workers):
-            if w is None:
-                continue
-            if w.inflight and now >= w.deadline:
-                batch_id, pairs, results, pending, limit = self._batch
-                index = w.inflight.popleft()
-                pred, gold = pairs[index]
-                results[index] = Verdict(False, "timeout (worker killed)", now - w.item_started)
-                self.stats["timeouts"] += 1
-                logger.warning("verifier: answer %s (gold %s) overran its %.2f s limit; worker %s killed, "
-                               "scored 0.0", preview(pred), preview(gold), limit, w.proc.pid)
-                if w.phase == "gold":
-                    self._mark_bad_gold(gold, f"took over {limit:.2f} s to parse")
-                pending.extendleft(reversed(w.inflight))
-                w.inflight.clear()
-                self._workers[slot] = None
-                self._kill(w)
-                self._workers[slot] = self._spawn()  # warms up while the others carry on
-            elif not w.ready and not w.inflight and now >= w.startup_deadline:
-                logger.error("verifier worker %s did not start within %.0f s; replacing it",
-                             w.proc.pid, self.startup_timeout)
-                self._workers[slot] = None
-                self._kill(w)
-                self._start_failed()
-
-    def _on_death(self, slot: int, w: _Worker, batch: tuple[Any, ...] | None) -> None:
-        self._workers[slot] = None
-        self._kill(w)
-        code = w.proc.exitcode
-        if w.inflight and batch is not None:
-            batch_id, pairs, results, pending, limit = batch
-            index = w.inflight.popleft()
-            self.stats["crashes"] += 1
-            results[index] = Verdict(False, f"worker crashed (exit code {code})", time.monotonic() - w.item_started)
-            logger.warning("verifier worker %s crashed (exit code %s) on answer %s (gold %s); scored 0.0",
-                           w.proc.pid, code, preview(pairs[index][0]), preview(pairs[index][1]))
-            pending.extendleft(reversed(w.inflight))
-            w.inflight.clear()
-            self._workers[slot] = self._spawn()
-        elif not w.ready:
-            logger.error("verifier worker %s exited during start-up (exit code %s)", w.proc.pid, code)
-            self._start_failed()
-
-
+_SERVER = ForkServer()
 _POOLS: weakref.WeakSet[VerifierPool] = weakref.WeakSet()
 _DEFAULT_POOL: VerifierPool | None = None
 _DEFAULT_LOCK = threading.Lock()
-_IN_FORKED_CHILD = False
 
 
 def get_pool() -> VerifierPool:
@@ -474,24 +318,34 @@ def get_pool() -> VerifierPool:
 
 
 def shutdown() -> None:
-    """Kill and reap the workers of every pool in this process (registered with :mod:`atexit`).
+    """Kill and reap the workers of every pool in this process, and stop the fork server (run at exit).
+
+    The pools stay usable: the next call starts the server and new workers.
 
     >>> shutdown()
     """
     for pool in list(_POOLS):
         with contextlib.suppress(Exception):
             pool.close(lock_timeout=1.0)
+    with contextlib.suppress(Exception):
+        _SERVER.stop(lock_timeout=1.0)
+
+
+def _at_exit() -> None:
+    for pool in list(_POOLS):
+        pool._stopped = True  # a call still running in a daemon thread must not start new processes
+    shutdown()
 
 
 def _after_fork_in_child() -> None:
-    global _DEFAULT_LOCK, _IN_FORKED_CHILD
+    global _DEFAULT_LOCK
     _DEFAULT_LOCK = threading.Lock()
-    _IN_FORKED_CHILD = True
+    _SERVER.forget()
     for pool in list(_POOLS):
         with contextlib.suppress(Exception):
             pool._after_fork_in_child()
 
 
-atexit.register(shutdown)
+atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)

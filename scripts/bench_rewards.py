@@ -9,9 +9,11 @@ batches (``--prompts`` prompts x ``--generations`` completions sharing one gold)
 * ``sympy``: algebraic golds only (polynomials, roots, pi, fractions of variables), every
   answer checked by math-verify in a worker.
 
-Also measured: the pool's first start (forkserver importing sympy and math-verify, then the
-workers) and the start of a replacement worker after a kill. Prints a table; ``--out``
-writes the numbers as JSON.
+Also measured: the pool's first start (the fork server importing sympy and math-verify,
+then the workers) and the start of a replacement worker after a kill, and, with
+``--threads N``, the same mixes scored by N threads at once (each thread its own batches),
+which the pool serves in parallel up to its worker count. Prints a table; ``--out`` writes
+the numbers as JSON.
 
 Example:
     python scripts/bench_rewards.py --completions 4000 --out bench.json
@@ -26,6 +28,7 @@ import platform
 import random
 import signal
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -129,6 +132,24 @@ def score_all(reward, batches) -> dict[str, float]:
             "accuracy": round(correct / count, 4)}
 
 
+def score_threaded(reward, batches, threads: int) -> dict[str, float]:
+    """``score_all`` with the batches dealt round-robin to ``threads`` threads that score at the same time."""
+    shares = [batches[i::threads] for i in range(threads)]
+    results: list[dict[str, float]] = [{} for _ in range(threads)]
+    start = time.perf_counter()
+    workers = [threading.Thread(target=lambda i=i: results.__setitem__(i, score_all(reward, shares[i])))
+               for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    seconds = time.perf_counter() - start
+    count = sum(r["completions"] for r in results)
+    correct = sum(r["accuracy"] * r["completions"] for r in results)
+    return {"completions": count, "seconds": round(seconds, 4), "per_second": round(count / seconds, 1),
+            "accuracy": round(correct / count, 4)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--completions", type=int, default=4000, help="completions per mix (default 4000)")
@@ -140,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="verifier workers (default: the pool's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--in-process", action="store_true", help="also time isolate=False for comparison")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="also score each mix from this many threads at once (default: no)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -160,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "pool": {"workers": pool.size, "start_method": pool.start_method or "default",
-                 "first_start_seconds": round(startup, 3), "replacement_start_seconds": round(restart, 3)},
+        "pool": {"workers": pool.size, "first_start_seconds": round(startup, 3),
+                 "replacement_start_seconds": round(restart, 3)},
     }
     for mix in ("fast", "sympy"):
         batches = build_batches(mix, args.completions, args.generations, args.prompts, args.algebra_share,
@@ -172,11 +195,14 @@ def main(argv: list[str] | None = None) -> int:
             clear_verdict_cache()
             in_process = get_reward("accuracy", timeout_seconds=args.timeout, isolate=False)
             results[f"{mix}_in_process"] = score_all(in_process, batches)
+        if args.threads > 1:
+            clear_verdict_cache()
+            results[f"{mix}_{args.threads}_threads"] = score_threaded(reward, batches, args.threads)
     results["pool"]["stats"] = dict(pool.stats)
 
-    print(f"verifier pool: {pool.size} workers; first start {startup:.2f} s (forkserver imports sympy and "
+    print(f"verifier pool: {pool.size} workers; first start {startup:.2f} s (the fork server imports sympy and "
           f"math-verify), replacement worker {restart:.3f} s")
-    for key in [k for k in results if k in ("fast", "sympy") or k.endswith("_in_process")]:
+    for key in [k for k in results if k.startswith(("fast", "sympy"))]:
         r = results[key]
         print(f"{key:>18}: {r['completions']:6d} completions in {r['seconds']:7.3f} s = "
               f"{r['per_second']:9.1f} completions/s (accuracy {r['accuracy']:.2f})")

@@ -2,7 +2,7 @@
 
 The arithmetic task's golds are numbers, which the accuracy reward checks without sympy, so
 a tiny-model run never starts the pool. This probe sends one algebraic pair through it on
-every call, so the trainer killed by the test has a forkserver and verifier workers that
+every call, so the trainer killed by the test has a verifier fork server and workers that
 must die with it.
 
 >>> verifier_probe(completions=["a", "b"])

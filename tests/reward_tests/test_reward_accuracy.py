@@ -32,6 +32,7 @@ EQUIVALENT = [
     ("1 000", "1000"),
     ("5.", "5"),
     ("x=5", "5"),
+    ("The answer is 5", "5"),
     (r"\dfrac{3}{4}", "3/4"),
     ("0.75", "3/4"),
     ("2^{10}", "1024"),
@@ -50,7 +51,7 @@ NOT_EQUIVALENT = [
     ("0.33", r"\frac{1}{3}"),
     ("1 000", "0"),
     ("9**9", "9"),
-    ("The answer is 5", "5"),
+    ("The answer is 5 or 6", "5"),
     (r"\frac{1}{0}", "1"),
     ("", "1"),
     ("{", "1"),
@@ -210,12 +211,13 @@ def test_reward_options_are_validated():
     assert AccuracyReward(timeout_seconds=0.25).timeout_seconds == 0.25
     with pytest.raises(ValueError, match="timeout_seconds"):
         AccuracyReward(timeout_seconds="2")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match="between 0 and 3600"):
         AccuracyReward(timeout_seconds=-1)
     with pytest.raises(ValueError, match="> 0 with isolate"):
         AccuracyReward(timeout_seconds=0)
-    with pytest.raises(ValueError, match="finite"):
-        AccuracyReward(timeout_seconds=float("inf"))
+    for bad in (float("inf"), float("nan"), 1e9, 3600.5):
+        with pytest.raises(ValueError, match="timeout_seconds.*between 0 and 3600"):
+            AccuracyReward(timeout_seconds=bad)
     with pytest.raises(ValueError, match="timeout_seconds"):
         AccuracyReward(timeout_seconds=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="isolate"):
@@ -264,3 +266,16 @@ def test_reward_never_raises_on_unprintable_golds():
     reward = AccuracyReward()
     out = reward(completions=["<answer>1</answer>"] * 3, answer=[10**5000, object(), float("nan")])
     assert out == [0.0, 0.0, 0.0]
+
+
+def test_config_check_reports_a_timeout_meant_as_no_limit(tmp_path):
+    """`ahazero check` runs this validation: 1e9 seconds ("no limit") is a config error, before any model loads."""
+    from pathlib import Path
+
+    from ahazero.config.schema import ConfigError, load_config
+    from ahazero.config.validate import check_config
+
+    smoke = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+    cfg = load_config(smoke, ["rewards.0.timeout_seconds=1e9", f"output_root={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"rewards\.0: .*'timeout_seconds' must be between 0 and 3600.*1000000000"):
+        check_config(cfg, cuda=False)

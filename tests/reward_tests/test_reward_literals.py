@@ -23,6 +23,7 @@ from rewards.literals import MAX_LITERAL_DIGITS, is_number_literal, literals_equ
         (r"\frac{7}{2}", Fraction(7, 2)),
         (r"\dfrac{7}{2}", Fraction(7, 2)),
         (r"\tfrac{ 7 }{ 2 }", Fraction(7, 2)),
+        (r"\cfrac{7}{2}", Fraction(7, 2)),
         (r"\frac72", Fraction(7, 2)),
         (r"-\frac{1}{3}", Fraction(-1, 3)),
         (" 12 ", Fraction(12)),
@@ -55,7 +56,26 @@ def test_zero_denominator_and_digit_bound():
 
 def test_literals_equal():
     assert literals_equal("0.5", r"\frac{1}{2}") is True
-    assert literals_equal("1/3", "0.333333333333333333") is False  # exact, no rounding
+    assert literals_equal("-0", "0") is True
     assert literals_equal("-0", "0") is True
     assert literals_equal("1/0", "1") is None
     assert literals_equal("x", "1") is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        ("1/3", "0.333333", True),  # six places: a repeating fraction written out
+        ("1/3", "0.333333333333333333", True),
+        (r"\frac{1}{12}", "0.0833333333333333", True),
+        ("2/3", "0.666667", True),  # rounded
+        ("2/3", "0.666666", True),  # cut
+        ("1/3", "0.33333", False),  # five places are not enough
+        ("1/3", "0.333334", False),  # off in the last place
+        ("1/8", "0.1250001", False),  # 1/8 terminates: only 0.125 is 1/8
+        ("1000000.5", "1000000.499999", False),
+    ],
+)
+def test_repeating_fractions_match_long_decimals_only(a, b, equal):
+    assert literals_equal(a, b) is equal
+    assert literals_equal(b, a) is equal

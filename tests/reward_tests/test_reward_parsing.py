@@ -94,11 +94,14 @@ def test_split_think_is_frozen():
     ("text", "expected"),
     [
         ("<answer>42</answer>", "42"),
-        ("<answer>1</answer> then <answer>  2 </answer>", "2"),
+        ("<answer>1</answer> then <answer>  2 </answer>", "1, 2"),  # several different answers: all of them
+        ("<answer>8</answer> <answer> 8 </answer>", "8"),
         ("<think>draft <answer>1</answer></think><answer>2</answer>", "2"),
         ("<think>only inside <answer>1</answer></think> nothing after", None),
         (r"so the answer is \boxed{7}.", "7"),
-        (r"\boxed{1} and finally \boxed{\frac{1}{2}}", r"\frac{1}{2}"),
+        (r"\boxed{1} and finally \boxed{\frac{1}{2}}", r"1, \frac{1}{2}"),  # one group, as Math-Verify reads it
+        (r"a draft \boxed{1}. Then I checked every step once more. There is a slip: \boxed{2}", "2"),
+        (r"\boxed{255}. Final Answer: The final answer is $10,455$. I hope it is correct.", "$10,455$"),
         (r"\boxed{\{1, 2\}}", r"\{1, 2\}"),
         (r"\fbox{5}", "5"),
         (r"\boxed {x^{2}+1}", "x^{2}+1"),
@@ -139,6 +142,10 @@ def test_extract_answer_keeps_the_tail_of_long_inputs():
         "<answer>" * 100_000 + "</answer>" * 3,
         "<think>" * 100_000 + "</think>" * 100_000,
         r"\boxed" + " " * 500_000,
+        "".join(f"<answer>{i}</answer>" for i in range(20_000)),
+        "".join(rf"\boxed{{{i}}}" for i in range(20_000)),
+        "final answer is $" * 20_000,
+        "Final answer is $8$. " * 10_000,
     ],
 )
 def test_extract_answer_hostile_inputs_are_fast(hostile):

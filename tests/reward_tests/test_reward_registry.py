@@ -4,6 +4,7 @@ import doctest
 import functools
 import importlib
 import pickle
+import pkgutil
 
 import pytest
 
@@ -11,20 +12,7 @@ import rewards
 from rewards import available_rewards, get_reward, required_columns, reward_kwargs
 
 NAMES = ["accuracy", "countdown", "format_gate", "language_consistency", "think_format"]
-MODULES = [
-    "rewards",
-    "rewards._base",
-    "rewards._math_guard",
-    "rewards.accuracy",
-    "rewards.countdown",
-    "rewards.format_gate",
-    "rewards.language",
-    "rewards.literals",
-    "rewards.parsing",
-    "rewards.sandbox",
-    "rewards._sandbox_worker",
-    "rewards.think_format",
-]
+MODULES = ["rewards"] + sorted(m.name for m in pkgutil.walk_packages(rewards.__path__, "rewards."))
 
 
 def my_reward(completions, bonus=0.0, **kwargs):
