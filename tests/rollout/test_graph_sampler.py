@@ -46,7 +46,7 @@ def test_cache_is_reused_and_reset_between_calls(tiny):
     kwargs = dict(max_new_tokens=12, eos_token_ids=_eos(tok, model), pad_token_id=tok.pad_token_id, do_sample=False)
     first = sampler.generate(model, ids, mask, **kwargs)
     second = sampler.generate(model, ids, mask, **kwargs)
-    assert first == second and len(sampler._caches) == 1
+    assert first == second and len(sampler.pool) == 1
 
 
 def test_rows_stop_at_their_first_eos():
@@ -65,7 +65,7 @@ def test_rows_stop_at_their_first_eos():
             return type("Out", (), {"logits": logits})()
 
     sampler = GraphSampler(compile=False, check_every=2)
-    sampler._cache = lambda model, batch, length: None
+    sampler.pool.get = lambda model, rows, length, reset=True: None
     ids = torch.ones(2, 3, dtype=torch.long)
     out = sampler.generate(Fake(), ids, torch.ones_like(ids), max_new_tokens=10, eos_token_ids=[2], pad_token_id=0,
                            do_sample=False)

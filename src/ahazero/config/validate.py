@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ahazero.config.schema import ConfigError, ExperimentConfig
+from ahazero.config.throughput import check_throughput_settings
 
 __all__ = ["CheckedConfig", "build_grpo_config", "check_config", "resolved_backend"]
 
@@ -277,5 +278,6 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
     grpo_args = build_grpo_config(cfg, cuda=cuda)
     _check_writable(cfg.run_dir)
     backend = resolved_backend(cfg, cuda=_on_gpu(cfg, cuda=cuda))
+    check_throughput_settings(cfg, backend=backend, grpo_args=grpo_args)
     return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args,
                          backend=backend)
