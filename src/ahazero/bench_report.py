@@ -88,13 +88,18 @@ def _decode_summary(measured: list[dict[str, Any]], facts: dict[str, float] | No
         "decode_timing": timing,
         "decode_step_ms": rates["step_ms"] if rates else None,
         "decode_rows_per_step": rates["rows_per_step"] if rates else None,
-        "decode_tbps": round(rates["tbps"], 3) if rates else None,
-        "decode_tflops": round(rates["tflops"], 2) if rates else None,
+        "decode_tbps": _significant(rates["tbps"]) if rates else None,
+        "decode_tflops": _significant(rates["tflops"]) if rates else None,
         "decode_steps_per_step": round(sums["decode_steps"] / n, 1) if sums["decode_steps"] else None,
         "prefill_seconds": round(sums["prefill_seconds"] / n, 4) if sums["prefill_seconds"] else None,
         "prefill_rows_per_row": round(sums["prefill_rows"] / sums["rows"], 4) if sums["rows"] else None,
         "compactions_per_step": round(sums["compactions"] / n, 2) if timing == "measured" else None,
     }
+
+
+def _significant(value: float, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant digits (TB/s of a tiny CPU run and of an H200 alike)."""
+    return float(f"{value:.{digits}g}")
 
 
 def add_peak_shares(results: list[dict[str, Any]], peaks: dict[str, Any]) -> None:

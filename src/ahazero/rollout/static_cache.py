@@ -148,18 +148,28 @@ class CachePool:
 
         key = (id(model), rows, length)
         cache = self._caches.pop(key, None)
+        incoming = 0
         if cache is None:
             cache = StaticCache(config=model.config, max_cache_len=length)
+            incoming = self._expected_bytes(key)  # allocated on first use, after this returns
         elif reset:
             cache.reset()
         self._caches[key] = cache
-        self._evict(keep=key)
+        self._evict(keep=key, incoming=incoming)
         return cache
 
-    def _evict(self, *, keep: tuple[Any, ...]) -> None:
+    def _expected_bytes(self, key: tuple[Any, ...]) -> int:
+        """The bytes a new cache of this shape will take, from an allocated one of the same model."""
+        for (model_id, rows, length), cache in self._caches.items():
+            held = cache_bytes(cache)
+            if model_id == key[0] and held:
+                return held * key[1] * key[2] // (rows * length)
+        return 0
+
+    def _evict(self, *, keep: tuple[Any, ...], incoming: int = 0) -> None:
         while len(self._caches) > 1:
             over_count = len(self._caches) > self.max_entries
-            over_bytes = self.budget_bytes is not None and self.bytes() > self.budget_bytes
+            over_bytes = self.budget_bytes is not None and self.bytes() + incoming > self.budget_bytes
             if not (over_count or over_bytes):
                 return
             oldest = next(iter(self._caches))
