@@ -2,7 +2,7 @@
 
 ``schema`` (the pydantic model, loading, ``key=value`` overrides), ``backend_choice`` (what
 ``generation.backend`` may say and what it sets in GRPOConfig), ``presets`` (named bundles of
-overrides) and ``validate`` (every check that needs no model: tasks, rewards, TRL's fields,
+overrides), ``throughput`` (checks of the big-batch settings) and ``validate`` (every check that needs no model: tasks, rewards, TRL's fields,
 batch sizes, the run directory).
 It may import ``tasks``, ``cache`` and the ``rewards`` package; nothing that trains or loads models.
 """
