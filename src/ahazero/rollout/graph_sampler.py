@@ -252,7 +252,7 @@ class GraphSampler:
             stats["decode_rows"] += tokens.shape[0]
             stats["decode_kv_positions"] += tokens.shape[0] * length  # attention reads the whole static cache
         _write(out, rows, block_start, block)
-        result = _cut_at_eos(out, eos)  # copies to the host: the decode loop has finished
+        result = _cut_at_eos(out[:, :block_start + len(block)], eos)  # to the host: the decode loop has finished
         stats["decode_seconds"] += time.perf_counter() - decode_start
         stats["rows"] += batch
         return result
