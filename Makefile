@@ -36,8 +36,9 @@ eval:
 model:
 	$(VENV)/bin/ahazero fetch-model qwen2.5-coder-0.5b-instruct
 
-# Rollout benchmark: tokens/s, step split and peak memory per generation backend (see README).
-BENCH_ARGS ?= --backends hf,compiled,graph
+# Rollout benchmark: tokens/s, step split, the decode step against the GPU's peaks and peak memory,
+# per generation backend and completions per step (see README "Fast rollouts").
+BENCH_ARGS ?= --backends hf,graph --presets fast-rollouts --batches 128,256,512,1024
 bench:
 	$(PY) scripts/bench_rollouts.py $(CONFIG) $(ARGS) $(BENCH_ARGS)
 

@@ -52,6 +52,24 @@ def test_preset_flag_on_the_command_line():
     assert ahazero("check", "configs/default.yaml", "--bogus").returncode == 2
 
 
+def test_big_batch_and_fast_rollouts_presets():
+    from ahazero.config.validate import check_config
+
+    cfg = load_config("configs/default.yaml", preset_override_strings(["big-batch"]))
+    per_step = cfg.grpo["per_device_train_batch_size"] * cfg.grpo["gradient_accumulation_steps"]
+    assert per_step == 512 and per_step // cfg.grpo["num_generations"] == 32  # 32 prompts x 16
+    assert (cfg.grpo["learning_rate"], cfg.grpo["max_steps"], cfg.grpo["warmup_steps"]) == (1e-5, 20, 1)
+    assert cfg.generation.share_prefill and not cfg.generation.compact_rows and cfg.update.sort_by_length
+    assert check_config(cfg, cuda=True).backend == "graph"
+    fast = load_config("configs/default.yaml", preset_override_strings(["fast-rollouts"]))
+    assert fast.generation.share_prefill and fast.generation.compact_rows and fast.update.sort_by_length
+    assert fast.grpo == load_config("configs/default.yaml").grpo  # speed only: the recipe is untouched
+    # a later override still wins, and a named non-graph backend is refused before any model loads
+    cfg = load_config("configs/default.yaml", [*preset_override_strings(["big-batch"]), "generation.backend=hf"])
+    with pytest.raises(ConfigError, match="generation.share_prefill applies to the 'graph' backend only"):
+        check_config(cfg, cuda=True)
+
+
 def test_bench_batch_shape_and_a_batch_that_does_not_divide():
     cfg = load_config("configs/default.yaml")
     o = bench_overrides(cfg, BenchSettings(prompts=8, generations=16, max_tokens=512), backend="graph",
@@ -78,23 +96,84 @@ def test_summary_excludes_warmup_and_splits_the_step():
     assert s["reward"] == 0.6 and s["rewards/accuracy/mean"] == 0.5 and s["peak_reserved_gib"] == 3.0
 
 
+#: What every measured case's summary holds (the JSON schema the README's tables are made from).
+SUMMARY_KEYS = {
+    "measured_steps", "tokens_per_second", "completions_per_second", "mean_completion_tokens", "step_seconds",
+    "generation_seconds", "reward_seconds", "generation_share", "reward_share", "update_share",
+    "warmup_step_seconds", "warmup_generation_seconds", "decode_timing", "decode_step_ms", "decode_rows_per_step",
+    "decode_tbps", "decode_tflops", "decode_steps_per_step", "prefill_seconds", "prefill_rows_per_row",
+    "compactions_per_step", "decode_bandwidth_pct", "decode_flops_pct", "peak_allocated_gib", "peak_reserved_gib",
+    "reward",
+}
+
+
 def test_bench_runs_each_case_and_writes_json(tmp_path, tiny_model_dir):
     out = tmp_path / "bench" / "r.json"  # scratch runs go to bench/r-runs/
     result = ahazero("bench", "configs/smoke.yaml", "--backends", "hf,graph", "--presets", "lora",
-                     "--prompts", "2", "--generations", "4", "--max-tokens", "12", "--steps", "2",
-                     "--out", str(out), timeout=600)
+                     "--batches", "8", "--generations", "4", "--max-tokens", "12", "--steps", "1",
+                     "--peak-tbps", "0.05", "--peak-tflops", "2", "--out", str(out), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert [c["case"] for c in report["cases"]] == ["hf", "graph", "auto-lora"]
-    assert report["settings"] == {"prompts": 2, "generations": 4, "max_tokens": 12, "steps": 2, "warmup": 1}
+    assert [c["case"] for c in report["cases"]] == ["hf-b8", "graph-b8", "auto-lora-b8"]
+    assert report["settings"] == {"prompts": 8, "generations": 4, "max_tokens": 12, "steps": 1, "warmup": 1}
+    assert report["batches"] == [8]
+    machine = report["machine"]
+    assert machine["device"] == "cpu" and (machine["peak_tbps"], machine["peak_tflops"]) == (0.05, 2.0)
+    assert machine["peak_source"] == "--peak-tbps and --peak-tflops given"
     for case in report["cases"]:
-        assert case["status"] == "ok"
-        assert len(case["steps"]) == 3 and all(s["generated_tokens"] >= 8 for s in case["steps"])
-        assert case["summary"]["tokens_per_second"] > 0
-    assert report["cases"][0]["summary"]["speedup_vs_hf"] == 1.0
-    assert report["cases"][2]["resolved_backend"] == "hf"  # auto on a machine without a GPU
-    assert "tok/s" in result.stdout
-    assert sorted(p.name for p in (tmp_path / "bench" / "r-runs").iterdir()) == ["auto-lora", "graph", "hf"]
+        assert case["status"] == "ok" and (case["batch"], case["prompts"]) == (8, 2)
+        assert len(case["steps"]) == 2 and all(s["generated_tokens"] >= 8 for s in case["steps"])
+        assert set(case["model"]) == {"parameters", "weight_bytes", "matmul_parameters", "kv_bytes_per_position",
+                                      "attention_flops_per_position"}
+        summary = case["summary"]
+        assert SUMMARY_KEYS <= set(summary), SUMMARY_KEYS - set(summary)
+        assert summary["tokens_per_second"] > 0 and summary["completions_per_second"] > 0
+        assert summary["decode_step_ms"] > 0 and summary["decode_tbps"] > 0 and summary["decode_tflops"] > 0
+        assert summary["decode_bandwidth_pct"] == round(100 * summary["decode_tbps"] / 0.05, 1)
+    hf, graph, lora = (c["summary"] for c in report["cases"])
+    assert hf["speedup_vs_hf"] == 1.0 and "speedup_vs_hf" in graph
+    assert hf["decode_timing"] == lora["decode_timing"] == "estimated"  # auto is hf on a machine without a GPU
+    assert graph["decode_timing"] == "measured" and graph["prefill_rows_per_row"] == 1.0
+    assert report["cases"][2]["resolved_backend"] == "hf"
+    assert "tok/s" in result.stdout and "TB/s (% peak)" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "bench" / "r-runs").iterdir()) == ["auto-lora-b8", "graph-b8", "hf-b8"]
+
+
+def test_bench_sweeps_every_case_over_the_batches():
+    from ahazero.bench import _case_label, _cases, parse_batches
+
+    cases = _cases(["hf", "graph"], ["fast-rollouts", "lora+gradient-checkpointing"], [128, 1024])
+    assert [_case_label(*c) for c in cases] == [
+        "hf-b128", "graph-b128", "auto-fast-rollouts-b128", "auto-lora-gradient-checkpointing-b128",
+        "hf-b1024", "graph-b1024", "auto-fast-rollouts-b1024", "auto-lora-gradient-checkpointing-b1024"]
+    assert [_case_label(*c) for c in _cases(["graph"], [], [])] == ["graph"]  # no --batches: the --prompts batch
+    with pytest.raises(ConfigError, match="--batches: 'many' is not a positive whole number"):
+        parse_batches("128,many", 16)
+
+
+def test_a_batch_that_is_not_a_multiple_of_the_generations_is_refused(tmp_path):
+    result = ahazero("bench", "configs/smoke.yaml", "--batches", "128,100", "--out", str(tmp_path / "r.json"))
+    assert result.returncode == 2
+    assert "--batches: 100 is not a multiple of --generations (16); e.g. 96 or 112" in result.stderr
+
+
+def test_the_table_shows_the_decode_step_against_the_peaks(capsys):
+    from ahazero.bench_report import add_peak_shares, print_table
+
+    summary = {"tokens_per_second": 25000.0, "completions_per_second": 180.5, "step_seconds": 5.7,
+               "generation_share": 0.6, "update_share": 0.39, "decode_step_ms": 6.1, "decode_rows_per_step": 700.0,
+               "decode_timing": "measured", "decode_tbps": 1.44, "decode_tflops": 120.0,
+               "peak_allocated_gib": 40.1, "peak_reserved_gib": 45.0, "reward": 0.4}
+    cases = [{"case": "graph-b1024", "resolved_backend": "graph", "batch": 1024, "status": "ok", "summary": summary},
+             {"case": "hf-b1024", "backend": "hf", "batch": 1024, "status": "error: OutOfMemoryError: CUDA"}]
+    machine = {"device": "NVIDIA H200", "peak_tbps": 4.8, "peak_tflops": 989.5}
+    add_peak_shares(cases, machine)
+    print_table({"settings": {"prompts": 8, "generations": 16, "max_tokens": 512, "steps": 3},
+                 "machine": machine, "cases": cases})
+    text = capsys.readouterr().out
+    assert "1024 completions (16 per prompt)" in text and "NVIDIA H200" in text
+    for cell in ("25,000.0", "6.1 (700)", "1.44 (30.0%)", "120.0 (12.1%)", "40.1/45.0", "error: OutOfMemoryError"):
+        assert cell in text, cell
 
 
 def test_a_failing_case_is_reported_not_fatal(tmp_path, tiny_model_dir):
@@ -129,3 +208,15 @@ def test_bench_never_replaces_a_folder_it_did_not_create(tmp_path, tiny_model_di
     again = run_case("configs/smoke.yaml", [], backend="graph", presets=[], settings=settings, out_dir=tmp_path)
     assert first["status"] == again["status"] == "ok"
     assert Path(tmp_path / "graph" / ".ahazero-bench").is_file()
+
+
+def test_make_bench_runs_the_sweep_the_readme_shows():
+    import re
+
+    from helpers import REPO
+
+    make = (REPO / "Makefile").read_text()
+    args = re.search(r"^BENCH_ARGS \?= (.+)$", make, re.MULTILINE).group(1)
+    config = re.search(r"^CONFIG \?= (.+)$", make, re.MULTILINE).group(1)
+    assert f"make bench        # = ahazero bench {config} {args}\n" in (REPO / "README.md").read_text()
+    assert "--batches" in args and "fast-rollouts" in args

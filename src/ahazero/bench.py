@@ -1,23 +1,29 @@
-"""``ahazero bench`` / ``make bench``: rollout throughput, step-time split and peak memory.
+"""``ahazero bench`` / ``make bench``: rollout throughput, step split, the decode step against the GPU's limits.
 
-Each case (a generation backend, optionally with memory presets) trains the config for
-``warmup + steps`` GRPO steps in a fresh subprocess, so compile caches and GPU memory never
-leak from one case into the next. Every case uses the same seed, prompts, batch and lengths.
-Per measured step (warm-up steps are reported apart, since they include compilation) it
-records:
+Each case (a generation backend, or memory/speed presets with the ``auto`` backend, at one
+batch size) trains the config for ``warmup + steps`` GRPO steps in a fresh subprocess, so
+compile caches and GPU memory never leak from one case into the next. Every case uses the
+same seed, prompts, lengths and completions per prompt; ``--batches`` sweeps the completions
+per step (more prompts per step, the same completions per prompt). Per measured step
+(warm-up steps are reported apart, since they include compilation) it records:
 
-- generated tokens per second of the rollout (completion tokens / generation seconds),
+- generated tokens per second of the rollout (completion tokens / generation seconds), and
+  completions per second of the whole step,
 - the step split into generation, reward computation and the rest (log-prob passes and the
   policy update),
+- the decode step: its mean time and rows, the bytes it reads (weights + KV cache) and FLOPs
+  it does per second, and both as a % of the GPU's peaks (:mod:`ahazero.bench_roofline`;
+  measured by the ``graph`` sampler, estimated from the batch's shape for ``hf`` and ``compiled``),
 - peak GPU memory (allocated and reserved by PyTorch's allocator),
 - the mean of each reward, so a faster backend that changes what is learned shows up.
 
-Results print as a table and are written as JSON (default ``runs/bench/rollouts.json``); the
-cases' short runs (traces included) go beside it in ``<json stem>-runs/<case>/`` and are
+Results print as one table and are written as one JSON (default ``runs/bench/rollouts.json``);
+the cases' short runs (traces included) go beside it in ``<json stem>-runs/<case>/`` and are
 replaced by the next bench of the same case (never a folder the bench did not create).
 
 Example:
     $ ahazero bench configs/default.yaml --backends hf,compiled --steps 3
+    $ ahazero bench configs/default.yaml --backends graph --batches 128,256,512,1024
     $ ahazero bench configs/default.yaml --backends auto --presets lora-24gb,full-bf16
 """
 
@@ -26,17 +32,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchSettings", "add_parser", "bench_overrides", "run_case", "summarize_case"]
+from ahazero.bench_report import add_peak_shares, compare_cases, print_table, summarize_case
+
+__all__ = ["BenchSettings", "add_parser", "bench_overrides", "parse_batches", "run_case", "summarize_case"]
 
 logger = logging.getLogger("ahazero.bench")
 
@@ -105,43 +111,6 @@ def bench_overrides(cfg: Any, settings: BenchSettings, *, backend: str, name: st
     }
 
 
-def summarize_case(steps: list[dict[str, Any]], warmup: int, completions_per_step: int) -> dict[str, Any]:
-    """Aggregate per-step records (warm-up steps excluded) into the numbers the table shows.
-
-    Example:
-        >>> steps = [{"step_seconds": 9.0, "generation_seconds": 8.0, "reward_seconds": 0.1,
-        ...           "generated_tokens": 800, "reward": 0.5, "peak_reserved_gib": 3.0}] * 3
-        >>> s = summarize_case(steps, warmup=1, completions_per_step=128)
-        >>> s["tokens_per_second"], s["generation_share"]
-        (100.0, 0.889)
-    """
-    measured = steps[warmup:] or steps
-    gen = sum(s.get("generation_seconds", 0.0) for s in measured)
-    rew = sum(s.get("reward_seconds", 0.0) for s in measured)
-    total = sum(s.get("step_seconds", 0.0) for s in measured)
-    tokens = sum(s.get("generated_tokens", 0.0) for s in measured)
-    out: dict[str, Any] = {
-        "measured_steps": len(measured),
-        "tokens_per_second": round(tokens / gen, 1) if gen else None,
-        "mean_completion_tokens": round(tokens / (len(measured) * completions_per_step), 1),
-        "step_seconds": round(total / len(measured), 3) if measured else None,
-        "generation_seconds": round(gen / len(measured), 3) if measured else None,
-        "reward_seconds": round(rew / len(measured), 4) if measured else None,
-        "generation_share": round(gen / total, 3) if total else None,
-        "reward_share": round(rew / total, 4) if total else None,
-        "update_share": round(max(total - gen - rew, 0.0) / total, 3) if total else None,
-        "warmup_step_seconds": [round(s.get("step_seconds", 0.0), 2) for s in steps[:warmup]],
-    }
-    for key in ("peak_allocated_gib", "peak_reserved_gib"):
-        values = [s[key] for s in steps if s.get(key) is not None]
-        out[key] = round(max(values), 2) if values else None
-    reward_keys = sorted({k for s in measured for k in s if k == "reward" or k.startswith("rewards/")})
-    for key in reward_keys:
-        values = [s[key] for s in measured if s.get(key) is not None]
-        out[key] = round(statistics.fmean(values), 4) if values else None
-    return out
-
-
 def _step_callback(records: list[dict[str, Any]]) -> Any:
     import torch
     from transformers import TrainerCallback
@@ -176,8 +145,10 @@ def _step_callback(records: list[dict[str, Any]]) -> Any:
 
 
 def run_case(config: str, overrides: list[str], *, backend: str, presets: list[str],
-             settings: BenchSettings, out_dir: Path) -> dict[str, Any]:
+             settings: BenchSettings, out_dir: Path, batch: int | None = None) -> dict[str, Any]:
     """Train one case in this process (its run goes to ``out_dir/<case>``); return per-step records and summary.
+
+    ``batch`` (a value of ``--batches``) only names the case; ``settings`` holds its shape.
 
     Example:
         >>> r = run_case("configs/smoke.yaml", [], backend="hf", presets=[],   # doctest: +SKIP
@@ -190,10 +161,11 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     from ahazero.config.schema import apply_overrides
     from ahazero.config.validate import check_config
     from ahazero.observe.rundir import RunDir, RunDirError
+    from ahazero.rollout.decode_cost import model_facts
     from ahazero.training.assemble import build_trainer, load_for_device
 
     cuda = torch.cuda.is_available()
-    label = _case_label(backend, presets)
+    label = _case_label(backend, presets, batch)
     cfg = load_for_device(config, cuda=cuda, presets=presets, overrides=overrides)
     cfg = apply_overrides(cfg, bench_overrides(cfg, settings, backend=backend, name=label,
                                                output_root=str(out_dir)))
@@ -208,6 +180,7 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     run_dir.root.mkdir(parents=True)
     marker.write_text("scratch run of `ahazero bench`; replaced by the next bench\n", encoding="utf-8")
     trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
+    facts = model_facts(trainer.model)
     records: list[dict[str, Any]] = []
     trainer.add_callback(_step_callback(records))
     started = time.perf_counter()
@@ -226,10 +199,13 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
         "backend": backend,
         "resolved_backend": checked.backend,
         "presets": presets,
+        "batch": settings.completions_per_step,
+        "prompts": settings.prompts,
         "status": "ok",
         "train_seconds": round(wall, 2),
+        "model": facts,
         "steps": records,
-        "summary": summarize_case(records, settings.warmup, settings.completions_per_step),
+        "summary": summarize_case(records, settings.warmup, settings.completions_per_step, facts=facts),
     }
 
 
@@ -238,18 +214,48 @@ def _scratch_dir(out: Path) -> Path:
     return out.parent / f"{out.stem}-runs"
 
 
-def _case_label(backend: str, presets: list[str]) -> str:
-    return "-".join([backend, *presets])
+def _case_label(backend: str, presets: list[str], batch: int | None = None) -> str:
+    return "-".join([backend, *presets, *([f"b{batch}"] if batch else [])])
 
 
-def _machine() -> dict[str, Any]:
+def parse_batches(text: str, generations: int) -> list[int]:
+    """``--batches``: completions per step, each a positive multiple of ``--generations``.
+
+    Example:
+        >>> parse_batches("128,256", 16)
+        [128, 256]
+        >>> parse_batches("100", 16)
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: --batches: 100 is not a multiple of --generations (16); e.g. 96 or 112
+    """
+    from ahazero.config.schema import ConfigError
+
+    batches = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if not item.isdigit() or int(item) < 1:
+            raise ConfigError(f"--batches: '{item}' is not a positive whole number of completions per step")
+        batch = int(item)
+        if batch % generations:
+            low = batch // generations * generations
+            raise ConfigError(f"--batches: {batch} is not a multiple of --generations ({generations}); "
+                             f"e.g. {low or generations} or {low + generations}")
+        batches.append(batch)
+    return batches
+
+
+def _machine(*, tbps: float | None = None, tflops: float | None = None) -> dict[str, Any]:
     import torch
     import transformers
     import trl
 
-    info = {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
-            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
-    return info
+    from ahazero.bench_roofline import device_peaks
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+            "device": device, **device_peaks(device, tbps=tbps, tflops=tflops)}
 
 
 def _run_worker(args: argparse.Namespace) -> int:
@@ -258,20 +264,21 @@ def _run_worker(args: argparse.Namespace) -> int:
     result_path = Path(args.worker)
     try:
         result = run_case(args.config, args.overrides, backend=args.backends, presets=args.presets_list,
-                          settings=settings, out_dir=_scratch_dir(Path(args.out)))
+                          settings=settings, out_dir=_scratch_dir(Path(args.out)), batch=args.case_batch)
     except Exception as err:  # the parent reports it next to the other cases
         logger.exception("bench case failed")
-        result = {"case": _case_label(args.backends, args.presets_list), "backend": args.backends,
-                  "presets": args.presets_list, "status": f"error: {type(err).__name__}: {err}"[:500]}
+        result = {"case": _case_label(args.backends, args.presets_list, args.case_batch), "backend": args.backends,
+                  "presets": args.presets_list, "batch": settings.completions_per_step,
+                  "status": f"error: {type(err).__name__}: {err}"[:500]}
     result_path.write_text(json.dumps(result), encoding="utf-8")
     return 0
 
 
-def _cases(backends: list[str], presets: list[str]) -> list[tuple[str, list[str]]]:
-    cases: list[tuple[str, list[str]]] = [(b, []) for b in backends]
-    for combo in presets:
-        cases.append(("auto", [p for p in combo.split("+") if p]))
-    return cases
+def _cases(backends: list[str], presets: list[str], batches: list[int]) -> list[tuple[str, list[str], int | None]]:
+    """(backend, presets, batch) per case: for each batch (or the one ``--prompts`` batch), every backend, then presets."""
+    combos: list[tuple[str, list[str]]] = [(b, []) for b in backends]
+    combos += [("auto", [p for p in combo.split("+") if p]) for combo in presets]
+    return [(backend, combo, batch) for batch in (batches or [None]) for backend, combo in combos]
 
 
 def _run_all(args: argparse.Namespace) -> int:
@@ -283,17 +290,23 @@ def _run_all(args: argparse.Namespace) -> int:
     presets = [p for p in args.presets.split(",") if p]
     for combo in presets:
         preset_overrides([p for p in combo.split("+") if p])  # unknown names fail now, not in a worker
+    batches = parse_batches(args.batches, settings.generations)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = []
-    cases = _cases(backends, presets)
-    for i, (backend, combo) in enumerate(cases, 1):
-        label = _case_label(backend, combo)
+    cases = _cases(backends, presets, batches)
+    for i, (backend, combo, batch) in enumerate(cases, 1):
+        label = _case_label(backend, combo, batch)
+        shape = settings.as_dict()
+        if batch:
+            shape["prompts"] = batch // settings.generations
         logger.info("bench case %d/%d: %s", i, len(cases), label)
         result_file = out.parent / f".case-{label}.json"
         result_file.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "ahazero", "bench", args.config, *args.overrides, "--worker", str(result_file),
-               "--backends", backend, "--out", str(out), "--settings", json.dumps(settings.as_dict())]
+               "--backends", backend, "--out", str(out), "--settings", json.dumps(shape)]
+        if batch:
+            cmd += ["--case-batch", str(batch)]
         for name in combo:
             cmd += ["--preset", name]
         proc = subprocess.run(cmd, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -302,71 +315,22 @@ def _run_all(args: argparse.Namespace) -> int:
             result_file.unlink()
         else:
             results.append({"case": label, "backend": backend, "presets": combo,
+                            "batch": shape["prompts"] * settings.generations,
                             "status": f"error: worker exited with code {proc.returncode}"})
+    machine = _machine(tbps=args.peak_tbps, tflops=args.peak_tflops)
     report = {"config": args.config, "overrides": args.overrides, "settings": settings.as_dict(),
-              "machine": _machine(), "cases": results}
-    _compare(results, settings.completions_per_step)
+              "batches": batches, "machine": machine, "cases": results}
+    compare_cases(results)
+    add_peak_shares(results, machine)
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    _print_table(report)
+    print_table(report)
     logger.info("wrote %s", out)
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
 
-def _compare(results: list[dict[str, Any]], completions_per_step: int) -> None:
-    """Speed-up over the first ``hf`` case and whether its reward mean is within noise of it."""
-    base = next((r for r in results if r["status"] == "ok" and r.get("resolved_backend") == "hf"), None)
-    if base is None:
-        return
-    b = base["summary"]
-    for r in results:
-        if r["status"] != "ok":
-            continue
-        s = r["summary"]
-        if b.get("tokens_per_second") and s.get("tokens_per_second"):
-            s["speedup_vs_hf"] = round(s["tokens_per_second"] / b["tokens_per_second"], 2)
-        first = next((k for k in s if k.startswith("rewards/")), None)
-        if first and s.get(first) is not None and b.get(first) is not None:
-            s["reward_delta_vs_hf"] = round(s[first] - b[first], 4)
-            s["reward_checked"] = first
-            s["reward_delta_se"] = _se_of_difference(s[first], b[first], s["measured_steps"] * completions_per_step,
-                                                     b["measured_steps"] * completions_per_step)
-
-
-def _se_of_difference(p1: float, p2: float, n1: int, n2: int) -> float | None:
-    """Standard error of a difference of two reward means in [0, 1] (binomial bound)."""
-    if n1 < 1 or n2 < 1:
-        return None
-    var = lambda p: max(min(p, 1.0), 0.0) * (1 - max(min(p, 1.0), 0.0))  # noqa: E731
-    return round(math.sqrt(var(p1) / n1 + var(p2) / n2), 4)
-
-
-def _print_table(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    s = report["settings"]
-    table = Table(title=f"rollouts: {s['prompts']} prompts x {s['generations']} completions x "
-                        f"{s['max_tokens']} max tokens, {s['steps']} measured steps ({report['machine']['device']})")
-    for col in ("case", "backend", "tok/s", "speed-up", "step s", "gen %", "reward %", "update %",
-                "peak GiB (alloc/reserved)", "reward mean", "status"):
-        table.add_column(col)
-    for r in report["cases"]:
-        if r["status"] != "ok":
-            table.add_row(r["case"], r.get("backend", ""), *[""] * 8, r["status"])
-            continue
-        m = r["summary"]
-        pct = lambda x: f"{100 * x:.1f}" if x is not None else "-"  # noqa: E731
-        peak = (f"{m['peak_allocated_gib']}/{m['peak_reserved_gib']}" if m.get("peak_reserved_gib") is not None
-                else "-")
-        table.add_row(r["case"], r.get("resolved_backend", ""), f"{m['tokens_per_second']}",
-                      f"{m.get('speedup_vs_hf', '-')}", f"{m['step_seconds']}", pct(m["generation_share"]),
-                      pct(m["reward_share"]), pct(m["update_share"]), peak, f"{m.get('reward', '-')}", "ok")
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
-
-
 def add_parser(sub: Any) -> None:
     """Register ``ahazero bench`` on the CLI's subparsers."""
-    p = sub.add_parser("bench", help="rollout throughput, step split and peak memory per generation backend")
+    p = sub.add_parser("bench", help="rollout throughput, step split, the decode step against the GPU's peaks and peak memory per generation backend and batch")
     p.add_argument("config", help="the config to benchmark (model, task, rewards)")
     p.add_argument("overrides", nargs="*", help="dotted overrides applied to every case")
     p.add_argument("--backends", default="hf,compiled,paged",
@@ -374,7 +338,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--presets", default="",
                    help="comma-separated memory presets to measure with the auto backend; join presets "
                         "with '+' to combine them (e.g. lora-24gb,full-bf16+gradient-checkpointing)")
-    p.add_argument("--prompts", type=int, default=8, help="prompts per step (default 8)")
+    p.add_argument("--prompts", type=int, default=8, help="prompts per step (default 8; see --batches)")
+    p.add_argument("--batches", default="",
+                   help="comma-separated completions per step to sweep (e.g. 128,256,512,1024), each a multiple of "
+                        "--generations: every case runs at each (replaces --prompts)")
+    p.add_argument("--peak-tbps", type=float, default=None,
+                   help="the GPU's peak memory bandwidth in TB/s (default: from the device name)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the GPU's peak dense bf16 TFLOP/s (default: from the device name)")
     p.add_argument("--generations", type=int, default=16, help="completions per prompt (default 16)")
     p.add_argument("--max-tokens", type=int, default=512, help="max completion tokens (default 512)")
     p.add_argument("--steps", type=int, default=3, help="measured steps per case (default 3)")
@@ -382,5 +353,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="runs/bench/rollouts.json", help="JSON output file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--case-batch", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--preset", dest="presets_list", action="append", default=[], help=argparse.SUPPRESS)
     p.set_defaults(func=lambda args: _run_worker(args) if args.worker else _run_all(args))

@@ -220,3 +220,31 @@ def test_vision_language_batches_are_left_alone():
     out = {"prompt_ids": torch.ones(1, 100, dtype=torch.long), "prompt_mask": torch.ones(1, 100),
            "completion_ids": torch.ones(1, 92, dtype=torch.long), "token_type_ids": torch.zeros(1, 100)}
     assert avoid_unstable_length(out, pad_token_id=0)["prompt_ids"].shape == (1, 100)
+
+
+def test_training_with_the_fast_paths(tmp_path, tiny_model_dir):
+    """The 'fast-rollouts' settings train end to end; the decode counts reach the metrics."""
+    cfg = cfg_with(tmp_path, generation={"backend": "graph", "share_prefill": True, "compact_rows": True},
+                   update={"sort_by_length": True}, logging={"report_to": ["none"]},
+                   grpo={"num_generations": 4, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2,
+                         "max_steps": 2, "max_completion_length": 12, "save_strategy": "no"})
+    trainer = build_trainer(cfg)
+    assert trainer.graph_sampler.share_prefill and trainer.graph_sampler.compact_rows and trainer.sort_by_length
+    trainer.train()
+    assert trainer.state.global_step == 2
+    for timing in trainer.rollout_timings:
+        assert timing["rows"] == 8 and timing["prefill_rows"] == 2  # two prompts, four completions each
+        assert timing["decode_steps"] >= 1 and timing["decode_seconds"] > 0
+        attended = timing["decode_kv_positions"] / timing["decode_rows"]  # the static cache's length
+        assert attended % 64 == 12  # prompts padded to the 64-token bucket, plus 12 new tokens
+
+
+def test_trl_generate_gets_estimated_decode_counts(tmp_path, tiny_model_dir):
+    cfg = cfg_with(tmp_path, generation={"backend": "hf"}, logging={"report_to": ["none"]},
+                   grpo={"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 1,
+                         "max_completion_length": 12, "save_strategy": "no"})
+    trainer = build_trainer(cfg)
+    trainer.train()
+    (timing,) = trainer.rollout_timings
+    assert timing["decode_estimated"] == 1 and timing["decode_rows"] == 8 * timing["decode_steps"]
+    assert 0 <= timing["decode_steps"] <= 11 and timing["decode_seconds"] == timing["generation_seconds"]

@@ -42,6 +42,7 @@ __all__ = [
     "PromptConfig",
     "RewardSpec",
     "TaskSpec",
+    "UpdateSettings",
     "apply_overrides",
     "load_config",
 ]
@@ -149,6 +150,34 @@ class GenerationSettings(_Strict):
         description="'compiled'/'graph': left-pad prompts to a multiple of this many tokens for generation "
         "(not for the loss) so shapes repeat.",
     )
+    share_prefill: bool = Field(
+        False,
+        description="'graph': prefill each distinct prompt once and copy its KV cache to its completions' rows "
+        "(exact; saves prefill work when num_generations > 1).",
+    )
+    compact_rows: bool = Field(
+        False,
+        description="'graph': when at most a quarter of the rows are still generating, move them into a batch a "
+        "quarter the size (exact), so long completions do not keep the whole batch decoding; each smaller "
+        "batch compiles its own graph once.",
+    )
+    max_rows: int = Field(
+        0,
+        ge=0,
+        description="'graph': generate at most this many rows at once, the batch in chunks (bounds the KV "
+        "cache's memory; 0: the whole batch at once).",
+    )
+
+
+class UpdateSettings(_Strict):
+    """How the policy update's micro-batches are formed (the loss itself is TRL's)."""
+
+    sort_by_length: bool = Field(
+        False,
+        description="Sort each optimizer step's completions by length into its micro-batches and cut each "
+        "micro-batch's padding columns: the same gradient with less padding computed (for losses that do "
+        "not normalise per micro-batch).",
+    )
 
 
 class LoggingConfig(_Strict):
@@ -225,6 +254,7 @@ class ExperimentConfig(_Strict):
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     rewards: list[RewardSpec] = Field(min_length=1, description="Reward functions and weights.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    update: UpdateSettings = Field(default_factory=UpdateSettings)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     grpo: dict[str, Any] = Field(
         default_factory=dict, description="Passed through to trl.GRPOConfig (any of its fields)."

@@ -31,6 +31,7 @@ from typing import Any
 from ahazero.config.grpo_ranges import check_grpo_ranges
 from ahazero.config.run_paths import check_run_dir
 from ahazero.config.schema import ConfigError, ExperimentConfig
+from ahazero.config.throughput import check_throughput_settings
 
 __all__ = ["CheckedConfig", "backend_fallback", "build_grpo_config", "check_config", "resolved_backend"]
 
@@ -308,5 +309,6 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
     backend, why = backend_fallback(cfg, cuda=_on_gpu(cfg, cuda=cuda))
     if why and os.environ.get("RANK", "0") == "0":  # once per run, not once per process
         logger.warning(why)
+    check_throughput_settings(cfg, backend=backend, grpo_args=grpo_args)
     return CheckedConfig(config=cfg, task=task, reward_funcs=funcs, reward_weights=weights, grpo_args=grpo_args,
                          backend=backend)

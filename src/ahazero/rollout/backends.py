@@ -16,7 +16,9 @@ TRL or transformers already has; ahazero only picks one and sets it up consisten
     a static KV cache and one compiled decode step — model forward *and* sampling — that
     runs as a single CUDA graph per token. Supports temperature, top-k and top-p (TRL's
     ``repetition_penalty``, ``min_p`` and ``generation_kwargs`` need another backend).
-    Prompts are bucketed like ``compiled``. Eager (uncompiled) without a GPU.
+    Prompts are bucketed like ``compiled``. Eager (uncompiled) without a GPU. Its exact
+    big-batch options (``generation.share_prefill``, ``compact_rows``, ``max_rows``) are
+    described in :mod:`ahazero.rollout.graph_sampler`.
 ``paged``
     transformers' continuous batching (``generate_batch`` with a paged KV cache), TRL's
     ``use_transformers_continuous_batching``.
@@ -47,29 +49,38 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["configure_generation"]
+from ahazero.rollout.graph_sampler import GraphSampler
+
+if TYPE_CHECKING:
+    from ahazero.config.schema import GenerationSettings
+
+__all__ = ["configure_generation", "graph_sampler"]
 
 
-def configure_generation(trainer: Any, backend: str, *, requested: str = "auto", prompt_bucket: int = 64) -> None:
+def configure_generation(trainer: Any, backend: str, *, requested: str = "auto", prompt_bucket: int = 64,
+                         settings: GenerationSettings | None = None) -> None:
     """Finish setting up a built trainer for ``backend`` (what GRPOConfig cannot express).
 
     TRL builds its ``GenerationConfig`` with compilation disabled; the ``compiled`` backend
     turns it back on (static cache + ``torch.compile`` of the decode step). ``graph`` hands
-    generation to :class:`~ahazero.rollout.graph_sampler.GraphSampler`; when it was picked by
-    ``auto`` (``requested``), a model it cannot run falls back to TRL's generate. Both pad
-    prompts to a multiple of ``prompt_bucket`` for generation only
-    (``trainer.generation_bucket``). Other backends need nothing.
+    generation to :class:`~ahazero.rollout.graph_sampler.GraphSampler`, with the options in
+    ``settings`` (the config's ``generation`` section); when it was picked by ``auto``
+    (``requested``), a model it cannot run falls back to TRL's generate. Both pad prompts to
+    a multiple of ``prompt_bucket`` (``settings.prompt_bucket`` when given) for generation
+    only (``trainer.generation_bucket``). Other backends need nothing.
 
     Example:
         >>> configure_generation(trainer, "compiled")   # doctest: +SKIP
         >>> trainer.generation_config.disable_compile    # doctest: +SKIP
         False
     """
+    if settings is not None:
+        prompt_bucket = settings.prompt_bucket
     if backend == "graph":
         trainer.generation_bucket = prompt_bucket
-        trainer.use_graph_sampler(fallback=requested == "auto")
+        trainer.use_graph_sampler(graph_sampler(settings), fallback=requested == "auto")
         return
     if backend != "compiled":
         return
@@ -80,3 +91,17 @@ def configure_generation(trainer: Any, backend: str, *, requested: str = "auto",
     config.disable_compile = False
     if trainer.accelerator.device.type == "cuda":
         config.compile_config = CompileConfig(fullgraph=False, dynamic=False, mode="reduce-overhead")
+
+
+def graph_sampler(settings: GenerationSettings | None = None) -> GraphSampler:
+    """The graph backend's sampler with the ``generation`` section's options (defaults without one).
+
+    Example:
+        >>> from ahazero.config.schema import GenerationSettings
+        >>> graph_sampler(GenerationSettings(share_prefill=True, max_rows=512)).max_rows
+        512
+    """
+    if settings is None:
+        return GraphSampler()
+    return GraphSampler(share_prefill=settings.share_prefill, compact_rows=settings.compact_rows,
+                        max_rows=settings.max_rows)

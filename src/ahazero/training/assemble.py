@@ -168,8 +168,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     )
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgressCallback)
-    configure_generation(trainer, checked.backend, requested=cfg.generation.backend,
-                         prompt_bucket=cfg.generation.prompt_bucket)
+    configure_generation(trainer, checked.backend, requested=cfg.generation.backend, settings=cfg.generation)
+    trainer.sort_by_length = cfg.update.sort_by_length
     logger.info("rollouts: %s backend", checked.backend)
     return trainer
 

@@ -22,7 +22,9 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
 from ahazero.observe.tracing import TraceWriter
+from ahazero.rollout.decode_cost import estimate_decode_stats
 from ahazero.rollout.graph_sampler import GraphSampler, error_summary
+from ahazero.training.micro_batches import regroup_by_length
 
 __all__ = ["AhaGRPOTrainer", "avoid_unstable_length", "zero_variance_groups"]
 
@@ -77,8 +79,13 @@ class AhaGRPOTrainer(GRPOTrainer):
 
     Each generation batch adds ``timing/generation_seconds``, ``timing/reward_seconds``,
     ``timing/generated_tokens`` and ``timing/tokens_per_second`` to the logged metrics (and
-    ``memory/peak_allocated_gib`` on a GPU); :attr:`rollout_timings` keeps one dict per batch,
-    with the optimizer step it belongs to under ``step``.
+    ``memory/peak_allocated_gib`` on a GPU), and the decode counts the bench turns into a
+    decode step's time, bandwidth and FLOP rate (``timing/decode_*``, ``timing/prefill_*``:
+    measured by the ``graph`` sampler, estimated from the batch's shape for TRL's generate);
+    :attr:`rollout_timings` keeps one dict per batch, with the optimizer step it belongs to
+    under ``step``. With :attr:`sort_by_length`, each optimizer step's micro-batches are
+    regrouped by completion length (:func:`~ahazero.training.micro_batches.regroup_by_length`).
+
 
     ``zero_variance`` (``groups.zero_variance`` in a config) is ``"keep"`` (TRL's algorithm) or
     ``"drop"``: a group whose ``group_reward`` (a reward's name, or ``"total"``) is the same for
@@ -110,6 +117,8 @@ class AhaGRPOTrainer(GRPOTrainer):
         self.generation_bucket: int | None = None
         self._graph_checked = False  # a rollout has succeeded: later errors are real ones
         self._graph_fallback = False
+        #: Regroup each optimizer step's micro-batches by completion length, padding cut (``update.sort_by_length``).
+        self.sort_by_length = False
 
     def use_graph_sampler(self, sampler: GraphSampler | None = None, *, fallback: bool = False) -> None:
         """Generate rollouts with ahazero's fixed-shape loop (the ``graph`` backend).
@@ -127,16 +136,39 @@ class AhaGRPOTrainer(GRPOTrainer):
     def _generate_single_turn(self, *args: Any, **kwargs: Any) -> Any:
         self._sync()
         start = time.perf_counter()
+        sampler = None
         if self.graph_sampler is not None and not self.use_vllm and not self.use_transformers_continuous_batching:
+            sampler, self.graph_sampler.last_stats = self.graph_sampler, {}
             completion_ids, logprobs = self._generate_with_graph_sampler(*args, **kwargs)
         else:
             completion_ids, logprobs = self._generate_with_trl(*args, **kwargs)
         self._graph_checked = True
         self._sync()
-        self._pending["generation_seconds"] += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        self._pending["generation_seconds"] += seconds
         self._pending["generated_tokens"] += sum(len(ids) for ids in completion_ids)
         self._pending["completions"] += len(completion_ids)
+        prompt_ids = args[0] if args else kwargs.get("prompt_ids", [])
+        stats = sampler.last_stats if sampler is not None and sampler.last_stats else \
+            self._decode_estimate(prompt_ids, completion_ids, seconds)
+        for key, value in stats.items():
+            self._pending[key] += value
         return completion_ids, logprobs
+
+    def _decode_estimate(self, prompt_ids: list[list[int]], completion_ids: list[list[int]],
+                         seconds: float) -> dict[str, float]:
+        """Decode counts of TRL's generate, from the batch's shape (none for vLLM or paged generation)."""
+        if self.use_vllm or self.use_transformers_continuous_batching or not prompt_ids or not completion_ids:
+            return {}
+        width = max(len(ids) for ids in prompt_ids)
+        bucket = self.generation_bucket or self.pad_to_multiple_of
+        if bucket:
+            width = -(-width // bucket) * bucket
+        stats = estimate_decode_stats(rows=len(completion_ids), prompt_width=width,
+                                      longest=max(len(ids) for ids in completion_ids),
+                                      max_new_tokens=self.max_completion_length,
+                                      static_cache=getattr(self.args, "cache_implementation", None) == "static")
+        return {**stats, "decode_seconds": seconds}  # the prefill included: an upper bound of the decode time
 
     def _generate_with_trl(self, *args: Any, **kwargs: Any) -> Any:
         """TRL's generation, with prompts padded to :attr:`generation_bucket` for it alone.
@@ -193,6 +225,15 @@ class AhaGRPOTrainer(GRPOTrainer):
                 pad_token_id=pad_id, temperature=self.temperature, top_k=self.top_k or 0,
                 top_p=self.top_p if self.top_p is not None else 1.0,
             )
+
+    def _prepare_inputs(self, generation_batch: Any) -> Any:
+        """TRL's buffered micro-batches; with :attr:`sort_by_length`, regrouped by length when refilled."""
+        buffered = self._buffered_inputs
+        inputs = super()._prepare_inputs(generation_batch)
+        if self.sort_by_length and self.model.training and self._buffered_inputs is not buffered:
+            self._buffered_inputs = regroup_by_length(self._buffered_inputs, self.args.gradient_accumulation_steps)
+            inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]
+        return inputs
 
     def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()

@@ -1,0 +1,49 @@
+"""Validation of the throughput settings: graph-only options and length-sorted micro-batches."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import base_config
+
+from ahazero.config.schema import ConfigError, validate_dict
+from ahazero.config.validate import check_config
+
+
+def cfg_with(**changes):
+    return validate_dict(base_config(**changes))
+
+
+def test_graph_options_with_another_named_backend_are_an_error():
+    with pytest.raises(ConfigError, match=r"generation.share_prefill applies to the 'graph' backend only; "
+                                          r"generation.backend is 'compiled'"):
+        check_config(cfg_with(generation={"backend": "compiled", "share_prefill": True}), cuda=True)
+    with pytest.raises(ConfigError, match="greater than or equal to 0"):
+        cfg_with(generation={"max_rows": -1})
+
+
+def test_auto_without_a_gpu_warns_that_the_graph_options_are_unused(caplog):
+    cfg = cfg_with(generation={"compact_rows": True, "max_rows": 256})
+    with caplog.at_level("WARNING", logger="ahazero.config.throughput"):
+        assert check_config(cfg, cuda=False).backend == "hf"
+    assert ("generation.compact_rows, generation.max_rows: generation.backend 'auto' picked 'hf' here, "
+            "which does not use them") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ahazero.config.throughput"):
+        assert check_config(cfg, cuda=True).backend == "graph"
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize(("grpo", "reason"), [
+    ({"loss_type": "bnpo"}, "loss_type 'bnpo' normalises each micro-batch"),
+    ({"top_entropy_quantile": 0.2}, "top_entropy_quantile < 1"),
+    ({"entropy_coef": 0.01}, "the entropy bonus"),
+    ({"steps_per_generation": 3, "gradient_accumulation_steps": 2}, r"steps_per_generation \(3\) is not a multiple"),
+])
+def test_sort_by_length_refuses_losses_it_would_change(grpo, reason):
+    cfg = cfg_with(update={"sort_by_length": True},
+                   grpo={"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 2, **grpo})
+    with pytest.raises(ConfigError, match=f"update.sort_by_length would change the gradient: .*{reason}"):
+        check_config(cfg, cuda=False)
+    ok = cfg_with(update={"sort_by_length": True}, grpo={"num_generations": 4, "per_device_train_batch_size": 8,
+                                                        "loss_type": "dr_grpo"})
+    check_config(ok, cuda=False)
