@@ -35,6 +35,25 @@ def test_a_chain_shows_every_step_a_check_and_the_answer():
     assert lines[-3:] == ["So the answer is 3066.", "</think>", "<answer>3066</answer>"]
 
 
+def test_the_readme_example():
+    assert chain_of_thought({"problem": "Compute: 92 * (12 + 44)"}, task="arithmetic") == (
+        "Compute 92 * (12 + 44) step by step.\n"
+        "Step 1: 12 + 44 = 56\n"
+        "Step 2: 92 * 56 = 92 * 50 + 92 * 6 = 4600 + 552 = 5152\n"
+        "Let me check by undoing each step: 5152 / 56 = 92, 56 - 44 = 12. Every step checks out.\n"
+        "So the answer is 5152.\n</think>\n<answer>5152</answer>")
+
+
+def test_an_example_the_rewards_reject_is_an_error_not_a_silent_drop(tmp_path, monkeypatch):
+    import ahazero.stages.coldstart as module
+
+    monkeypatch.setitem(module.WRITERS, "arithmetic", lambda row: (["Guess."], "0"))
+    cfg = validate_dict(base_config(rewards=RECIPE_REWARDS, output_root=str(tmp_path)))
+    with pytest.raises(RuntimeError, match="coldstart wrote an example the config's rewards reject \\(wrong"):
+        coldstart(cfg, n=3)
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("task", [
     {"name": "arithmetic"},
     {"name": "arithmetic", "max_terms": 5, "max_value": 999},

@@ -141,3 +141,33 @@ def test_from_traces_with_another_tasks_config_says_which_config_to_use(tmp_path
     other = validate_dict(base_config(rewards=RECIPE_REWARDS, seed=5, output_root=str(tmp_path)))
     with pytest.raises(ConfigError, match="pass the run's own config"):
         sample_from_traces(other, run, SampleRequest())
+
+
+@pytest.mark.parametrize("use_graph", [False, True], ids=["generate", "graph-sampler"])
+def test_sampling_paths_give_k_finished_or_truncated_completions_per_prompt(use_graph, tiny_model_dir):
+    from ahazero.models.loading import load_model_and_tokenizer
+    from ahazero.stages.generate import Sampling, sample_completions
+
+    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
+    prompts = ["<|im_start|>user\nCompute: 1 + 1<|im_end|>\n", "<|im_start|>user\nCompute: 12 * 3 - 4<|im_end|>\n"]
+    sampling = Sampling(n=3, max_new_tokens=6, batch_size=4, use_graph=use_graph, prompt_bucket=16)
+    out = sample_completions(model, tok, prompts, sampling, quiet=True)
+    assert [len(group) for group in out] == [3, 3]
+    for item in (c for group in out for c in group):
+        assert 0 <= item["tokens"] <= 6 and item["truncated"] == (item["tokens"] == 6)
+        assert isinstance(item["text"], str)
+
+
+def test_the_command_selects_from_traces(tmp_path, capsys):
+    import yaml
+
+    from ahazero.cli import main
+
+    data = base_config(rewards=RECIPE_REWARDS, output_root=str(tmp_path))
+    run, _ = _trace_run(tmp_path, validate_dict(data), {1: True, 2: False})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    assert main(["sample", str(tmp_path / "c.yaml"), "--from-traces", str(run), "--steps", "2:2"]) == 0
+    assert "kept 0 of 3 completions" in capsys.readouterr().out
+    assert main(["sample", str(tmp_path / "c.yaml"), "--from-traces", str(run), "--steps", "1:2",
+                 "--out", str(tmp_path / "s.jsonl")]) == 0
+    assert len(read_samples(tmp_path / "s.jsonl")) == 3

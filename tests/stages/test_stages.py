@@ -15,7 +15,7 @@ from ahazero.observe.rundir import RunDirError, read_metrics
 from ahazero.stages.coldstart import chain_of_thought
 from ahazero.stages.plan import plan_stages
 from ahazero.stages.runner import run_stages
-from ahazero.stages.samples import read_samples
+from ahazero.stages.samples import SamplesError, read_samples
 from ahazero.training.assemble import resolve_for_device
 
 GRPO = {"num_generations": 2, "per_device_train_batch_size": 4, "max_steps": 1, "max_completion_length": 8,
@@ -98,6 +98,15 @@ def test_grpo_then_sample_then_sft_end_to_end(tmp_path, tiny_model_dir, monkeypa
     assert "| | base (`tiny`) | rl | tune |" in report and "| pass@1 |" in report
     assert "kept 4 of 12 completions" in report
     assert (root / "report" / "report.html").is_file()
+    assert load_config(root / "tune" / "config.yaml").run_dir == root / "tune"  # `ahazero eval` on a stage
+
+
+def test_a_sample_stage_that_keeps_nothing_stops_the_run(tmp_path, tiny_model_dir):
+    cfg = pipeline(tmp_path, [{"name": "pick", "kind": "sample", "n": 1, "prompts": 1},
+                              {"name": "tune", "kind": "sft"}])
+    with pytest.raises(SamplesError, match="stage pick kept none of its 1 completions"):
+        run_stages(cfg, cuda=False)
+    assert not (tmp_path / "r1" / "pick" / "stage.json").exists() and not (tmp_path / "r1" / "tune").exists()
 
 
 def test_resume_runs_only_the_unfinished_stages(tmp_path, tiny_model_dir, monkeypatch):
@@ -129,6 +138,7 @@ def test_resume_runs_only_the_unfinished_stages(tmp_path, tiny_model_dir, monkey
     monkeypatch.setattr(assemble, "train", must_not_train)
     run_stages(cfg, cuda=False, resume=True)
     assert json.loads((root / "tune" / "stage.json").read_text())["steps"] == 1
+    assert not (root / "rl" / "eval").exists() and not (root / "tune" / "eval").exists()  # eval: false
     assert (root / "rl" / "metrics.jsonl").read_text() == rl_metrics
     assert "| rl | grpo |" in (root / "report.md").read_text()
 

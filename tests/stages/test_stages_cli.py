@@ -63,3 +63,14 @@ def test_sample_command_writes_the_files_and_says_what_it_kept(tmp_path, capsys,
     summary = json.loads((tmp_path / "s.summary.json").read_text())
     assert summary["sampled"] == 6 and summary["prompts"] == 3 and summary["model"] == "tiny"
     assert len((tmp_path / "s.rejected.jsonl").read_text().splitlines()) + summary["kept"] == 6
+
+
+def test_sft_command_on_any_config_with_the_data_given_on_the_command_line(tmp_path, capsys, tiny_model_dir):
+    data = tmp_path / "cold.jsonl"
+    assert main(["coldstart", write_config(tmp_path), "--n", "4", "--out", str(data)]) == 0
+    cfg = write_config(tmp_path)  # no sft section: TRL's SFTConfig defaults apart from these overrides
+    argv = ["sft", cfg, f"sft.data={data}", "sft.max_steps=1", "sft.per_device_train_batch_size=2",
+            "sft.gradient_checkpointing=false", "name=cold-sft"]
+    assert main(argv) == 0
+    assert "run directory:" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "cold-sft" / "model" / "config.json").is_file()

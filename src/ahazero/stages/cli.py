@@ -138,8 +138,12 @@ def cmd_stages(args: argparse.Namespace) -> int:
     cuda = gpu_available()
     cfg = _load(args, cuda=cuda)
     if args.report:
+        from ahazero.observe.rundir import RunDirError
         from ahazero.stages.plan import plan_stages
         from ahazero.stages.report import write_stage_report
+
+        if not cfg.run_dir.is_dir():
+            raise RunDirError(f"{cfg.run_dir} holds no stages run yet; run `ahazero stages {args.config}` first")
 
         md, html = write_stage_report(cfg, plan_stages(cfg, cuda=cuda, require_inputs=False))
         _out.print(md.read_text(encoding="utf-8"))

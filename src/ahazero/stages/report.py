@@ -90,8 +90,8 @@ def stage_table(rows: Sequence[tuple[str, str, dict[str, Any] | None]]) -> str:
     return "\n".join(lines)
 
 
-def write_stage_report(cfg: ExperimentConfig, plan: Sequence[Any]) -> tuple[Path, Path | None]:
-    """Write ``report.md`` (and the HTML report when any grpo/sft stage has run); return both paths."""
+def write_stage_report(cfg: ExperimentConfig, plan: Sequence[Any], *, html: bool = True) -> tuple[Path, Path | None]:
+    """Write ``report.md`` and, with ``html``, the HTML report when a grpo/sft stage has run; return both paths."""
     root = cfg.run_dir
     records = [(stage.name, stage.kind, stage_status(stage.run_dir)) for stage in plan]
     columns: list[tuple[str, dict[str, Any]]] = []
@@ -111,12 +111,12 @@ def write_stage_report(cfg: ExperimentConfig, plan: Sequence[Any]) -> tuple[Path
     md.write_text("\n".join(body), encoding="utf-8")
     trained = [stage.run_dir for stage, (_, _, record) in zip(plan, records)
                if stage.kind in ("grpo", "sft") and record is not None]
-    html = None
-    if trained:
+    html_path = None
+    if trained and html:
         from ahazero.observe.report import build_report
 
         try:
-            html = build_report(trained, out=root / "report", title=f"ahazero stages: {cfg.name}")
+            html_path = build_report(trained, out=root / "report", title=f"ahazero stages: {cfg.name}")
         except ImportError as err:  # matplotlib missing: the markdown report still stands
             logger.warning("no HTML report (%s); the markdown report is %s", err, md)
-    return md, html
+    return md, html_path

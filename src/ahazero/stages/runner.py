@@ -125,6 +125,17 @@ def _run(stage: PlannedStage, *, resume: bool, cuda: bool, quiet: bool) -> dict[
     return {"samples": str(stage.output_samples), **{k: summary[k] for k in keys if k in summary}}
 
 
+def _release_memory(cuda: bool) -> None:
+    """Free what a finished stage's models left behind before the next stage loads its own."""
+    import gc
+
+    gc.collect()
+    if cuda:
+        import torch
+
+        torch.cuda.empty_cache()
+
+
 def _first_evaluating(plan: list[PlannedStage]) -> str | None:
     return next((s.name for s in plan if s.spec.evaluates), None)
 
@@ -177,6 +188,8 @@ def run_stages(cfg: ExperimentConfig, *, resume: bool = False, stop_after: str |
                 record["eval_seconds"] = time.time() - started
             record.update(evals=evals, status="done", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
             (stage.run_dir / STAGE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            _release_memory(cuda)
+            write_stage_report(cfg, plan, html=False)  # the tables so far, while later stages run
         if stage.name == stop_after:
             logger.info("stopping after stage %s (--stop-after); --resume continues with the next", stage.name)
             break
