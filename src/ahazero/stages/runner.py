@@ -35,6 +35,7 @@ __all__ = ["run_stages"]
 
 logger = logging.getLogger("ahazero.stages")
 
+
 @contextlib.contextmanager
 def _tensorboard_dir(run_dir: RunDir) -> Iterator[None]:
     """Point TensorBoard at this stage's folder (the trainers read the variable once per run)."""
@@ -52,8 +53,7 @@ def _tensorboard_dir(run_dir: RunDir) -> Iterator[None]:
 def _check_root(root: RunDir, plan: list[PlannedStage], *, resume: bool) -> None:
     if root.has_progress():
         raise RunDirError(f"{root.root} holds a single training run, not stages; choose another name (name=<new>)")
-    started = root.config.is_file() or any(RunDir(s.run_dir).root.is_dir() and any(RunDir(s.run_dir).root.iterdir())
-                                           for s in plan)
+    started = root.config.is_file() or any(s.run_dir.is_dir() and any(s.run_dir.iterdir()) for s in plan)
     if started and not resume:
         raise RunDirError(f"{root.root} already holds a stages run; pass --resume to continue it (finished stages "
                           "are skipped), or choose another name (override name=<new>)")
@@ -76,9 +76,8 @@ def _evaluate(stage: PlannedStage, model: str, *, cuda: bool) -> dict[str, Any]:
     from ahazero.evaluate import EvalSettings, evaluate
 
     cfg = stage.config
-    settings = EvalSettings(split="test", batch_size=256 if cuda else 64,
-                            max_new_tokens=int(cfg.grpo.get("max_completion_length", 512)),
-                            temperature=float(cfg.grpo.get("temperature", 1.0)), seed=cfg.seed)
+    settings = EvalSettings(split="test", batch_size=256 if cuda else 64,  # greedy; 200 problems in one batch
+                            max_new_tokens=int(cfg.grpo.get("max_completion_length", 512)), seed=cfg.seed)
     results = evaluate(cfg, model=model, settings=settings)
     logger.info("stage %s: %s model pass@1 %.3f on %d held-out problems", stage.name, results["tag"],
                 results["pass@1"] or 0.0, results["n"])
