@@ -59,6 +59,7 @@ def test_models_and_samples_chain_from_stage_to_stage(tmp_path):
     ([{"name": "a", "kind": "grpo", "n": 3}], "'n' does not apply to a grpo stage (only to: sample, coldstart)"),
     ([{"name": "a", "kind": "grpo"}, {"name": "a", "kind": "sft"}], "stage names must be unique; repeated: a"),
     ([{"name": "a", "kind": "train"}], "stages.0.kind"),
+    ([{"name": "base", "kind": "grpo"}], "'base' is taken"),
     ([{"name": "a", "kind": "grpo", "overrides": {"model.name_or_path": "x"}}], "use the stage's 'model'"),
     ([{"name": "a", "kind": "grpo", "model": "b"}, {"name": "b", "kind": "grpo"}], "'b' does not run before"),
     ([{"name": "c", "kind": "coldstart", "n": 4}, {"name": "a", "kind": "grpo", "model": "c"}],

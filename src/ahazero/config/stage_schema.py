@@ -100,9 +100,10 @@ class StageSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value) or value == "report":
-            raise ValueError("use letters, digits, '.', '_' and '-' only, starting with a letter or digit "
-                             "('report' is taken by the pipeline's report)")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError("use letters, digits, '.', '_' and '-' only, starting with a letter or digit")
+        if value in ("report", "base", "previous"):
+            raise ValueError(f"'{value}' is taken ('report' by the report folder, 'base' and 'previous' by 'model')")
         return value
 
     @model_validator(mode="after")

@@ -53,7 +53,7 @@ def _no_stages(cfg: ExperimentConfig, command: str) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     """``ahazero sample``: rejection sampling from a model, or from a run's traces."""
     from ahazero.models.loading import gpu_available
-    from ahazero.observe.trace_select import parse_steps
+    from ahazero.observe.trace_select import parse_steps, resolve_run
     from ahazero.stages.sample import SampleRequest, sample, sample_from_traces
     from ahazero.stages.samples import SamplesError, render_summary
 
@@ -72,7 +72,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 steps = parse_steps(args.steps) if args.steps else (None, None)
             except ValueError as err:
                 raise ConfigError(f"--steps: {err}") from None
-            summary = sample_from_traces(cfg, args.from_traces, request, steps=steps)
+            run = resolve_run(args.from_traces) or Path(args.from_traces)  # a path, or a name under runs/
+            summary = sample_from_traces(cfg, run, request, steps=steps)
         else:
             if args.steps:
                 raise ConfigError("--steps: only with --from-traces")
