@@ -153,8 +153,8 @@ def cmd_stages(args: argparse.Namespace) -> int:
     return train_stages(cfg, args)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="YAML config, e.g. configs/default.yaml")
+def _common(p: argparse.ArgumentParser, example: str = "configs/default.yaml") -> None:
+    p.add_argument("config", help=f"YAML config, e.g. {example}")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. grpo.temperature=0.8")
 
 
@@ -180,7 +180,7 @@ def add_parsers(subparsers: Any) -> None:
     p.set_defaults(func=cmd_sample)
 
     p = subparsers.add_parser("coldstart", help="write a long chain-of-thought SFT set from the task's structure")
-    _common(p)
+    _common(p, "configs/coldstart.yaml")
     p.add_argument("--n", type=int, default=300, help="examples (default 300)")
     p.add_argument("--out", default=None, help="output file (default runs/<name>/coldstart.jsonl)")
     p.set_defaults(func=cmd_coldstart)
@@ -191,7 +191,7 @@ def add_parsers(subparsers: Any) -> None:
     p.set_defaults(func=cmd_sft)
 
     p = subparsers.add_parser("stages", help="run a config's stages (grpo, sample, sft, coldstart) in order")
-    _common(p)
+    _common(p, "configs/coldstart.yaml")
     p.add_argument("--resume", action="store_true", help="skip finished stages; continue the interrupted one")
     p.add_argument("--stop-after", default=None, metavar="STAGE", help="stop after this stage")
     p.add_argument("--report", action="store_true", help="only (re)write the report of the stages run so far")
