@@ -45,6 +45,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cuda = gpu_available()
     cfg = _load(args, cuda=cuda)  # validate the schema before launching anything
+    if cfg.stages:  # a pipeline of stages (grpo, sample, sft, ...): the stages wing runs it
+        from ahazero.stages.cli import train_stages
+
+        return train_stages(cfg, args)
     if not in_distributed_launch():
         plan = plan_launch(gpus=args.gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                            main_process_ip=args.main_process_ip, main_process_port=args.main_process_port,
@@ -76,6 +80,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     cuda = gpu_available() if args.device == "auto" else args.device == "cuda"
     cfg = _load(args, cuda=cuda)
     check_config(cfg, cuda=cuda)
+    if cfg.stages:  # every stage's config too (models and samples files need not exist yet)
+        from ahazero.stages.plan import plan_stages
+
+        plan_stages(cfg, cuda=cuda, require_inputs=False)
     print(dump_config(cfg), end="")
     print(f"# config OK ({'GPU' if cuda else 'CPU profile'})", file=sys.stderr)
     return 0
@@ -168,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a config with GRPO into runs/<name>/")
     p.add_argument("config", help="YAML config, e.g. configs/smoke.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. grpo.learning_rate=1e-6")
-    p.add_argument("--resume", action="store_true", help="continue runs/<name> from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue runs/<name> from its last checkpoint (a stages config: skip finished stages)")
     p.add_argument("--gpus", type=int, default=None, metavar="G",
                    help="train on G GPUs of this machine (one process each) through `accelerate launch`")
     p.add_argument("--strategy", choices=["ddp", "fsdp", "zero2", "zero3"], default=None,
@@ -220,12 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ahazero import bench
     from ahazero.experiments import calibrate, sweep
     from ahazero.observe import report, traces_cli
+    from ahazero.stages import cli as stages_cli
 
     bench.add_parser(sub)
     traces_cli.add_parser(sub)
     report.add_parser(sub)
     sweep.add_parser(sub)
     calibrate.add_parser(sub)
+    stages_cli.add_parsers(sub)
     return parser
 
 

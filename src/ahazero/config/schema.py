@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ahazero.config.backend_choice import BACKENDS
+from ahazero.config.stage_schema import SFTSection, StageSpec, unique_stage_names
 from ahazero.config.yaml_load import YamlLoadError, parse_yaml_text, read_yaml_file
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "ModelConfig",
     "PromptConfig",
     "RewardSpec",
+    "SFTSection",
+    "StageSpec",
     "TaskSpec",
     "UpdateSettings",
     "apply_overrides",
@@ -273,6 +276,12 @@ class ExperimentConfig(_Strict):
         default_factory=dict,
         description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",
     )
+    sft: SFTSection = Field(
+        default_factory=SFTSection, description="`ahazero sft`: the samples file; other keys go to trl.SFTConfig."
+    )
+    stages: list[StageSpec] = Field(
+        default_factory=list, description="Stages run in order by `ahazero stages`, each in its own run directory."
+    )
 
     @field_validator("name")
     @classmethod
@@ -293,6 +302,8 @@ class ExperimentConfig(_Strict):
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError("a folder name cannot hold control characters")
         return value
+
+    _unique_stage_names = field_validator("stages")(unique_stage_names)
 
     @property
     def run_dir(self) -> Path:
@@ -444,6 +455,13 @@ def _drop_empty_sections(data: dict[str, Any]) -> dict[str, Any]:
     """Drop optional sections that are unset (``model.lora: null``) from a dumped config."""
     if data["model"].get("lora") is None:
         data["model"].pop("lora", None)
+    if data.get("sft") == {"data": None}:
+        data.pop("sft")
+    if data.get("stages") == []:
+        data.pop("stages")
+    for stage in data.get("stages") or []:
+        for key in [k for k, v in stage.items() if v is None or (k == "overrides" and not v)]:
+            stage.pop(key)
     return data
 
 

@@ -1,0 +1,156 @@
+"""K sampled completions per prompt, batched, with a progress bar: the graph sampler or ``generate``.
+
+On a GPU with the ``graph`` backend, :class:`~ahazero.rollout.graph_sampler.GraphSampler` runs
+the whole decode step as one CUDA graph (prompts left-padded to a multiple of the prompt
+bucket, and every batch the same size, so one graph serves them all); if it cannot run the
+model, the first batch warns and everything is generated with ``model.generate``, which is
+also the path on a CPU.
+
+Example:
+    >>> from ahazero.models.loading import load_model_and_tokenizer
+    >>> model, tok = load_model_and_tokenizer("tiny", dtype="float32")
+    >>> out = sample_completions(model, tok, ["Compute: 1 + 1"], Sampling(n=2, max_new_tokens=4), quiet=True)
+    >>> len(out), len(out[0]), sorted(out[0][0])
+    (1, 2, ['text', 'tokens', 'truncated'])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ahazero.rollout.graph_sampler import GraphSampler, error_summary
+
+__all__ = ["Sampling", "eos_token_ids", "sample_completions"]
+
+logger = logging.getLogger("ahazero.stages.generate")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample: ``n`` completions per prompt with these decoding settings."""
+
+    n: int = 8
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    batch_size: int = 256  #: sequences per batch (prompts x completions)
+    use_graph: bool = False  #: the graph sampler (a GPU with the 'graph' backend)
+    prompt_bucket: int = 64
+
+
+def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every token id that ends a completion: the generation config's and the tokenizer's EOS.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> eos_token_ids(SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=[5, 7])),
+        ...               SimpleNamespace(eos_token_id=5))
+        [5, 7]
+    """
+    configured = model.generation_config.eos_token_id
+    ids = list(configured) if isinstance(configured, list | tuple) else [configured]
+    ids.append(tokenizer.eos_token_id)
+    return sorted({int(i) for i in ids if i is not None})
+
+
+def _finish(ids: list[int], eos: set[int], limit: int) -> tuple[list[int], bool]:
+    """A completion's tokens up to (not including) its first EOS, and whether it hit the limit instead."""
+    for i, tok in enumerate(ids):
+        if tok in eos:
+            return ids[:i], False
+    return ids, len(ids) >= limit
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, multiple: int) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    width = -(-width // multiple) * multiple
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row):] = torch.tensor(list(row))
+            mask[i, width - len(row):] = 1
+    return ids, mask
+
+
+class _Generator:
+    """One batch of prompts -> completion token ids, by the graph sampler or ``model.generate``."""
+
+    def __init__(self, model: Any, tokenizer: Any, sampling: Sampling) -> None:
+        self.model, self.tokenizer, self.sampling = model, tokenizer, sampling
+        self.eos = eos_token_ids(model, tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos[0]
+        self.sampler = GraphSampler() if sampling.use_graph else None
+        self.device = next(model.parameters()).device
+
+    def __call__(self, rows: Sequence[Sequence[int]]) -> list[list[int]]:
+        if self.sampler is not None:
+            try:
+                return self._graph(rows)
+            except Exception as err:  # a model the loop cannot run: warn once, then use generate
+                logger.warning("graph sampler cannot run this model (%s); sampling with generate instead",
+                               error_summary(err))
+                self.sampler = None
+        return self._generate(rows)
+
+    def _graph(self, rows: Sequence[Sequence[int]]) -> list[list[int]]:
+        s = self.sampling
+        ids, mask = _left_pad(rows, self.pad_id, s.prompt_bucket)
+        return self.sampler.generate(self.model, ids.to(self.device), mask.to(self.device),
+                                     max_new_tokens=s.max_new_tokens, eos_token_ids=self.eos,
+                                     pad_token_id=self.pad_id, temperature=s.temperature, top_k=s.top_k,
+                                     top_p=s.top_p, do_sample=True)
+
+    def _generate(self, rows: Sequence[Sequence[int]]) -> list[list[int]]:
+        import torch
+
+        s = self.sampling
+        ids, mask = _left_pad(rows, self.pad_id, 1)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                      max_new_tokens=s.max_new_tokens, do_sample=True, temperature=s.temperature,
+                                      top_p=s.top_p, top_k=s.top_k or None, eos_token_id=self.eos,
+                                      pad_token_id=self.pad_id)
+        return out[:, ids.shape[1]:].cpu().tolist()
+
+
+def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str], sampling: Sampling, *,
+                       quiet: bool = False) -> list[list[dict[str, Any]]]:
+    """``sampling.n`` completions per prompt: per prompt a list of ``{text, tokens, truncated}``.
+
+    ``tokens`` counts the generated tokens before the EOS; ``truncated`` is true when the
+    completion reached ``max_new_tokens`` without one. With the graph sampler every batch has
+    ``batch_size`` sequences (the last one is filled up with repeats that are thrown away), so
+    the compiled graph sees one shape.
+    """
+    from rich.progress import Progress
+
+    model.eval()
+    encoded = tokenizer(text=list(prompts))["input_ids"]  # as GRPOTrainer and SFTTrainer tokenize them
+    flat = [(p, encoded[p]) for p in range(len(prompts)) for _ in range(sampling.n)]
+    batch = max(1, min(sampling.batch_size, len(flat)))
+    generate = _Generator(model, tokenizer, sampling)
+    eos = set(generate.eos)
+    results: list[list[dict[str, Any]]] = [[] for _ in prompts]
+    with Progress(transient=False, disable=quiet) as progress:
+        bar = progress.add_task(f"sampling {len(prompts)} prompts x {sampling.n}", total=len(flat))
+        for start in range(0, len(flat), batch):
+            chunk = flat[start:start + batch]
+            rows = [ids for _, ids in chunk]
+            if generate.sampler is not None:  # the compiled graph needs the shape of every other batch
+                rows += [rows[-1]] * (batch - len(rows))
+            outputs = generate(rows)[:len(chunk)]
+            for (prompt_index, _), ids in zip(chunk, outputs):
+                ids, truncated = _finish(list(ids), eos, sampling.max_new_tokens)
+                results[prompt_index].append({
+                    "text": tokenizer.decode(ids, skip_special_tokens=True), "tokens": len(ids),
+                    "truncated": truncated,
+                })
+            progress.advance(bar, len(chunk))
+    return results

@@ -1,0 +1,258 @@
+"""The samples file: which completions rejection sampling keeps, and how they are written.
+
+A samples file is JSON lines, one scored completion per line, with the fields ``id``,
+``problem``, ``answer`` (the gold), ``prompt`` (as it was sampled), ``prefill`` (the part of the
+prompt that opens the answer, e.g. ``<think>``), ``completion`` (the generated text after it),
+``rewards`` (every reward of the config), ``reward`` (their weighted total), ``correct``,
+``formatted``, ``language_consistency``, ``truncated``, ``completion_tokens``,
+``thinking_tokens``, ``reflections``, ``source``, ``kept`` and ``reject_reason``.
+
+:func:`write_samples` writes the kept completions to ``OUT`` (what ``ahazero sft`` trains on),
+the rest to ``OUT.rejected.jsonl`` and the counts to ``OUT.summary.json``.
+
+A completion is kept when it is finished (not cut at the token limit), correct, well formatted
+(when the config has a format reward) and language-consistent (at least ``min_language``), is
+not a duplicate of one already kept for the same prompt (whitespace ignored), and its prompt
+has fewer than ``max_per_prompt`` kept ones so far; the first failing rule is its
+``reject_reason``.
+
+Example:
+    >>> rules = RejectionRules(max_per_prompt=1)
+    >>> recs = [{"id": "a", "completion": "2+2=4</think><answer>4</answer>", "correct": True, "formatted": True,
+    ...          "language_consistency": 1.0, "truncated": False},
+    ...         {"id": "a", "completion": "2+2 = 4</think><answer>4</answer>", "correct": True, "formatted": True,
+    ...          "language_consistency": 1.0, "truncated": False},
+    ...         {"id": "a", "completion": "5</think><answer>5</answer>", "correct": False, "formatted": True,
+    ...          "language_consistency": 1.0, "truncated": False}]
+    >>> [(r["kept"], r["reject_reason"]) for r in select_samples(recs, rules)]
+    [(True, None), (False, 'over_limit'), (False, 'wrong')]
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "REJECT_REASONS",
+    "RejectionRules",
+    "SamplesError",
+    "read_samples",
+    "rejection_reason",
+    "render_summary",
+    "sample_paths",
+    "select_samples",
+    "summarize_samples",
+    "write_samples",
+]
+
+#: Why a completion was not kept, in the order the rules are checked.
+REJECT_REASONS = ("truncated", "wrong", "unformatted", "language", "duplicate", "over_limit")
+
+
+class SamplesError(ValueError):
+    """A samples file cannot be read or used as asked; the message names the file (and line)."""
+
+
+@dataclass(frozen=True)
+class RejectionRules:
+    """What rejection sampling keeps."""
+
+    max_per_prompt: int = 1  #: kept completions per prompt at most
+    min_language: float = 1.0  #: least language consistency (share of words in the target language)
+
+    def __post_init__(self) -> None:
+        if self.max_per_prompt < 1:
+            raise ValueError(f"max_per_prompt must be at least 1, got {self.max_per_prompt}")
+        if not 0.0 <= self.min_language <= 1.0:
+            raise ValueError(f"min_language must be between 0 and 1, got {self.min_language}")
+
+
+def rejection_reason(record: dict[str, Any], rules: RejectionRules) -> str | None:
+    """The first rule a completion fails on its own (not counting duplicates and the per-prompt limit).
+
+    ``formatted`` and ``language_consistency`` may be None (no format reward in the config; a
+    thinking block without words): those rules then do not apply.
+
+    Example:
+        >>> rejection_reason({"truncated": False, "correct": True, "formatted": False}, RejectionRules())
+        'unformatted'
+        >>> rejection_reason({"truncated": False, "correct": True, "formatted": True,
+        ...                   "language_consistency": 0.8}, RejectionRules(min_language=0.75)) is None
+        True
+    """
+    if record.get("truncated"):
+        return "truncated"
+    if record.get("correct") is not True:
+        return "wrong"
+    if record.get("formatted") is False:
+        return "unformatted"
+    language = record.get("language_consistency")
+    if language is not None and language < rules.min_language:
+        return "language"
+    return None
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def select_samples(records: Iterable[dict[str, Any]], rules: RejectionRules) -> list[dict[str, Any]]:
+    """Copies of ``records`` with ``kept`` and ``reject_reason`` set, in the same order.
+
+    Earlier records win: the first correct completion of a prompt is kept before a later one.
+
+    Example:
+        >>> ok = {"correct": True, "formatted": True, "truncated": False, "language_consistency": None}
+        >>> out = select_samples([{"id": "p", "completion": "a", **ok}, {"id": "p", "completion": " a ", **ok},
+        ...                       {"id": "p", "completion": "b", **ok}], RejectionRules(max_per_prompt=2))
+        >>> [r["reject_reason"] for r in out]
+        [None, 'duplicate', None]
+    """
+    kept_texts: dict[str, set[str]] = {}
+    out = []
+    for record in records:
+        record = dict(record)
+        reason = rejection_reason(record, rules)
+        prompt_id = str(record.get("id"))
+        seen = kept_texts.setdefault(prompt_id, set())
+        text = _normalized(str(record.get("prefill") or "") + str(record.get("completion") or ""))
+        if reason is None and text in seen:
+            reason = "duplicate"
+        if reason is None and len(seen) >= rules.max_per_prompt:
+            reason = "over_limit"
+        if reason is None:
+            seen.add(text)
+        record["kept"] = reason is None
+        record["reject_reason"] = reason
+        out.append(record)
+    return out
+
+
+def summarize_samples(records: Sequence[dict[str, Any]], *, rules: RejectionRules,
+                      info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Totals and per-prompt counts of selected records (``kept`` set by :func:`select_samples`).
+
+    Example:
+        >>> recs = select_samples([{"id": "p", "completion": "a", "correct": True, "truncated": False},
+        ...                        {"id": "q", "completion": "b", "correct": False, "truncated": False}],
+        ...                       RejectionRules())
+        >>> s = summarize_samples(recs, rules=RejectionRules())
+        >>> s["sampled"], s["kept"], s["prompts"], s["prompts_kept"], s["rejected"]
+        (2, 1, 2, 1, {'wrong': 1})
+    """
+    per_prompt: dict[str, dict[str, Any]] = {}
+    for record in records:
+        entry = per_prompt.setdefault(str(record.get("id")), {"id": str(record.get("id")), "sampled": 0,
+                                                              "correct": 0, "kept": 0})
+        entry["sampled"] += 1
+        entry["correct"] += bool(record.get("correct"))
+        entry["kept"] += bool(record.get("kept"))
+    reasons = Counter(r["reject_reason"] for r in records if r.get("reject_reason"))
+    sampled = len(records)
+    kept = sum(bool(r.get("kept")) for r in records)
+    return {
+        **(info or {}),
+        "rules": asdict(rules),
+        "sampled": sampled,
+        "kept": kept,
+        "kept_rate": kept / sampled if sampled else None,
+        "correct_rate": sum(bool(r.get("correct")) for r in records) / sampled if sampled else None,
+        "prompts": len(per_prompt),
+        "prompts_kept": sum(1 for e in per_prompt.values() if e["kept"]),
+        "rejected": {reason: reasons[reason] for reason in REJECT_REASONS if reasons[reason]},
+        "per_prompt": list(per_prompt.values()),
+    }
+
+
+def sample_paths(out: str | Path) -> tuple[Path, Path, Path]:
+    """``(kept, rejected, summary)`` files for an output path.
+
+    Example:
+        >>> [p.name for p in sample_paths("runs/x/samples.jsonl")]
+        ['samples.jsonl', 'samples.rejected.jsonl', 'samples.summary.json']
+    """
+    out = Path(out)
+    stem = out.name.removesuffix(".jsonl")
+    return out, out.with_name(f"{stem}.rejected.jsonl"), out.with_name(f"{stem}.summary.json")
+
+
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def write_samples(records: Sequence[dict[str, Any]], out: str | Path, summary: dict[str, Any]) -> list[Path]:
+    """Write kept records to ``out``, the others beside it, and the summary; return the three paths.
+
+    Example:
+        >>> import tempfile
+        >>> recs = select_samples([{"id": "p", "completion": "a", "correct": True}], RejectionRules())
+        >>> paths = write_samples(recs, tempfile.mkdtemp() + "/s.jsonl", summarize_samples(recs, rules=RejectionRules()))
+        >>> [len(read_samples(p)) for p in paths[:2]]
+        [1, 0]
+    """
+    kept_path, rejected_path, summary_path = sample_paths(out)
+    kept_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(kept_path, (r for r in records if r.get("kept")))
+    _write_jsonl(rejected_path, (r for r in records if not r.get("kept")))
+    tmp = summary_path.with_name(f".{summary_path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(summary_path)
+    return [kept_path, rejected_path, summary_path]
+
+
+def read_samples(path: str | Path) -> list[dict[str, Any]]:
+    """Every record of a samples file; a line that is not a JSON object is an error naming it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.jsonl"
+        >>> _ = p.write_text('{"id": "a", "completion": "x"}\\n\\nnot json\\n')
+        >>> read_samples(p)
+        Traceback (most recent call last):
+        ...
+        ahazero.stages.samples.SamplesError: .../s.jsonl:3 is not a JSON object
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SamplesError(f"samples file not found: {path}")
+    records = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict):
+                raise SamplesError(f"{path}:{number} is not a JSON object")
+            records.append(record)
+    return records
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    """A few lines for the terminal: what was sampled, kept, and why the rest was rejected.
+
+    Example:
+        >>> print(render_summary({"sampled": 8, "kept": 2, "prompts": 4, "prompts_kept": 2,
+        ...                       "rejected": {"wrong": 6}, "correct_rate": 0.25}))
+        kept 2 of 8 completions (25.0%) from 4 prompts; 2 prompts have at least one
+        correct: 25.0%; rejected: wrong 6
+    """
+    sampled, kept = summary.get("sampled", 0), summary.get("kept", 0)
+    share = f" ({kept / sampled:.1%})" if sampled else ""
+    lines = [f"kept {kept} of {sampled} completions{share} from {summary.get('prompts', 0)} prompts; "
+             f"{summary.get('prompts_kept', 0)} prompts have at least one"]
+    rejected = ", ".join(f"{k} {v}" for k, v in (summary.get("rejected") or {}).items()) or "none"
+    correct = summary.get("correct_rate")
+    lines.append(f"correct: {'n/a' if correct is None else f'{correct:.1%}'}; rejected: {rejected}")
+    return "\n".join(lines)
