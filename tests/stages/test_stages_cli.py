@@ -42,7 +42,7 @@ def test_a_stages_config_says_which_command_runs_it(tmp_path, capsys):
     assert main(["sft", cfg]) == 2
     assert "this config has stages; `ahazero sft` runs one step: use `ahazero stages CONFIG`" in capsys.readouterr().err
     assert main(["train", cfg, "--gpus", "2"]) == 2
-    assert "--gpus: a stages config runs in one process" in capsys.readouterr().err
+    assert "--gpus / --num-machines: a stages config runs in one process" in capsys.readouterr().err
     assert main(["stages", cfg, "--stop-after", "b"]) == 2
     assert "--stop-after: no stage 'b'; the stages are: a" in capsys.readouterr().err
 

@@ -378,6 +378,9 @@ def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePo
     if state.is_main_process:
         run_dir.replace_model(staged)
     _report_collapse_stop(trainer, run_dir)
+    state.wait_for_everyone()  # no process leaves, tearing its end of the process group down, while another works
+    if state.num_processes > 1:
+        state.destroy_process_group()
     logger.info("run finished: %s", run_dir.root)
     return run_dir.root
 
