@@ -29,6 +29,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ahazero.config.schema import ConfigError, ExperimentConfig, dump_config
+from ahazero.observe.run_lock import RunLock
 from ahazero.observe.rundir import RunDir
 from ahazero.stages.samples import SamplesError, read_samples
 
@@ -257,29 +258,23 @@ def train_sft(cfg: ExperimentConfig, *, resume: bool = False, cuda: bool | None 
         PosixPath('runs/my-sft')
     """
     from ahazero.models.loading import gpu_available
-    from ahazero.training.assemble import NonFiniteError
-    from ahazero.training.callbacks import NonFiniteGradientGuard
+    from ahazero.training.assemble import fit, save_final_model
 
     cuda = gpu_available() if cuda is None else cuda
     sft_args = check_sft(cfg, cuda=cuda)
     run_dir = RunDir(cfg.run_dir)
-    resume_step = run_dir.prepare(resume=resume)
-    run_dir.write_info(config_text=dump_config(cfg), seed=cfg.seed, device="cuda" if cuda else "cpu",
-                       extra={"trainer": "sft", "resumed_from_step": resume_step, "data": cfg.sft.data})
-    if "tensorboard" in cfg.logging.report_to:
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
-    trainer = build_sft_trainer(cfg, sft_args, run_dir)
-    checkpoint = str(run_dir.checkpoints / f"checkpoint-{resume_step}") if resume_step is not None else None
-    if checkpoint:
-        logger.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
-    guard = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, NonFiniteGradientGuard))
-    if guard.stopped:
-        raise NonFiniteError(f"stopped at step {guard.skipped_steps[-1]}: non-finite gradient "
-                             f"(checkpoints in {run_dir.checkpoints} hold the last good state)")
-    if guard.skipped_steps:
-        logger.warning("%d updates were skipped for a non-finite gradient (steps %s)", len(guard.skipped_steps),
-                       ", ".join(map(str, guard.skipped_steps)))
-    trainer.save_model(str(run_dir.model))
+    lock = RunLock(run_dir.root)  # one writer per run directory, as for GRPO runs
+    lock.acquire()
+    try:
+        resume_step = run_dir.prepare(resume=resume)
+        run_dir.write_info(config_text=dump_config(cfg), seed=cfg.seed, device="cuda" if cuda else "cpu",
+                           extra={"trainer": "sft", "resumed_from_step": resume_step, "data": cfg.sft.data})
+        if "tensorboard" in cfg.logging.report_to:
+            os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
+        trainer = build_sft_trainer(cfg, sft_args, run_dir)
+        fit(trainer, run_dir, resume_step)
+        save_final_model(trainer, run_dir)
+    finally:
+        lock.release()
     logger.info("sft finished: %s", run_dir.root)
     return run_dir.root

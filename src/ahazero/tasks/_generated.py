@@ -19,11 +19,22 @@ from pydantic import Field
 
 from ahazero.tasks.base import Split, Task, rows_to_dataset
 
-__all__ = ["GeneratedTask", "stable_id"]
+__all__ = ["GRADED_COLUMNS", "GRADED_FEATURES", "GeneratedTask", "stable_id"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NUM_TRAIN = 2000
+
+#: The columns of a generated task that records each problem's difficulty (terms, steps, digits).
+GRADED_COLUMNS = ("id", "problem", "answer", "difficulty")
+GRADED_FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "problem": datasets.Value("string"),
+        "answer": datasets.Value("string"),
+        "difficulty": datasets.Value("int64"),
+    }
+)
 DEFAULT_NUM_TEST = 200
 
 

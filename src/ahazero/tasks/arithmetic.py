@@ -21,7 +21,7 @@ import sympy
 from pydantic import Field, model_validator
 
 from ahazero.tasks._expr import BinOp, Expr, Num, apply_op, render
-from ahazero.tasks._generated import GeneratedTask
+from ahazero.tasks._generated import GRADED_COLUMNS, GRADED_FEATURES, GeneratedTask
 
 __all__ = ["ArithmeticTask", "format_rational"]
 
@@ -80,15 +80,8 @@ class ArithmeticTask(GeneratedTask):
     """
 
     name: ClassVar[str] = "arithmetic"
-    columns: ClassVar[tuple[str, ...]] = ("id", "problem", "answer", "difficulty")
-    features: ClassVar[datasets.Features] = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "problem": datasets.Value("string"),
-            "answer": datasets.Value("string"),
-            "difficulty": datasets.Value("int64"),
-        }
-    )
+    columns: ClassVar[tuple[str, ...]] = GRADED_COLUMNS
+    features: ClassVar[datasets.Features] = GRADED_FEATURES
 
     min_terms: int = Field(2, ge=2, le=12, description="Fewest operands in an expression.")
     max_terms: int = Field(3, ge=2, le=12, description="Most operands in an expression.")

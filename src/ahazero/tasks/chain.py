@@ -26,7 +26,7 @@ import datasets
 from pydantic import Field, model_validator
 
 from ahazero.tasks._expr import BinOp, Expr, Num, render
-from ahazero.tasks._generated import GeneratedTask
+from ahazero.tasks._generated import GRADED_COLUMNS, GRADED_FEATURES, GeneratedTask
 
 __all__ = ["ChainTask", "render_chain_words"]
 
@@ -69,15 +69,8 @@ class ChainTask(GeneratedTask):
     """
 
     name: ClassVar[str] = "chain"
-    columns: ClassVar[tuple[str, ...]] = ("id", "problem", "answer", "difficulty")
-    features: ClassVar[datasets.Features] = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "problem": datasets.Value("string"),
-            "answer": datasets.Value("string"),
-            "difficulty": datasets.Value("int64"),
-        }
-    )
+    columns: ClassVar[tuple[str, ...]] = GRADED_COLUMNS
+    features: ClassVar[datasets.Features] = GRADED_FEATURES
 
     min_steps: int = Field(5, ge=1, le=30, description="Fewest operations in a chain.")
     max_steps: int = Field(8, ge=1, le=30, description="Most operations in a chain.")

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import datasets
 from pydantic import Field, model_validator
 
-from ahazero.tasks._generated import GeneratedTask
+from ahazero.tasks._generated import GRADED_COLUMNS, GRADED_FEATURES, GeneratedTask
 
 __all__ = ["MultiplicationTask", "random_with_digits"]
 
@@ -51,15 +51,8 @@ class MultiplicationTask(GeneratedTask):
     """
 
     name: ClassVar[str] = "multiplication"
-    columns: ClassVar[tuple[str, ...]] = ("id", "problem", "answer", "difficulty")
-    features: ClassVar[datasets.Features] = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "problem": datasets.Value("string"),
-            "answer": datasets.Value("string"),
-            "difficulty": datasets.Value("int64"),
-        }
-    )
+    columns: ClassVar[tuple[str, ...]] = GRADED_COLUMNS
+    features: ClassVar[datasets.Features] = GRADED_FEATURES
 
     min_digits_a: int = Field(3, ge=1, le=12, description="Fewest digits of the first factor.")
     max_digits_a: int = Field(4, ge=1, le=12, description="Most digits of the first factor.")

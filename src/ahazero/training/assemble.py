@@ -32,7 +32,8 @@ from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
 from ahazero.observe.tracing import TraceWriter
 
-__all__ = ["NonFiniteError", "build_trainer", "load_for_device", "prepare_dataset", "resolve_for_device", "train"]
+__all__ = ["NonFiniteError", "build_trainer", "fit", "load_for_device", "prepare_dataset", "resolve_for_device",
+           "save_final_model", "train"]
 
 logger = logging.getLogger("ahazero.training.assemble")
 
@@ -355,13 +356,18 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
         lock.release()
 
 
-def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePoint, state: Any) -> Path:
+def fit(trainer: Any, run_dir: RunDir, step: int | None) -> None:
+    """Train from ``checkpoint-<step>`` (None: from the start); stop with an error if the guard stopped the run.
+
+    A run that ``on_nonfinite: stop`` ended raises :class:`NonFiniteError`; updates skipped
+    for a non-finite gradient are logged, with their steps. GRPO and SFT runs share it.
+
+    Example:
+        >>> fit(trainer, RunDir("runs/default"), 40)   # doctest: +SKIP
+    """
     from ahazero.training.callbacks import NonFiniteGradientGuard
 
-    if "tensorboard" in cfg.logging.report_to:
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
-    trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
-    checkpoint = str(run_dir.checkpoints / f"checkpoint-{point.step}") if point.step is not None else None
+    checkpoint = str(run_dir.checkpoints / f"checkpoint-{step}") if step is not None else None
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
@@ -372,11 +378,27 @@ def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePo
     if guard.skipped_steps:
         logger.warning("%d of %d updates in this session were skipped for a non-finite gradient (steps %s); "
                        "the metrics mark them in 'updates_skipped'", len(guard.skipped_steps),
-                       trainer.state.global_step - (point.step or 0), _ranges(guard.skipped_steps))
+                       trainer.state.global_step - (step or 0), _ranges(guard.skipped_steps))
+
+
+def save_final_model(trainer: Any, run_dir: RunDir, *, main: bool = True) -> None:
+    """Write the trained model beside ``model/`` and rename it into place (the main process renames).
+
+    Example:
+        >>> save_final_model(trainer, RunDir("runs/default"))   # doctest: +SKIP
+    """
     staged = run_dir.root / ".model.tmp"  # written whole, then renamed over model/
     trainer.save_model(str(staged))
-    if state.is_main_process:
+    if main:
         run_dir.replace_model(staged)
+
+
+def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePoint, state: Any) -> Path:
+    if "tensorboard" in cfg.logging.report_to:
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
+    trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
+    fit(trainer, run_dir, point.step)
+    save_final_model(trainer, run_dir, main=state.is_main_process)
     _report_collapse_stop(trainer, run_dir)
     state.wait_for_everyone()  # no process leaves, tearing its end of the process group down, while another works
     if state.num_processes > 1:
