@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ahazero.config.backend_choice import BACKENDS
+from ahazero.config.generation_schema import GenerationSettings, UpdateSettings
 from ahazero.config.stage_schema import SFTSection, StageSpec, unique_stage_names
 from ahazero.config.yaml_load import YamlLoadError, parse_yaml_text, read_yaml_file
 
@@ -132,54 +132,6 @@ class PromptConfig(_Strict):
     )
     prefill_think: bool = Field(
         True, description="Start the assistant turn with '<think>' so the model begins by thinking."
-    )
-
-
-class GenerationSettings(_Strict):
-    """Which code path generates the rollouts (see :mod:`ahazero.rollout.backends`)."""
-
-    backend: Literal[BACKENDS] = Field(
-        "auto",
-        description=(
-            "'auto' (fastest available: vllm if installed, else graph on a GPU, else hf), "
-            "'hf' (TRL's default generate), 'compiled' (transformers' static cache + torch.compile), "
-            "'graph' (ahazero's fixed-shape loop: one CUDA graph per token), "
-            "'paged' (transformers continuous batching) or 'vllm' (colocated)."
-        ),
-    )
-    prompt_bucket: int = Field(
-        64,
-        gt=0,
-        description="'compiled'/'graph': left-pad prompts to a multiple of this many tokens for generation "
-        "(not for the loss) so shapes repeat.",
-    )
-    share_prefill: bool = Field(
-        False,
-        description="'graph': prefill each distinct prompt once and copy its KV cache to its completions' rows "
-        "(exact; saves prefill work when num_generations > 1).",
-    )
-    compact_rows: bool = Field(
-        False,
-        description="'graph': when at most a quarter of the rows are still generating, move them into a batch a "
-        "quarter the size (exact), so long completions do not keep the whole batch decoding; each smaller "
-        "batch compiles its own graph once.",
-    )
-    max_rows: int = Field(
-        0,
-        ge=0,
-        description="'graph': generate at most this many rows at once, the batch in chunks (bounds the KV "
-        "cache's memory; 0: the whole batch at once).",
-    )
-
-
-class UpdateSettings(_Strict):
-    """How the policy update's micro-batches are formed (the loss itself is TRL's)."""
-
-    sort_by_length: bool = Field(
-        False,
-        description="Sort each optimizer step's completions by length into its micro-batches and cut each "
-        "micro-batch's padding columns: the same gradient with less padding computed (for losses that do "
-        "not normalise per micro-batch).",
     )
 
 

@@ -27,6 +27,11 @@ sampled) and off by default:
     Generate at most this many rows at once (the batch in consecutive chunks), which bounds
     the KV cache's memory.
 
+One more exact option is on by default: ``grouped_attention`` decodes grouped-query models
+(Qwen2.5: 14 query heads, 2 key/value heads) without transformers' per-head copy of the
+cache (:mod:`ahazero.rollout.grouped_attention`), which at large batches was most of the
+decode step.
+
 Each call leaves its counts in :attr:`GraphSampler.last_stats`: prefill and decode seconds
 (the GPU synchronised between them), decode steps, rows decoded summed over steps, and
 KV-cache positions read summed over steps, from which the bench derives the decode step's
@@ -54,6 +59,7 @@ from typing import Any
 
 import torch
 
+from ahazero.rollout.grouped_attention import grouped_decode
 from ahazero.rollout.static_cache import CachePool, copy_rows, movable, prompt_groups
 
 __all__ = ["GraphSampler", "error_summary", "sample_next"]
@@ -117,7 +123,7 @@ class GraphSampler:
 
     def __init__(self, *, compile: bool | None = None, check_every: int = 16, share_prefill: bool = False,
                  compact_rows: bool = False, compact_min_rows: int = 32, max_rows: int = 0,
-                 cache_budget: float = 0.25) -> None:
+                 cache_budget: float = 0.25, grouped_attention: bool = True) -> None:
         self.compile = compile
         self.check_every = max(1, check_every)
         self.share_prefill = share_prefill
@@ -125,6 +131,7 @@ class GraphSampler:
         self.compact_min_rows = max(1, compact_min_rows)
         self.max_rows = max(0, max_rows)
         self.cache_budget = cache_budget
+        self.grouped_attention = grouped_attention
         self.pool = CachePool()
         #: Counts of the last :meth:`generate` call (see the module docstring).
         self.last_stats: dict[str, float] = {}
@@ -185,6 +192,13 @@ class GraphSampler:
     def _generate_chunks(self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                          **options: Any) -> list[list[int]]:
         """The batch in consecutive chunks of at most ``max_rows`` rows (all at once when 0)."""
+        if self.grouped_attention:
+            with grouped_decode(model):
+                return self._chunks(model, input_ids, attention_mask, **options)
+        return self._chunks(model, input_ids, attention_mask, **options)
+
+    def _chunks(self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                **options: Any) -> list[list[int]]:
         rows = input_ids.shape[0]
         chunks = -(-rows // self.max_rows) if self.max_rows else 1
         size = -(-rows // chunks)  # equal chunks: a divisor of the batch keeps one shape
