@@ -59,6 +59,12 @@ class GenerationSettings(_Strict):
         description="'graph': generate at most this many rows at once, the batch in chunks (bounds the KV "
         "cache's memory; 0: the whole batch at once).",
     )
+    graph_mode: Literal["compile", "capture"] = Field(
+        "compile",
+        description="'graph': how the decode step becomes one CUDA graph per batch shape: 'compile' "
+        "(torch.compile, fused kernels, ~30 s per shape) or 'capture' (recorded from the eager step, about a "
+        "second per shape; needs sdpa attention, else it compiles).",
+    )
     grouped_attention: bool = Field(
         True,
         description="'graph': decode steps of grouped-query models (e.g. Qwen2.5) read each key/value head once "

@@ -1,7 +1,7 @@
 """Checks for the throughput settings: the graph sampler's options and length-sorted micro-batches.
 
-``generation.share_prefill``, ``generation.compact_rows``, ``generation.max_rows`` and
-``generation.grouped_attention`` belong
+``generation.share_prefill``, ``generation.compact_rows``, ``generation.max_rows``,
+``generation.graph_mode`` and ``generation.grouped_attention`` belong
 to the ``graph`` backend. Set with another backend named in the config, they are an error;
 when ``auto`` picked another backend on this machine (``hf`` without a GPU), a warning says
 they are not used.
@@ -32,7 +32,8 @@ __all__ = ["GRAPH_ONLY", "check_throughput_settings", "graph_settings_in_use", "
 logger = logging.getLogger("ahazero.config.throughput")
 
 #: ``generation`` settings only the ``graph`` backend reads, with their neutral values.
-GRAPH_ONLY = {"share_prefill": False, "compact_rows": False, "max_rows": 0, "grouped_attention": True}
+GRAPH_ONLY = {"share_prefill": False, "compact_rows": False, "max_rows": 0, "grouped_attention": True,
+              "graph_mode": "compile"}
 
 
 def graph_settings_in_use(cfg: ExperimentConfig) -> list[str]:

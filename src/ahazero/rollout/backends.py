@@ -104,4 +104,5 @@ def graph_sampler(settings: GenerationSettings | None = None) -> GraphSampler:
     if settings is None:
         return GraphSampler()
     return GraphSampler(share_prefill=settings.share_prefill, compact_rows=settings.compact_rows,
-                        max_rows=settings.max_rows, grouped_attention=settings.grouped_attention)
+                        max_rows=settings.max_rows, grouped_attention=settings.grouped_attention,
+                        graph_mode=settings.graph_mode)

@@ -27,6 +27,11 @@ sampled) and off by default:
     Generate at most this many rows at once (the batch in consecutive chunks), which bounds
     the KV cache's memory.
 
+``graph_mode``
+    ``"compile"`` (the default) or ``"capture"``: record the eager decode step as a CUDA
+    graph directly (:mod:`ahazero.rollout.captured_step`), about a second per batch shape
+    instead of half a minute of compilation, without the compiler's kernel fusion.
+
 One more exact option is on by default: ``grouped_attention`` decodes grouped-query models
 (Qwen2.5: 14 query heads, 2 key/value heads) without transformers' per-head copy of the
 cache (:mod:`ahazero.rollout.grouped_attention`), which at large batches was most of the
@@ -59,6 +64,7 @@ from typing import Any
 
 import torch
 
+from ahazero.rollout.captured_step import CapturedStep, decode_mask, supports_capture
 from ahazero.rollout.grouped_attention import grouped_decode
 from ahazero.rollout.static_cache import CachePool, copy_rows, movable, prompt_groups
 
@@ -68,6 +74,10 @@ logger = logging.getLogger("ahazero.rollout.graph_sampler")
 
 #: Rows still generating at or under this share of the batch move into a smaller batch (``compact_rows``).
 COMPACT_FACTOR = 4
+
+#: How the decode step becomes one CUDA graph: torch.compile (fused kernels, ~30 s to compile per
+#: shape) or a graph recorded from the eager step (about a second per shape).
+GRAPH_MODES = ("compile", "capture")
 
 
 def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -123,7 +133,9 @@ class GraphSampler:
 
     def __init__(self, *, compile: bool | None = None, check_every: int = 16, share_prefill: bool = False,
                  compact_rows: bool = False, compact_min_rows: int = 32, max_rows: int = 0,
-                 cache_budget: float = 0.25, grouped_attention: bool = True) -> None:
+                 cache_budget: float = 0.25, grouped_attention: bool = True, graph_mode: str = "compile") -> None:
+        if graph_mode not in GRAPH_MODES:
+            raise ValueError(f"graph_mode must be one of {', '.join(GRAPH_MODES)}, got {graph_mode!r}")
         self.compile = compile
         self.check_every = max(1, check_every)
         self.share_prefill = share_prefill
@@ -132,6 +144,7 @@ class GraphSampler:
         self.max_rows = max(0, max_rows)
         self.cache_budget = cache_budget
         self.grouped_attention = grouped_attention
+        self.graph_mode = graph_mode
         self.pool = CachePool()
         #: Counts of the last :meth:`generate` call (see the module docstring).
         self.last_stats: dict[str, float] = {}
@@ -147,8 +160,15 @@ class GraphSampler:
         temperature, top_k, top_p, do_sample = sampling
 
         cache_kw = _cache_keyword(model)
+        mask_4d = self.graph_mode == "capture" and supports_capture(model)
+        capture = use_compile and mask_4d
+        if use_compile and self.graph_mode == "capture" and not capture:
+            logger.warning("graph sampler: graph_mode 'capture' needs sdpa attention; this model uses %s, so the "
+                           "decode step is compiled instead", getattr(model.config, "_attn_implementation", None))
 
         def step(tokens, position_ids, cache_position, attention_mask, finished, cache, eos, pad):
+            if mask_4d:  # transformers then does no mask work that reads GPU values on the host
+                attention_mask = decode_mask(attention_mask, cache_position)
             out = model(input_ids=tokens, position_ids=position_ids, cache_position=cache_position,
                         attention_mask=attention_mask, use_cache=True, **{cache_kw: cache})
             nxt = sample_next(out.logits[:, -1, :], temperature=temperature, top_k=top_k, top_p=top_p,
@@ -156,7 +176,9 @@ class GraphSampler:
             nxt = torch.where(finished, pad, nxt)
             return nxt.unsqueeze(-1), finished | torch.isin(nxt, eos)
 
-        if use_compile:
+        if capture:
+            step = CapturedStep(step)
+        elif use_compile:
             step = torch.compile(step, mode="reduce-overhead", dynamic=False, fullgraph=False)
         self._steps[key] = step
         return step

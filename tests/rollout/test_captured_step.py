@@ -1,0 +1,78 @@
+"""The decode step recorded as a CUDA graph: its 4D mask on CPU, and the recording itself where a GPU exists."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ahazero.models.loading import load_model_and_tokenizer
+from ahazero.rollout.captured_step import CapturedStep, decode_mask, supports_capture
+from ahazero.rollout.graph_sampler import GraphSampler
+
+
+def test_decode_mask_hides_padding_and_unwritten_positions():
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    got = decode_mask(mask, torch.tensor([3]))
+    assert got.shape == (2, 1, 1, 6) and got.dtype == torch.bool
+    assert got[:, 0, 0].int().tolist() == [[0, 0, 1, 1, 0, 0], [1, 1, 1, 1, 0, 0]]
+
+
+def test_unknown_graph_mode_is_refused():
+    with pytest.raises(ValueError, match="graph_mode must be one of compile, capture"):
+        GraphSampler(graph_mode="cudagraph")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
+    model.eval()
+    return model, tok
+
+
+def _inputs(tok, model, device="cpu"):
+    enc = tok(["1 + 2 =", "What is 17 times 3, step by step?", "x"], return_tensors="pt", padding=True,
+              padding_side="left")
+    eos = model.generation_config.eos_token_id
+    eos = list(eos) if isinstance(eos, list | tuple) else [eos]
+    return enc["input_ids"].to(device), enc["attention_mask"].to(device), eos
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_capture_mode_mask_gives_the_same_tokens(tiny, grouped):
+    model, tok = tiny
+    ids, mask, eos = _inputs(tok, model)
+    assert supports_capture(model)
+    kwargs = dict(max_new_tokens=24, eos_token_ids=eos, pad_token_id=tok.pad_token_id, do_sample=False)
+    ours = GraphSampler(compile=False, graph_mode="capture", grouped_attention=grouped).generate(model, ids, mask,
+                                                                                                 **kwargs)
+    ref = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=24, do_sample=False,
+                         eos_token_id=eos, pad_token_id=tok.pad_token_id)[:, ids.shape[1]:]
+    for row, ref_row in zip(ours, ref.tolist()):
+        cut = next((i + 1 for i, t in enumerate(ref_row) if t in eos), len(ref_row))
+        assert row == ref_row[:cut]
+
+
+def test_capture_mode_with_compaction_and_shared_prefill_matches(tiny):
+    model, tok = tiny
+    ids, mask, eos = _inputs(tok, model)
+    ids, mask = ids.repeat_interleave(4, dim=0), mask.repeat_interleave(4, dim=0)
+    kwargs = dict(max_new_tokens=40, eos_token_ids=eos, pad_token_id=tok.pad_token_id, do_sample=False)
+    plain = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
+    fast = GraphSampler(compile=False, graph_mode="capture", share_prefill=True, compact_rows=True,
+                        compact_min_rows=1).generate(model, ids, mask, **kwargs)
+    assert fast == plain
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_recorded_graph_matches_eager_decoding_on_gpu(tiny_model_dir):
+    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
+    model = model.to("cuda").eval()
+    ids, mask, eos = _inputs(tok, model, "cuda")
+    kwargs = dict(max_new_tokens=40, eos_token_ids=eos, pad_token_id=tok.pad_token_id, do_sample=False)
+    eager = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
+    sampler = GraphSampler(compile=True, graph_mode="capture")
+    first = sampler.generate(model, ids, mask, **kwargs)
+    again = sampler.generate(model, ids, mask, **kwargs)  # replays the recorded graph on a reset cache
+    assert first == eager and again == eager
+    steps = [s for s in sampler._steps.values() if isinstance(s, CapturedStep)]
+    assert steps and len(steps[0].graphs) == 1
