@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ahazero.config.schema import ExperimentConfig
+from ahazero.eval_sampler import graph_completions, uses_graph_sampler
 from ahazero.observe.behaviours import describe, summarize
 from ahazero.observe.rundir import RunDir, read_metrics
 from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
@@ -213,17 +214,26 @@ def _score(func: Any, texts: list[str], rows: list[dict[str, Any]]) -> list[floa
 
 
 def _generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings, *, sample: bool,
-              progress_label: str) -> list[list[str]]:
-    """Generate ``k`` completions per prompt (1 when greedy), batched, with a progress bar."""
+              progress_label: str, generation: Any = None) -> list[list[tuple[str, int]]]:
+    """Generate ``k`` completions per prompt (1 when greedy), batched, with a progress bar.
+
+    On a GPU with the ``auto`` or ``graph`` backend, the graph sampler decodes
+    (:mod:`ahazero.eval_sampler`); otherwise ``model.generate``.
+    """
     import torch
     from rich.progress import Progress
 
     k = settings.samples if sample else 1
     per_batch = max(1, settings.batch_size // k)
-    outputs: list[list[str]] = []
+    outputs: list[list[tuple[str, int]]] = []
     device = next(model.parameters()).device
     with Progress(transient=False) as progress:
         bar = progress.add_task(progress_label, total=len(prompts))
+        if generation is not None and uses_graph_sampler(device.type, generation.backend):
+            return graph_completions(model, tokenizer, prompts, generation, max_new_tokens=settings.max_new_tokens,
+                                     batch_size=settings.batch_size, k=k, sample=sample,
+                                     temperature=settings.temperature, top_p=settings.top_p,
+                                     advance=lambda n: progress.advance(bar, n))
         for start in range(0, len(prompts), per_batch):
             batch = prompts[start:start + per_batch]
             enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
@@ -313,7 +323,8 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
     prompts = [r["prompt"] for r in rows]
 
     set_seed(settings.seed)
-    greedy = _generate(lm, tokenizer, prompts, settings, sample=False, progress_label=f"greedy ({tag})")
+    greedy = _generate(lm, tokenizer, prompts, settings, sample=False, progress_label=f"greedy ({tag})",
+                       generation=cfg.generation)
     texts = [g[0][0] for g in greedy]
     lengths = [g[0][1] for g in greedy]
     samples, metrics = _evaluate_texts(texts, lengths, rows, checked, tokenizer, settings, cfg)
@@ -332,7 +343,8 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
     }
     if settings.samples > 1:
         k = settings.samples
-        sampled = _generate(lm, tokenizer, prompts, settings, sample=True, progress_label=f"sampled k={k} ({tag})")
+        sampled = _generate(lm, tokenizer, prompts, settings, sample=True, progress_label=f"sampled k={k} ({tag})",
+                            generation=cfg.generation)
         flat_rows = [r for r in rows for _ in range(k)]
         flat_texts = [t for group in sampled for t, _ in group]
         flat_lengths = [n for group in sampled for _, n in group]
