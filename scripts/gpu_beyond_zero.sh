@@ -31,6 +31,9 @@
 #   PYTHON              runs the table script (default: python3)
 #   PARALLEL=1          run the two comparisons side by side (default); 0: one after the other
 #   TEACHER_WAIT=720    seconds to wait for the teacher's final model; POLL=10
+#   DEADLINE=840        seconds: no training, sampling or wait runs past it; each ends EVAL_RESERVE=90 s
+#                       before it, so that the evals after it (never cut) still fit. Per-step timeouts:
+#                       T_COLD_GRPO=600 T_STUDENT_GRPO=360 T_SFT=300 T_SAMPLE=420 T_EVAL=300
 #   STUDENT_GRPO_STEPS=15  COLD_GRPO_STEPS=20  TEACHER_PROMPTS=300  COLD_N=300  MICRO=16
 #   PREFIX=bz           run names: runs/bz-student-grpo, ...; LOG_DIR=logs
 #   SMOKE=1             CPU dry run: the tiny model for student and base, 2 steps, 4 eval problems
@@ -68,6 +71,10 @@ GRPO_X=() SFT_X=() SAMPLE_X=()
 # timeouts (s) of each kind of step
 T_EVAL=${T_EVAL:-300} T_SFT=${T_SFT:-300} T_SAMPLE=${T_SAMPLE:-420}
 T_STUDENT_GRPO=${T_STUDENT_GRPO:-360} T_COLD_GRPO=${T_COLD_GRPO:-600}
+# the whole run: no training, sampling or teacher wait goes on past DEADLINE seconds from the start,
+# and each leaves EVAL_RESERVE seconds before it for the evals after it (evals are not cut)
+DEADLINE=${DEADLINE:-840} EVAL_RESERVE=${EVAL_RESERVE:-90}
+START_EPOCH=$(date +%s)
 
 if [[ $SMOKE == 1 ]]; then   # the same commands at toy size, on a CPU with the tiny random model
   STUDENT=tiny BASE05=tiny
@@ -109,6 +116,14 @@ run_step() {  # run_step STEP TIMEOUT_S ARGS... : `ahazero ARGS...` under timeou
 }
 
 skip() { status "$1" skip 0 "$2"; return 1; }
+
+left() { echo $((DEADLINE - ($(date +%s) - START_EPOCH))); }
+
+capped() {  # capped LIMIT: LIMIT, or less so that the step ends EVAL_RESERVE s before the deadline; fails under 30 s
+  local room=$(($(left) - EVAL_RESERVE))
+  (( room >= 30 )) || return 1
+  echo $((room < $1 ? room : $1))
+}
 done_before() { status "$1" done 0 "before: $2"; }
 
 CHILD= COLD_PID=
@@ -157,6 +172,7 @@ eval_run() {  # eval_run STEP RUN_DIR: evaluate what the run left (final model, 
 grpo() {  # grpo STEP CONFIG RUN_NAME MODEL STEPS TIMEOUT
   local step=$1 config=$2 name=$3 model=$4 steps=$5 limit=$6
   if is_model "$RUNS/$name/model"; then done_before "$step" "$RUNS/$name/model"; return 0; fi
+  limit=$(capped "$limit") || { skip "$step" "past the deadline ($(left) s left)"; return 1; }
   run_step "$step" "$limit" train "$config" $(resume_if_started "$RUNS/$name") "${GRPO_BATCH[@]}" 'stages=[]' \
     "name=$name" "model.name_or_path=$model" "grpo.max_steps=$steps" "${GRPO_X[@]}"
 }
@@ -165,15 +181,17 @@ sft() {  # sft STEP CONFIG RUN_NAME MODEL DATA
   local step=$1 config=$2 name=$3 model=$4 data=$5
   if is_model "$RUNS/$name/model"; then done_before "$step" "$RUNS/$name/model"; return 0; fi
   [[ -s $data ]] || { skip "$step" "no data: $data"; return 1; }
-  run_step "$step" "$T_SFT" sft "$config" $(resume_if_started "$RUNS/$name") 'stages=[]' "name=$name" \
+  local limit
+  limit=$(capped "$T_SFT") || { skip "$step" "past the deadline ($(left) s left)"; return 1; }
+  run_step "$step" "$limit" sft "$config" $(resume_if_started "$RUNS/$name") 'stages=[]' "name=$name" \
     "model.name_or_path=$model" "sft.data=$data" sft.save_total_limit=1 "${SFT_X[@]}"
 }
 
 wait_teacher() {  # wait_teacher STEP: poll for the teacher's final model
   local step=$1 start=$SECONDS
   until is_model "$TEACHER"; do
-    if (( SECONDS - start >= TEACHER_WAIT )); then
-      status "$step" TIMEOUT "$((SECONDS - start))" "no final model at $TEACHER after ${TEACHER_WAIT}s"
+    if (( SECONDS - start >= TEACHER_WAIT || $(left) <= EVAL_RESERVE )); then
+      status "$step" TIMEOUT "$((SECONDS - start))" "no final model at $TEACHER after $((SECONDS - start))s"
       return 1
     fi
     sleep "$POLL"
@@ -190,7 +208,9 @@ distill() {
   wait_teacher d4-teacher-wait || { skip d5-teacher-sample "no teacher"; return 1; }
   if [[ -s $DATA/teacher.jsonl ]]; then done_before d5-teacher-sample "$DATA/teacher.jsonl"
   else
-    run_step d5-teacher-sample "$T_SAMPLE" sample configs/distill-sft.yaml 'stages=[]' "name=$PREFIX-teacher-sample" \
+    local limit
+    limit=$(capped "$T_SAMPLE") || { skip d5-teacher-sample "past the deadline ($(left) s left)"; return 1; }
+    run_step d5-teacher-sample "$limit" sample configs/distill-sft.yaml 'stages=[]' "name=$PREFIX-teacher-sample" \
       --model "$TEACHER" --split train --n "$SAMPLE_N" --prompts "$TEACHER_PROMPTS" --max-per-prompt 2 \
       --out "$DATA/teacher.jsonl" "${SAMPLE_X[@]}" || return 1
   fi

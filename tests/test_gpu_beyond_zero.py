@@ -109,7 +109,15 @@ def test_every_gpu_command_line_is_valid_and_the_script_reaches_its_tables(tmp_p
         assert g["per_device_train_batch_size"] * g["gradient_accumulation_steps"] == 512
         assert (g["per_device_train_batch_size"], g["num_generations"], g["learning_rate"], g["save_total_limit"]) == (
             16, 16, 1e-5, 1)
-    assert trains["bz-cold-grpo"].grpo["max_steps"] == 20
+    from ahazero.training.assemble import load_for_device
+
+    teacher = load_for_device(REPO / "configs" / "default.yaml", cuda=True, presets=["big-batch"])  # GRPO alone
+    split = ("per_device_train_batch_size", "gradient_accumulation_steps", "save_total_limit", "max_steps")
+    for cfg in trains.values():  # the teacher's recipe but for the micro-batch split (and the students' steps)
+        assert {k: v for k, v in cfg.grpo.items() if k not in split} == {
+            k: v for k, v in teacher.grpo.items() if k not in split}, cfg.name
+        assert (cfg.generation, cfg.update, cfg.seed) == (teacher.generation, teacher.update, teacher.seed)
+    assert trains["bz-cold-grpo"].grpo["max_steps"] == teacher.grpo["max_steps"] == 20
     assert trains["bz-student-grpo"].grpo["max_steps"] == trains["bz-student-sft-grpo"].grpo["max_steps"] == 15
     assert trains["bz-cold-grpo"].model.name_or_path == "runs/bz-cold-sft/model"
     assert trains["bz-student-grpo"].model.name_or_path == "smollm2-135m-instruct"
@@ -149,6 +157,20 @@ def test_a_missing_teacher_skips_only_what_needs_it(tmp_path):
     assert status["d5-teacher-sample"] == "skip" and "d6-student-sft" not in status
     assert status["c5-cold-grpo-eval"] == status["d3-student-grpo-eval"] == status["c8-base-eval"] == "ok"
     assert "no eval in runs/nowhere/eval" in (work / "logs" / "beyond_zero.md").read_text()
+
+
+def test_past_the_deadline_nothing_trains_but_the_evals_run(tmp_path):
+    work = workdir(tmp_path)
+    (work / "runs" / "big-batch" / "model").mkdir(parents=True)
+    (work / "runs" / "big-batch" / "model" / "config.json").write_text("{}")
+    done = run_script(work, f"{sys.executable} {REPO / 'tests' / 'beyond_zero_fake.py'}",
+                      FAKE_AHAZERO_LOG=str(tmp_path / "commands.jsonl"), DEADLINE="60", EVAL_RESERVE="45")
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = status_of(work)
+    assert [s for s in STEPS if status.get(s) == "skip"] == [
+        "c2-cold-sft", "d2-student-grpo", "d3-student-grpo-eval", "d5-teacher-sample"], status
+    assert "past the deadline" in (work / "logs" / "status.txt").read_text()
+    assert status["d1-student-base-eval"] == status["c7-grpo-alone-eval"] == status["c8-base-eval"] == "ok"
 
 
 def test_tables_read_eval_jsons_and_training_time(tmp_path):
