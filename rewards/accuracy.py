@@ -328,8 +328,9 @@ class AccuracyReward(RewardBase):
     it). ``answer_source`` says where the answer is read: ``any`` (the default) takes the
     ``<answer>...</answer>`` blocks, else the final ``\boxed{}`` or "final answer is $...$";
     ``tags`` only the answer blocks (a box inside one is fine), so a completion without answer
-    tags scores 0.0 (a recipe that wants the format paid through the answer). If TRL passes ``log_extra``, the extracted answers are logged as column
-    ``extracted_answer``; ``log_metric`` receives ``accuracy/extract_rate``. Never raises.
+    tags scores 0.0 (for a recipe whose model must learn to put its answer in the tags). If
+    TRL passes ``log_extra``, the extracted answers are logged as column ``extracted_answer``;
+    ``log_metric`` receives ``accuracy/extract_rate``. Never raises.
 
     >>> reward = AccuracyReward()
     >>> reward(completions=[r"<think>half</think> \boxed{0.5}", "no idea"], answer=[r"\frac{1}{2}"] * 2)
