@@ -38,6 +38,7 @@ from rewards.literals import is_number_literal, literals_equal
 from rewards.normalize import normalize_answer, normalize_gold
 from rewards.parsing import ANSWER_SOURCES, extract_answer
 from rewards.sandbox import UNAVAILABLE, get_pool
+from rewards.sentences import sentence_number
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ def quick_check(pred: Any, gold: Any, *, literal_numbers: bool = False) -> Quick
         if "\\boxed" in pred_n or "\\fbox" in pred_n:
             return QuickCheck(False, "box inside other text", pred_n, gold_n)
         gold_number, pred_number = number_core(gold_n), number_core(pred_n)
+        if gold_number is not None and pred_number is None:
+            pred_number = sentence_number(pred_n)  # "Anne is 8 years old."
         if gold_number is not None and pred_number is not None:
             same = literals_equal(pred_number, gold_number) is True
             return QuickCheck(same, "same number" if same else "different number", pred_number, gold_number)

@@ -76,6 +76,47 @@ def test_hacks_stay_zero(accuracy, answer, gold):
     assert _score(accuracy, answer, gold) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("answer", "gold"),
+    [  # one-sentence answers the base and trained GSM8K models wrote in their tags (eval samples)
+        ("Anne is 8 years old.", "8"),
+        ("Brandon's iPhone is 8 years old.", "8"),
+        ("Dean has $21 left.", "21"),
+        ("Peter paid $7.00 in total.", "7"),
+        ("10 days before the deadline.", "10"),
+        ("Elliott took 2,000 steps during his jog.", "2000"),
+        ("Violetta will get $20 - $10 = $10.", "10"),
+        ("Peter paid $0.25 x 20 + $0.50 x 4 = $5 + $2 = $7", "7"),
+        ("Carlos and Benji will pay a total of $30 * 3 + $18 * 5 = $90 + $90 = $180.", "180"),
+        ("Patricia bought 15 more roses, so she had 6 + 15 = 21 roses now.", "21"),
+    ],
+)
+def test_a_sentence_stating_one_number_scores_one(accuracy, answer, gold):
+    assert _score(accuracy, answer, gold) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold"),
+    [
+        ("Anne is not 8 years old.", "8"),
+        ("Anne is about 8 years old.", "8"),
+        ("Anne is 8 or 9 years old.", "8"),
+        ("Anne is more than 8 years old.", "8"),
+        ("Anne is 8 thousand days old.", "8"),
+        ("She sells 9 eggs for $18.", "18"),  # two numbers: which one is the answer?
+        ("Anne is 8. Bob is 9.", "9"),  # two sentences
+        ("Anne is 8 years old.\nBob is 9.", "9"),
+        ("The remainder is x = 8 apples", "8"),
+        ("2x + z = 8 apples", "8"),
+        ("Anne is 8 = 9 - 1 years old", "8"),
+        ("Josh made a profit of $150,000.", "70000"),  # a wrong answer stays wrong
+        ("Eliza's earnings for this week are $10 * 45 = $450.", "460"),
+    ],
+)
+def test_sentences_that_hedge_list_or_compute_otherwise_stay_zero(accuracy, answer, gold):
+    assert _score(accuracy, answer, gold) == 0.0
+
+
 def test_several_answer_blocks_with_different_numbers_score_zero(accuracy):
     shotgun = "<think>guess</think> <answer>9</answer> <answer>8</answer>"
     repeated = "<think>sure</think> <answer>8</answer> <answer>8</answer>"
