@@ -356,17 +356,22 @@ def extract_answer(text: str, source: str = "any") -> str | None:
 
     Looks in the part after ``</think>`` when there is a closed think block, else in the
     whole text: the contents of the ``<answer>...</answer>`` blocks (several different ones
-    are all the answer, joined with ``", "``: a model cannot offer a list of guesses and be
-    graded on its last), else the final boxed answer (:func:`extract_boxed`) or, when it starts
-    after the last box, the last "final answer is $...$" statement. With ``source="tags"``
-    only the answer blocks count (a ``\boxed{}`` inside one is unwrapped when the answer is
-    normalised); a completion without one has no answer. Whitespace is stripped and an empty answer
-    counts as none. Inputs longer than :data:`MAX_CHARS` keep only their tail.
+    are all the answer, joined with ``", "`` on one line: a model cannot offer a list of
+    guesses and be graded on its last), else the final boxed answer (:func:`extract_boxed`)
+    or, when it starts after the last box, the last "final answer is $...$" statement. A box
+    or statement after the last answer block is the answer: it was stated last.
+
+    With ``source="tags"`` only the answer blocks count (a ``\boxed{}`` inside one is
+    unwrapped when the answer is normalised); a completion without one has no answer.
+    Whitespace is stripped and an empty answer counts as none. Inputs longer than
+    :data:`MAX_CHARS` keep only their tail.
 
     >>> extract_answer("<think>maybe <answer>3</answer></think> <answer> 4 </answer>")
     '4'
     >>> extract_answer("<answer>9</answer> <answer>8</answer> <answer>9</answer>")
     '9, 8'
+    >>> extract_answer(r"<answer>Ann has 9.</answer> <answer>Bo has 8.</answer> So Bo has \boxed{8}.")
+    '8'
     >>> extract_answer(r"The answer is $\boxed{\frac{1}{2}}$.")
     '\\frac{1}{2}'
     >>> extract_answer(r"The answer is $\boxed{8}$.", source="tags") is None
@@ -384,10 +389,18 @@ def extract_answer(text: str, source: str = "any") -> str | None:
         text = text[-MAX_CHARS:]
     region = split_think(text).after
     answers = _distinct(extract_all_tagged(region))
-    if answers:
-        return ", ".join(answers)
+    if len(answers) > 1:  # a list, on one line: never read as its last line (rewards.sentences)
+        answers = [" ".join(answer.split()) for answer in answers]
+    tagged = ", ".join(answers) if answers else None
     if source == "tags":
-        return None
+        return tagged
+    if answers:
+        region = region[region.rfind(ANSWER_CLOSE) + len(ANSWER_CLOSE) :]
+    return _stated_or_boxed(region) or tagged
+
+
+def _stated_or_boxed(region: str) -> str | None:
+    """The last "final answer is $...$" statement when it starts after the last box, else the final box."""
     stated = stated_final_answers(region)
     if stated:
         spans = _box_index(region)[0]

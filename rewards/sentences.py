@@ -1,8 +1,9 @@
-r"""The number a one-sentence answer states: ``Anne is 8 years old.``, ``Dean has $21 left.``.
+r"""The number an answer's last sentence states: ``Anne is 8 years old.``, ``Dean has $21 left.``.
 
 Small models put a sentence in their answer tags (``<answer>Brandon's iPhone is 8 years
-old.</answer>``); a grader in the field reads 8 there. :func:`sentence_number` reads the
-number of such an answer, only when it is one sentence on one line of at most
+old.</answer>``), or a worked solution whose last line states the result; a grader in the
+field reads the number there. :func:`sentence_number` reads the last non-blank line (the lines
+before it are the work, and are not read) when it is one sentence of at most
 :data:`rewards.decoration.MAX_DECORATED_CHARS` characters, in one of two shapes:
 
 * **one number among plain words**: the sentence holds exactly one number (``$`` and ``%``
@@ -13,8 +14,10 @@ number of such an answer, only when it is one sentence on one line of at most
   first ``=`` may be words and arithmetic (no variables: ``2x + z = 8`` is an equation), the
   parts after it only arithmetic, and the last a decorated number.
 
-Nothing else is read: several sentences or lines (a worked solution), two numbers in words
-(``She sells 9 eggs for $18.``), LaTeX inside the sentence.
+Nothing else is read: a last line of several sentences (``Anne is 8. Bob is 9.``), two
+numbers in words (``She sells 9 eggs for $18.``), LaTeX inside the sentence. Several answer
+blocks are joined into one line by :func:`rewards.parsing.extract_answer`, so a list of
+answers is never read as its last one.
 
 >>> [sentence_number(t) for t in ("Anne is 8 years old.", "Dean has $21 left.", "Violetta will get $20 - $10 = $10.")]
 ['8', '21', '10']
@@ -30,7 +33,7 @@ from rewards.decoration import MAX_DECORATED_CHARS, number_core
 from rewards.literals import is_number_literal
 from rewards.normalize import drop_thousands_separators
 
-__all__ = ["sentence_number"]
+__all__ = ["last_line", "sentence_number"]
 
 # Words that make a stated number something else: a hedge, a negation, an alternative, a comparison.
 _HEDGES = frozenset(
@@ -89,20 +92,30 @@ def _last_value(text: str) -> str | None:
     return number_core(parts[-1])
 
 
+def last_line(text: str) -> str:
+    """The last non-blank line of ``text``, stripped.
+
+    >>> last_line("Work: 6 + 15 = 21.\\nSo she has 21 roses now.\\n")
+    'So she has 21 roses now.'
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
 def sentence_number(text: str) -> str | None:
-    """The number a one-sentence answer states (see the module), or None.
+    """The number the last line of an answer states in one sentence (see the module), or None.
 
     >>> sentence_number("Peter paid $7.00 in total."), sentence_number("Elliott took 2,000 steps during his jog.")
     ('7.00', '2000')
     >>> sentence_number("1 hour + 40 minutes = 50 minutes"), sentence_number("Each child gets 8 thousand.")
     ('50', None)
-    >>> sentence_number("Raymond has 40 jewels. Aaron has 25 jewels.") is None
-    True
+    >>> sentence_number("6 + 15 = 21\\nSo she has 21 roses now."), sentence_number("Anne is 8. Bob is 9.")
+    ('21', None)
     """
     if not isinstance(text, str):
         return None
-    s = text.strip()
-    if not s or len(s) > MAX_DECORATED_CHARS or "\n" in s or "\\" in _COMMANDS_RE.sub("", s):
+    s = last_line(text)
+    if not s or len(s) > MAX_DECORATED_CHARS or "\\" in _COMMANDS_RE.sub("", s):
         return None
     if _SENTENCE_END_RE.search(s) or set(_words(s)) & _HEDGES:
         return None
