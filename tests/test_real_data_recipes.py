@@ -106,8 +106,10 @@ def test_the_readme_variants_are_valid_configs(overrides):
         assert [(r.name, r.weight) for r in checked.config.rewards[:2]] == [("accuracy", 1.0), ("think_format", 0.0)]
 
 
-def test_the_gsm8k_cpu_profile_trains_end_to_end(tmp_path, tiny_model_dir, capsys):
+def test_the_gsm8k_cpu_profile_trains_end_to_end(tmp_path, tiny_model_dir, capsys, monkeypatch):
     """The recipe's own loss (dr_grpo, no std scaling, groups dropped by in-tags accuracy) runs on CPU."""
+    # train() sets TENSORBOARD_LOGGING_DIR for the process and leaves it; keep it out of later tests
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tensorboard"))
     code = main(["train", "configs/gsm8k.yaml", "model.name_or_path=tiny", f"output_root={tmp_path}"])
     assert code == 0, capsys.readouterr().err
     run = tmp_path / "gsm8k-cpu"
