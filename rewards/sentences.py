@@ -1,4 +1,4 @@
-r"""The number an answer's last sentence states: ``Anne is 8 years old.``, ``Dean has $21 left.``.
+r"""The number an answer's last line states: ``Anne is 8 years old.``, ``Dean has $21 left.``.
 
 Small models put a sentence in their answer tags (``<answer>Brandon's iPhone is 8 years
 old.</answer>``), or a worked solution whose last line states the result; a grader in the
