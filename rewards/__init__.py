@@ -91,7 +91,7 @@ def reward_kwargs(name: str) -> dict[str, Any]:
     """Valid options of a registry reward, with their defaults (for config validation and help).
 
     >>> reward_kwargs("accuracy")
-    {'timeout_seconds': 2.0, 'literal_numbers': True, 'isolate': True}
+    {'timeout_seconds': 2.0, 'literal_numbers': True, 'isolate': True, 'answer_source': 'any'}
     """
     if not isinstance(name, str) or name not in _REGISTRY:
         raise _unknown(name)

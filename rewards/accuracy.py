@@ -36,8 +36,9 @@ from rewards.decoration import number_core
 from rewards.equivalence import sympy_equivalent
 from rewards.literals import is_number_literal, literals_equal
 from rewards.normalize import normalize_answer, normalize_gold
-from rewards.parsing import extract_answer
+from rewards.parsing import ANSWER_SOURCES, extract_answer
 from rewards.sandbox import UNAVAILABLE, get_pool
+from rewards.sentences import sentence_number
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ def quick_check(pred: Any, gold: Any, *, literal_numbers: bool = False) -> Quick
         if "\\boxed" in pred_n or "\\fbox" in pred_n:
             return QuickCheck(False, "box inside other text", pred_n, gold_n)
         gold_number, pred_number = number_core(gold_n), number_core(pred_n)
+        if gold_number is not None and pred_number is None:
+            pred_number = sentence_number(pred_n)  # "Anne is 8 years old."
         if gold_number is not None and pred_number is not None:
             same = literals_equal(pred_number, gold_number) is True
             return QuickCheck(same, "same number" if same else "different number", pred_number, gold_number)
@@ -325,8 +328,12 @@ class AccuracyReward(RewardBase):
     each under a ``timeout_seconds`` wall-clock limit (a float up to 3600; from any thread); an
     answer that overruns scores 0.0 and its worker is replaced. Without it, they are checked in
     this process (``timeout_seconds`` rounded up, enforced on the main thread only; 0 disables
-    it). If TRL passes ``log_extra``, the extracted answers are logged as column
-    ``extracted_answer``; ``log_metric`` receives ``accuracy/extract_rate``. Never raises.
+    it). ``answer_source`` says where the answer is read: ``any`` (the default) takes the
+    ``<answer>...</answer>`` blocks, else the final ``\boxed{}`` or "final answer is $...$";
+    ``tags`` only the answer blocks (a box inside one is fine), so a completion without answer
+    tags scores 0.0 (for a recipe whose model must learn to put its answer in the tags). If
+    TRL passes ``log_extra``, the extracted answers are logged as column ``extracted_answer``;
+    ``log_metric`` receives ``accuracy/extract_rate``. Never raises.
 
     >>> reward = AccuracyReward()
     >>> reward(completions=[r"<think>half</think> \boxed{0.5}", "no idea"], answer=[r"\frac{1}{2}"] * 2)
@@ -337,6 +344,14 @@ class AccuracyReward(RewardBase):
     ('accuracy', ('answer',))
     >>> AccuracyReward(isolate=False)(completions=["<answer>1+2x</answer>"], answer=["2x+1"])
     [1.0]
+    >>> tags = AccuracyReward(answer_source="tags")
+    >>> tags(completions=[r"<think>6+2</think> \boxed{8}", r"<think>6+2</think> <answer>\boxed{8}</answer>"],
+    ...      answer=["8", "8"])
+    [0.0, 1.0]
+    >>> AccuracyReward(answer_source="box")
+    Traceback (most recent call last):
+    ...
+    ValueError: reward 'accuracy': option 'answer_source' must be one of any, tags, got 'box'
     """
 
     name: ClassVar[str] = "accuracy"
@@ -345,11 +360,16 @@ class AccuracyReward(RewardBase):
     timeout_seconds: float = 2.0
     literal_numbers: bool = True
     isolate: bool = True
+    answer_source: str = "any"
 
     def validate(self) -> None:
         check_option(self.name, "timeout_seconds", self.timeout_seconds, (int, float))
         check_option(self.name, "literal_numbers", self.literal_numbers, bool)
         check_option(self.name, "isolate", self.isolate, bool)
+        check_option(self.name, "answer_source", self.answer_source, str)
+        if self.answer_source not in ANSWER_SOURCES:
+            raise ValueError(f"reward 'accuracy': option 'answer_source' must be one of "
+                             f"{', '.join(ANSWER_SOURCES)}, got {self.answer_source!r}")
         t = self.timeout_seconds
         if not math.isfinite(t) or t < 0 or t > MAX_TIMEOUT_SECONDS:
             raise ValueError(f"reward 'accuracy': option 'timeout_seconds' must be between 0 and "
@@ -359,7 +379,7 @@ class AccuracyReward(RewardBase):
                              "(0, no limit, is only allowed with isolate: false)")
 
     def score(self, text: str, row: Mapping[str, Any]) -> float:
-        return self._scores([extract_answer(text)], [row.get("answer")])[0]
+        return self._scores([extract_answer(text, self.answer_source)], [row.get("answer")])[0]
 
     def _scores(self, preds: Sequence[str | None], golds: Sequence[Any]) -> list[float]:
         scores = [0.0] * len(preds)
@@ -390,7 +410,7 @@ class AccuracyReward(RewardBase):
         preds: list[str | None] = []
         for text in texts:
             try:
-                pred = extract_answer(text)
+                pred = extract_answer(text, self.answer_source)
             except Exception as exc:  # noqa: BLE001
                 logger.warning("accuracy: extraction failed (%s) on %s", type(exc).__name__, preview(text))
                 pred = None

@@ -23,6 +23,10 @@ THINK_CLOSE = "</think>"
 ANSWER_OPEN = "<answer>"
 ANSWER_CLOSE = "</answer>"
 
+ANSWER_SOURCES = ("any", "tags")
+"""Where :func:`extract_answer` may read an answer: ``any`` (answer tags, else boxes or a stated
+final answer) or ``tags`` (only ``<answer>...</answer>`` blocks)."""
+
 # One token per match: an escaped brace (ignored), a \boxed{ / \fbox{ opener, or a plain brace.
 _BRACE_TOKEN_RE = re.compile(r"\\[{}]|\\(?:boxed|fbox)\s*\{|[{}]")
 
@@ -347,33 +351,56 @@ def stated_final_answers(text: str) -> list[tuple[int, str]]:
     return [(m.start(), m.group(1).strip()) for m in _STATED_RE.finditer(text)]
 
 
-def extract_answer(text: str) -> str | None:
+def extract_answer(text: str, source: str = "any") -> str | None:
     r"""Final answer of a completion, or None.
 
     Looks in the part after ``</think>`` when there is a closed think block, else in the
     whole text: the contents of the ``<answer>...</answer>`` blocks (several different ones
-    are all the answer, joined with ``", "``: a model cannot offer a list of guesses and be
-    graded on its last), else the final boxed answer (:func:`extract_boxed`) or, when it starts
-    after the last box, the last "final answer is $...$" statement. Whitespace is stripped and
-    an empty answer counts as none. Inputs longer than :data:`MAX_CHARS` keep only their tail.
+    are all the answer, joined with ``", "`` on one line: a model cannot offer a list of
+    guesses and be graded on its last), else the final boxed answer (:func:`extract_boxed`)
+    or, when it starts after the last box, the last "final answer is $...$" statement. A box
+    or statement after the last answer block is the answer: it was stated last.
+
+    With ``source="tags"`` only the answer blocks count (a ``\boxed{}`` inside one is
+    unwrapped when the answer is normalised); a completion without one has no answer.
+    Whitespace is stripped and an empty answer counts as none. Inputs longer than
+    :data:`MAX_CHARS` keep only their tail.
 
     >>> extract_answer("<think>maybe <answer>3</answer></think> <answer> 4 </answer>")
     '4'
     >>> extract_answer("<answer>9</answer> <answer>8</answer> <answer>9</answer>")
     '9, 8'
+    >>> extract_answer(r"<answer>Ann has 9.</answer> <answer>Bo has 8.</answer> So Bo has \boxed{8}.")
+    '8'
     >>> extract_answer(r"The answer is $\boxed{\frac{1}{2}}$.")
     '\\frac{1}{2}'
+    >>> extract_answer(r"The answer is $\boxed{8}$.", source="tags") is None
+    True
+    >>> extract_answer(r"<answer>\boxed{8}</answer>", source="tags")
+    '\\boxed{8}'
     >>> extract_answer("<think>no answer after the block</think>") is None
     True
     """
+    if source not in ANSWER_SOURCES:
+        raise ValueError(f"answer source must be one of {', '.join(ANSWER_SOURCES)}, got {source!r}")
     if not isinstance(text, str) or not text:
         return None
     if len(text) > MAX_CHARS:
         text = text[-MAX_CHARS:]
     region = split_think(text).after
     answers = _distinct(extract_all_tagged(region))
+    if len(answers) > 1:  # a list, on one line: never read as its last line (rewards.sentences)
+        answers = [" ".join(answer.split()) for answer in answers]
+    tagged = ", ".join(answers) if answers else None
+    if source == "tags":
+        return tagged
     if answers:
-        return ", ".join(answers)
+        region = region[region.rfind(ANSWER_CLOSE) + len(ANSWER_CLOSE) :]
+    return _stated_or_boxed(region) or tagged
+
+
+def _stated_or_boxed(region: str) -> str | None:
+    """The last "final answer is $...$" statement when it starts after the last box, else the final box."""
     stated = stated_final_answers(region)
     if stated:
         spans = _box_index(region)[0]

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         by_expected[expected][1] += 1
         by_expected[expected][0] += agreed
         if not agreed:
-            answer = extract_answer(completion)
+            answer = extract_answer(completion, reward.answer_source)
             [(_ok, reason)] = check_answers([(answer, str(case["gold"]))], timeout_seconds=reward.timeout_seconds,
                                             literal_numbers=reward.literal_numbers, isolate=reward.isolate)
             disagreements.append({**case, "got": score, "extracted": answer, "reason": reason})

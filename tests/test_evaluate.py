@@ -150,3 +150,40 @@ def test_a_trained_models_eval_shows_the_base_model_and_the_first_step_beside_it
     assert "| reflection_rate | 0.000 | 0.185 |" in md and "| reflection_rate_drgrpo | 0.000 | 0.020 |" in md
     assert "first training step (1, sampled, before any update): reflection_rate 0.200" in md
     assert reference_numbers(tmp_path / "missing.json", tmp_path / "missing.jsonl") == {}
+
+
+@pytest.mark.parametrize("answer_source", ["any", "tags"])
+def test_pass_at_1_is_graded_like_the_field_and_in_tags_beside_it(tmp_path, tiny_model_dir, monkeypatch,
+                                                                   answer_source):
+    """A recipe that trains on answers in tags only is still evaluated like the field (a box counts)."""
+    import ahazero.evaluate as ev
+    from ahazero.config.validate import check_config
+
+    config = validate_dict(base_config(output_root=str(tmp_path), rewards=[
+        {"name": "accuracy", "weight": 1.0, "answer_source": answer_source},
+        {"name": "think_format", "weight": 0.1, "require_answer_tags": True}]))
+    golds = [str(row["answer"]) for row in check_config(config).task.load("test")][:4]
+    texts = [f"x</think>\n<answer>{golds[0]}</answer>",      # in tags: right both ways
+             f"x</think>\nSo it is \\boxed{{{golds[1]}}}.",    # boxed outside the tags: the field's reading only
+             f"x</think>\n<answer>{golds[2]}1</answer>",     # wrong
+             "x, and no answer at all"]                       # none
+    monkeypatch.setattr(ev, "_generate", lambda model, tok, prompts, settings, **kw: [[(t, 5)] for t in texts])
+    result = evaluate(config, model="base", settings=EvalSettings(limit=4, batch_size=4, max_new_tokens=8))
+    assert result["pass@1"] == 0.5 and result["pass@1_in_tags"] == 0.25
+    assert result["format_rate"] == 0.5 and result["greedy"]["behaviour/accuracy_in_tags"] == 0.25
+    out = tmp_path / "t" / "eval"
+    samples = [json.loads(line) for line in (out / "base-samples.jsonl").read_text().splitlines()]
+    assert [(s["correct"], s["correct_in_tags"]) for s in samples] == [(True, True), (True, False), (False, False),
+                                                                       (False, False)]
+    assert "| pass@1 | 0.500 |\n| pass@1_in_tags | 0.250 |" in (out / "base.md").read_text()
+    assert json.loads((out / "base.json").read_text())["pass@1_in_tags"] == 0.25
+
+
+def test_a_trained_models_eval_shows_the_base_in_tags_number_beside_it(tmp_path):
+    from ahazero.evaluate import reference_numbers
+
+    (tmp_path / "base.json").write_text(json.dumps({"pass@1": 0.12, "pass@1_in_tags": 0.02}))
+    ref = reference_numbers(tmp_path / "base.json", None)
+    md = render_markdown({"model": "m", "tag": "step-40", "task": "gsm8k", "split": "test", "n": 4,
+                          "pass@1": 0.25, "pass@1_in_tags": 0.5, **ref})
+    assert "| pass@1 | 0.250 | 0.120 |\n| pass@1_in_tags | 0.500 | 0.020 |" in md

@@ -21,9 +21,16 @@ def test_gsm8k_recipe_has_the_cures_on_and_its_full_test_split_offline(tmp_path)
     cfg = recipe("gsm8k.yaml", cuda=True)
     assert cfg.groups.zero_variance == "drop" and cfg.groups.reward == "accuracy"
     weights = {r.name: r.weight for r in cfg.rewards}
-    assert weights == {"accuracy": 1.0, "format_gate": 0.5, "think_format": 0.0, "language_consistency": 0.0}
+    assert weights == {"accuracy": 1.0, "think_format": 0.1, "language_consistency": 0.0}
     assert cfg.grpo["max_completion_length"] == 512 and cfg.on_collapse == "warn"
+    assert (cfg.grpo["loss_type"], cfg.grpo["scale_rewards"]) == ("dr_grpo", "none")
+    assert cfg.grpo["per_device_train_batch_size"] * cfg.grpo["gradient_accumulation_steps"] == 128
     checked = check_config(cfg, cuda=True)
+    accuracy, fmt = checked.reward_funcs[0], checked.reward_funcs[1]
+    assert accuracy.answer_source == "tags" and fmt.require_answer_tags
+    boxed = r"Step 2: 16 - 3 - 4 = 9 eggs, 9 x 2 = 18. Therefore, Janet makes \boxed{18} dollars."
+    tagged = "16 - 3 - 4 = 9 eggs, 9 x 2 = 18.\n</think>\n<answer>18</answer>"
+    assert accuracy(completions=[boxed, tagged], answer=["18", "18"], prefill=["<think>"] * 2) == [0.0, 1.0]
     assert checked.task.num_test is None
     test = checked.task.load("test")  # the hub is off in tests: the bundled copy
     assert len(test) == 1319 and test[0]["id"] == "gsm8k-test-00000"
@@ -60,6 +67,7 @@ def test_base_model_eval_of_the_gsm8k_recipe(tmp_path, tiny_model_dir, capsys):
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "gsm8k-cpu" / "eval" / "base.json").read_text())
     assert result["n"] == 3 and result["max_new_tokens"] == 48  # the CPU profile's length
+    assert 0.0 <= result["pass@1_in_tags"] <= result["pass@1"]  # field grading, and the strict one beside it
     samples = [json.loads(line) for line in (tmp_path / "gsm8k-cpu" / "eval" / "base-samples.jsonl").open()]
     assert all(s["id"].startswith("gsm8k-test-") and s["gold"].isdigit() for s in samples)  # real problems
 
@@ -81,9 +89,9 @@ def test_a_bad_test_file_is_one_clear_line_from_the_cli(tmp_path, tiny_model_dir
 
 
 README_VARIANTS = [
-    ["name=gsm8k-noscale", "grpo.scale_rewards=none"],
-    ["name=gsm8k-drgrpo", "grpo.scale_rewards=none", "grpo.loss_type=dr_grpo"],
-    ["name=gsm8k-fmt01", "rewards.1.weight=0.0", "rewards.2.weight=0.1"],
+    ["name=gsm8k-any", "rewards.0.answer_source=any"],
+    ["name=gsm8k-fmt0", "rewards.1.weight=0.0"],
+    ["name=gsm8k-group", "grpo.scale_rewards=group", "grpo.loss_type=dapo"],
     ["name=gsm8k-keep", "groups.zero_variance=keep"],
 ]
 
@@ -92,6 +100,19 @@ README_VARIANTS = [
 def test_the_readme_variants_are_valid_configs(overrides):
     checked = check_config(recipe("gsm8k.yaml", *overrides, cuda=True), cuda=True)
     assert checked.config.name == overrides[0].split("=")[1]
-    if "rewards.2.weight=0.1" in overrides:  # the small-format-weight variant: no gate, think_format 0.1
-        assert [r.weight for r in checked.config.rewards] == [1.0, 0.0, 0.1, 0.0]
-        assert checked.config.rewards[2].name == "think_format"
+    if "rewards.0.answer_source=any" in overrides:  # the previous reading: tags, else the last box
+        assert checked.reward_funcs[0].answer_source == "any"
+    if "rewards.1.weight=0.0" in overrides:  # no format credit: accuracy in tags alone
+        assert [(r.name, r.weight) for r in checked.config.rewards[:2]] == [("accuracy", 1.0), ("think_format", 0.0)]
+
+
+def test_the_gsm8k_cpu_profile_trains_end_to_end(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    """The recipe's own loss (dr_grpo, no std scaling, groups dropped by in-tags accuracy) runs on CPU."""
+    # train() sets TENSORBOARD_LOGGING_DIR for the process and leaves it; keep it out of later tests
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tensorboard"))
+    code = main(["train", "configs/gsm8k.yaml", "model.name_or_path=tiny", f"output_root={tmp_path}"])
+    assert code == 0, capsys.readouterr().err
+    run = tmp_path / "gsm8k-cpu"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("rewards/accuracy/mean" in r and "behaviour/format_rate" in r for r in rows)
+    assert (run / "model").is_dir() and [p.name for p in (run / "checkpoints").glob("checkpoint-*")] == ["checkpoint-2"]

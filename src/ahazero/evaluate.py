@@ -1,7 +1,11 @@
 """``ahazero eval``: held-out accuracy and behaviours of a base model or a trained run.
 
-Scores with the run's own reward functions (same answer extraction, same verifier as
-training): pass@1 from greedy decoding, and pass@k / maj@k from ``k`` samples per problem.
+Scores with the run's own reward functions (same verifier as training): pass@1 from greedy
+decoding, and pass@k / maj@k from ``k`` samples per problem. The correctness reward grades
+like the field whatever the training reward reads: an ``accuracy`` reward with
+``answer_source: tags`` is used with ``any`` for pass@1 (answer tags, else the final
+``\boxed{}``), and the strict reading, only answers inside ``<answer>`` tags, is reported
+beside it as ``pass@1_in_tags`` (for any ``accuracy`` reward).
 Also reports format rate, thinking length, reflection rate (R1's words and Dr. GRPO's
 keywords) and language consistency; a trained model's results carry the base model's
 (``eval/base.json``, when present) and the first training step's reflection rates beside them.
@@ -15,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -30,10 +35,10 @@ from ahazero.eval_sampler import graph_completions, uses_graph_sampler
 from ahazero.observe.behaviours import describe, summarize
 from ahazero.observe.rundir import RunDir, read_metrics
 from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
+from rewards.accuracy import AccuracyReward
 
-__all__ = ["EvalError", "EvalSettings", "check_settings", "evaluate", "majority_answer", "reference_numbers",
-           "render_markdown",
-           "resolve_eval_model"]
+__all__ = ["EvalError", "EvalSettings", "check_settings", "evaluate", "graders", "majority_answer",
+           "reference_numbers", "render_markdown", "resolve_eval_model"]
 
 logger = logging.getLogger("ahazero.eval")
 
@@ -208,6 +213,29 @@ def _first_reward(funcs: Sequence[Any], names: Sequence[str]) -> Any | None:
     return None
 
 
+def graders(funcs: Sequence[Any]) -> tuple[Any | None, Any | None]:
+    """The rewards that grade an eval: ``(pass@1's, pass@1_in_tags')``, each None when there is none.
+
+    pass@1 is graded like the field: the config's correctness reward, except that an
+    ``accuracy`` reward reading only answer tags (``answer_source: tags``, a training choice)
+    is used with ``answer_source: any``. The second is the same ``accuracy`` reward with
+    ``answer_source: tags`` (None for other correctness rewards).
+
+    Example:
+        >>> from rewards import get_reward
+        >>> field, strict = graders([get_reward("accuracy", answer_source="tags"), get_reward("think_format")])
+        >>> field.answer_source, strict.answer_source
+        ('any', 'tags')
+        >>> graders([get_reward("countdown")])[1] is None
+        True
+    """
+    correct_f = _first_reward(funcs, CORRECTNESS_REWARDS)
+    if not isinstance(correct_f, AccuracyReward):
+        return correct_f, None
+    return (dataclasses.replace(correct_f, answer_source="any"),
+            dataclasses.replace(correct_f, answer_source="tags"))
+
+
 def _score(func: Any, texts: list[str], rows: list[dict[str, Any]]) -> list[float | None]:
     columns = {key: [row[key] for row in rows] for key in rows[0] if key != "prompt"}
     return list(func(prompts=[r["prompt"] for r in rows], completions=texts, **columns))
@@ -266,9 +294,10 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSett
 
 def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, Any]], checked: Any,
                     tokenizer: Any, settings: EvalSettings, cfg: ExperimentConfig) -> tuple[list[dict], dict]:
-    correct_f = _first_reward(checked.reward_funcs, CORRECTNESS_REWARDS)
+    correct_f, in_tags_f = graders(checked.reward_funcs)
     format_f = _first_reward(checked.reward_funcs, FORMAT_REWARDS)
     correct = _score(correct_f, texts, rows) if correct_f else [None] * len(texts)
+    in_tags = _score(in_tags_f, texts, rows) if in_tags_f else [None] * len(texts)
     formatted = _score(format_f, texts, rows) if format_f else [None] * len(texts)
     behaviours = [describe((r.get("prefill") or "") + t, tokenizer=tokenizer,
                            phrases=cfg.logging.reflection_phrases) for r, t in zip(rows, texts)]
@@ -280,13 +309,16 @@ def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, A
         truncated=truncated,
         completion_tokens=lengths,
     )
+    if in_tags_f and texts:
+        metrics["behaviour/accuracy_in_tags"] = sum(bool(c) for c in in_tags) / len(texts)
     samples = [
         {"id": r["id"], "problem": r.get("problem"), "gold": str(r.get("answer")), "completion": t,
          "extracted_answer": b.answer, "correct": None if c is None else bool(c),
-         "formatted": None if f is None else bool(f), "thinking_tokens": b.thinking_tokens,
-         "completion_tokens": n, "truncated": tr, "reflections": b.reflections,
+         "correct_in_tags": None if ct is None else bool(ct), "formatted": None if f is None else bool(f),
+         "thinking_tokens": b.thinking_tokens, "completion_tokens": n, "truncated": tr, "reflections": b.reflections,
          "reflections_drgrpo": b.reflections_drgrpo, "language_consistency": b.language_consistency}
-        for r, t, c, f, b, n, tr in zip(rows, texts, correct, formatted, behaviours, lengths, truncated)
+        for r, t, c, ct, f, b, n, tr in zip(rows, texts, correct, in_tags, formatted, behaviours, lengths,
+                                            truncated)
     ]
     return samples, metrics
 
@@ -332,6 +364,10 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
         "model": source, "tag": tag, "task": cfg.task.name, "split": settings.split, "n": len(rows),
         "max_new_tokens": settings.max_new_tokens,
         "pass@1": metrics.get("behaviour/accuracy"),
+    }
+    if "behaviour/accuracy_in_tags" in metrics:  # an accuracy reward: also the strict, in-tags reading
+        results["pass@1_in_tags"] = metrics["behaviour/accuracy_in_tags"]
+    results |= {
         "format_rate": metrics.get("behaviour/format_rate"),
         "think_tokens_mean": metrics.get("behaviour/think_tokens_mean"),
         "think_tokens_closed_mean": metrics.get("behaviour/think_tokens_closed_mean"),
@@ -378,8 +414,8 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
 
 
 #: What :func:`reference_numbers` copies from the base model's eval next to a trained model's.
-REFERENCE_KEYS = ("pass@1", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate",
-                  "reflection_rate_drgrpo")
+REFERENCE_KEYS = ("pass@1", "pass@1_in_tags", "format_rate", "think_tokens_mean", "think_tokens_closed_mean",
+                  "reflection_rate", "reflection_rate_drgrpo")
 
 
 def reference_numbers(base_json: Path, metrics_jsonl: Path | None) -> dict[str, Any]:
@@ -427,7 +463,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         ...                        "n": 2, "pass@1": 0.5}).splitlines()[2])
         | pass@1 | 0.500 |
     """
-    keys = ["pass@1"] + [k for k in results if k.startswith(("pass@", "maj@")) and k != "pass@1"] + [
+    keys = ["pass@1", "pass@1_in_tags"] + [k for k in results if k.startswith(("pass@", "maj@"))
+                                           and k not in ("pass@1", "pass@1_in_tags")] + [
         "sampled_accuracy", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate",
         "reflection_rate_drgrpo", "language_consistency", "truncation_rate"]
     base = results.get("base") if isinstance(results.get("base"), dict) else None

@@ -76,10 +76,62 @@ def test_hacks_stay_zero(accuracy, answer, gold):
     assert _score(accuracy, answer, gold) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("answer", "gold"),
+    [  # one-sentence answers the base and trained GSM8K models wrote in their tags (eval samples)
+        ("Anne is 8 years old.", "8"),
+        ("Brandon's iPhone is 8 years old.", "8"),
+        ("Dean has $21 left.", "21"),
+        ("Peter paid $7.00 in total.", "7"),
+        ("10 days before the deadline.", "10"),
+        ("Elliott took 2,000 steps during his jog.", "2000"),
+        ("Violetta will get $20 - $10 = $10.", "10"),
+        ("Peter paid $0.25 x 20 + $0.50 x 4 = $5 + $2 = $7", "7"),
+        ("Carlos and Benji will pay a total of $30 * 3 + $18 * 5 = $90 + $90 = $180.", "180"),
+        ("Patricia bought 15 more roses, so she had 6 + 15 = 21 roses now.", "21"),
+        ("$6 + $8 + $20 = $34\nTherefore, Raphael spent a total of $34 on everything.", "34"),  # the work, then a line
+    ],
+)
+def test_a_sentence_stating_one_number_scores_one(accuracy, answer, gold):
+    assert _score(accuracy, answer, gold) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold"),
+    [
+        ("Anne is not 8 years old.", "8"),
+        ("Anne is about 8 years old.", "8"),
+        ("Anne is 8 or 9 years old.", "8"),
+        ("Anne is more than 8 years old.", "8"),
+        ("Anne is 8 thousand days old.", "8"),
+        ("She sells 9 eggs for $18.", "18"),  # two numbers: which one is the answer?
+        ("Anne is 8. Bob is 9.", "9"),  # two sentences
+        ("Anne is 8 years old.\nBob is 9. I hope it is correct.", "9"),
+        ("Anne is 8 years old.\nI hope it is correct.", "8"),  # the last line states nothing
+        ("The remainder is x = 8 apples", "8"),
+        ("2x + z = 8 apples", "8"),
+        ("Anne is 8 = 9 - 1 years old", "8"),
+        ("Josh made a profit of $150,000.", "70000"),  # a wrong answer stays wrong
+        ("Eliza's earnings for this week are $10 * 45 = $450.", "460"),
+    ],
+)
+def test_sentences_that_hedge_list_or_compute_otherwise_stay_zero(accuracy, answer, gold):
+    assert _score(accuracy, answer, gold) == 0.0
+
+
 def test_several_answer_blocks_with_different_numbers_score_zero(accuracy):
     shotgun = "<think>guess</think> <answer>9</answer> <answer>8</answer>"
     repeated = "<think>sure</think> <answer>8</answer> <answer>8</answer>"
-    assert accuracy(completions=[shotgun, repeated], answer=["8", "8"]) == [0.0, 1.0]
+    worked = "<think>guess</think> <answer>It is 9.</answer> <answer>\nWork: 4 + 4.\nIt is 8.\n</answer>"
+    assert accuracy(completions=[shotgun, repeated, worked], answer=["8", "8", "8"]) == [0.0, 1.0, 0.0]
+
+
+def test_a_box_after_the_answer_blocks_is_the_final_answer(accuracy):
+    """The base GSM8K model gave each person's count in tags, then boxed the asked one (gsm8k-test-00034)."""
+    listed = ("<think>count</think> <answer>Raymond has 40 jewels.</answer> <answer>Aaron has 25 jewels.</answer> "
+              "<answer>Siobhan has 23 jewels.</answer>\n\nTherefore, the number of jewels Siobhan has is \\boxed{23}.")
+    assert accuracy(completions=[listed, listed], answer=["23", "25"]) == [1.0, 0.0]
+    assert get_reward("accuracy", answer_source="tags")(completions=[listed], answer=["23"]) == [0.0]
 
 
 def test_huge_decorated_inputs_are_refused_fast(accuracy):

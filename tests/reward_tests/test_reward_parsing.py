@@ -108,6 +108,9 @@ def test_split_think_is_frozen():
         (r"\boxed{\boxed{3}}", "3"),
         (r"<answer>  </answer> \boxed{9}", "9"),
         (r"<answer>\boxed{4}</answer>", r"\boxed{4}"),
+        (r"<answer>3</answer> so in the end \boxed{4}", "4"),  # stated last
+        (r"<answer>3</answer> <answer>5</answer> Final Answer: The final answer is $4$.", "$4$"),
+        ("<answer>\nwork\nIt is 3.\n</answer> <answer>It is 4.</answer>", "work It is 3., It is 4."),  # one line
         ("<answer></answer>", None),
         (r"\boxed{}", None),
         (r"\boxed{ }", None),

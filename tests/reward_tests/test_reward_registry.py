@@ -84,7 +84,8 @@ def test_required_columns_values():
 
 
 def test_reward_kwargs():
-    assert reward_kwargs("accuracy") == {"timeout_seconds": 2.0, "literal_numbers": True, "isolate": True}
+    assert reward_kwargs("accuracy") == {"timeout_seconds": 2.0, "literal_numbers": True, "isolate": True,
+                                         "answer_source": "any"}
     assert reward_kwargs("countdown") == {"require_all_numbers": False}
     assert reward_kwargs("language_consistency") == {"language": "en"}
     assert reward_kwargs("think_format") == {
