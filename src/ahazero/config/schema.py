@@ -272,6 +272,11 @@ class ExperimentConfig(_Strict):
         "cleanly with a checkpoint, or 'off'.",
     )
     collapse: CollapseSettings = Field(default_factory=CollapseSettings)
+    max_train_seconds: float | None = Field(
+        None, gt=0.0, allow_inf_nan=False,
+        description="A training time budget: the run ends cleanly (final model written) at the first step that ends "
+        "after this many seconds of training in this session, even before grpo.max_steps; None: no limit.",
+    )
     cpu_overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",
