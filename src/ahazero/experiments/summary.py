@@ -226,6 +226,12 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
     seeds = f"; seeds {', '.join(map(str, info['seeds']))}" if info.get("seeds") else ""
     lines = [f"# Sweep {info['name']}", "", f"`{info['command']}`", "",
              f"Config `{info['config']}`; common overrides: {common}; grid: {grid}{seeds}.", ""]
+    for label, spec in (info.get("variants") or {}).items():
+        extra = [f"config `{spec['config']}`"] + [f"preset `{name}`" for name in spec.get("presets", [])]
+        extra += [f"`{o}`" for o in spec.get("overrides", [])]
+        lines.append(f"- variant `{label}`: {', '.join(extra)}")
+    if info.get("variants"):
+        lines.append("")
     lines += [f"{note}." for note in info.get("notes", [])]
     if bases:
         lines += ["", "## Base model (held-out, greedy)", "", "| eval | n | pass@1 | format | closed-think tokens | "
