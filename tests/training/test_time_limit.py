@@ -1,4 +1,4 @@
-"""max_train_seconds: a run ends cleanly at the first step past its training time budget, as a finished run."""
+"""max_train_seconds: a run ends cleanly before a step would end past its training time budget, as a finished run."""
 
 from __future__ import annotations
 
@@ -38,3 +38,20 @@ def test_the_budget_must_be_a_positive_finite_number():
         with pytest.raises(ConfigError):
             validate_dict(base_config(max_train_seconds=bad))
     assert validate_dict(base_config(max_train_seconds=540)).max_train_seconds == 540.0
+
+
+def test_the_next_step_is_predicted_from_the_last_one(monkeypatch):
+    from types import SimpleNamespace
+
+    import ahazero.training.callbacks as callbacks
+
+    clock = iter([0.0, 30.0, 60.0, 85.0])  # train begins; steps end at 30, 60, 85 s
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: next(clock))
+    cb = callbacks.TimeLimitCallback(100.0)
+    control = SimpleNamespace(should_training_stop=False)
+    cb.on_train_begin(None, SimpleNamespace(global_step=0), control)
+    for step in (1, 2):
+        cb.on_step_end(None, SimpleNamespace(global_step=step), control)
+        assert not control.should_training_stop  # 30 + 30 and 60 + 30 end before 100 s
+    cb.on_step_end(None, SimpleNamespace(global_step=3), control)  # 85 + 25 would end past it
+    assert control.should_training_stop and (cb.stopped_at, cb.elapsed) == (3, 85.0)

@@ -143,11 +143,15 @@ class NonFiniteGradientGuard(TrainerCallback):
 
 
 class TimeLimitCallback(TrainerCallback):
-    """End training at the first step that ends ``seconds`` or more after training (re)started (``max_train_seconds``).
+    """End training before a step would end past ``seconds`` of training in this session (``max_train_seconds``).
 
-    The run then ends as if ``max_steps`` were reached: ``train_runtime`` is logged and the final
-    model written; no extra checkpoint is saved. Every process stops at the same step (the main
-    process's clock decides). ``stopped_at`` is the step it stopped at (None: not stopped).
+    At each step's end the next step is assumed to take as long as this one; when it would end
+    at or past the budget, training stops there. So ``train_runtime`` stays within the budget
+    unless a step runs much longer than the one before it (the first step, with its warm-up,
+    over-estimates). The run then ends as if ``max_steps`` were reached: ``train_runtime`` is
+    logged and the final model written; no extra checkpoint is saved. Every process stops at
+    the same step (the main process's clock decides). ``stopped_at`` is that step (None: not
+    stopped).
 
     Example:
         >>> from types import SimpleNamespace
@@ -162,18 +166,22 @@ class TimeLimitCallback(TrainerCallback):
     def __init__(self, seconds: float) -> None:
         self.seconds = float(seconds)
         self.start: float | None = None
+        self.last: float | None = None
         self.stopped_at: int | None = None
         self.elapsed: float | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
-        self.start = time.monotonic()
+        self.start = self.last = time.monotonic()
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: D102
         from ahazero.training.collapse import _agree
 
-        if self.start is None or self.stopped_at is not None:
+        if self.start is None or self.last is None or self.stopped_at is not None:
             return
-        elapsed = _agree(time.monotonic() - self.start)
-        if elapsed >= self.seconds and not getattr(control, "should_training_stop", False):
+        now = time.monotonic()
+        elapsed, step = now - self.start, now - self.last
+        self.last = now
+        stop = _agree(elapsed + step >= self.seconds)
+        if stop and not getattr(control, "should_training_stop", False):
             self.stopped_at, self.elapsed = state.global_step, elapsed
             control.should_training_stop = True
