@@ -21,7 +21,10 @@
 #                            hinted at growth (47.7 closed-think tokens held out vs base 30.2)
 #   3-summary    the summary's table in the log, one line per variant in status.txt
 # A run that is stopped can be started again: calibration is reused, finished variants are skipped
-# and stopped ones resumed (the training budget decided by the first start is kept).
+# and stopped ones resumed (the training budget decided by the first start, logs/train_seconds, is
+# kept: it is part of each run's config). For a fresh pass, use another WORK or NAME.
+# Exit code: the sweep's (0: every variant finished; 1: one failed; 124: the time limit), 1 when
+# the preflight fails.
 #
 # Settings (environment): AHAZERO (default "python3 -m ahazero"), PYTHON (python3), NAME (aha-sweep),
 # WORK (where logs/, calibration/, runs/, sweeps/ go; default .), WALL_SECONDS (930: the whole
@@ -158,11 +161,13 @@ SWEEP_LIMIT=$(( SWEEP_LIMIT < TRAIN_SECONDS + 120 ? TRAIN_SECONDS + 120 : SWEEP_
 status "2-sweep: starting; training budget ${TRAIN_SECONDS}s per run, sweep limit ${SWEEP_LIMIT}s"
 # --parallel 6: the four runs and the two base-model evals (aha's and the default recipe's held-out
 # splits) all start at once; each run's own eval waits for its base eval
+SWEEP_RC=0
 if run_step 2-sweep "$SWEEP_LIMIT" "${AHZ[@]}" sweep "$AHA" "${COMMON[@]}" --preset fast-rollouts "${VARIANTS[@]}" \
         --eval --eval-batch-size 200 --parallel 6 --name "$NAME" --out "$SWEEP_OUT" --resume; then
     status "2-sweep: ok in ${STEP_SECONDS}s"
 else
-    status "2-sweep: exit $? after ${STEP_SECONDS}s (124: the time limit; see $LOGS/2-sweep.log and runs/*/sweep.log)"
+    SWEEP_RC=$?
+    status "2-sweep: exit $SWEEP_RC after ${STEP_SECONDS}s (124: the time limit; see $LOGS/2-sweep.log and $WORK/runs/*/sweep.log)"
 fi
 
 # ---- 3: summary ---------------------------------------------------------------------------------
@@ -188,3 +193,4 @@ else
 fi
 command -v nvidia-smi > /dev/null && nvidia-smi >> "$LOGS/3-summary.log" 2>&1
 status "done in $(elapsed)s"
+exit "$SWEEP_RC"

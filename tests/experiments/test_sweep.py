@@ -187,6 +187,7 @@ def test_named_variants_run_beside_the_grid_one_with_another_config_and_preset(s
     md = (tmp_path / "sweeps" / "smoke" / "summary.md").read_text()
     assert f"- variant `ref`: config `{default}`, preset `big-batch`, `grpo.max_steps=3`" in md
     assert f"--variant ref config={default} preset=big-batch grpo.max_steps=3" in md
+    assert "| learning_rate_1e-4, learning_rate_1e-3 | 10 | 20.0% |" in md and "| ref | 10 | 20.0% |" in md
 
 
 def test_named_variants_alone_and_their_mistakes(sweep, tmp_path):

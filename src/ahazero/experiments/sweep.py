@@ -194,7 +194,8 @@ def run_sweep(plan: SweepPlan, *, parallel: int = 1, eval_batch_size: int = 200,
     for vp in plan.variants:
         _copy_base_eval(plan, vp)
     rows = [_row(plan, vp, exit_codes.get(vp.variant.run_name)) for vp in plan.variants]
-    bases = [{"key": b.key, "folder": str(b.folder), **b.describe, "eval": _base_eval(plan, b.key)}
+    bases = [{"key": b.key, "folder": str(b.folder), **b.describe, "eval": _base_eval(plan, b.key),
+              "variants": [vp.variant.label for vp in plan.variants if vp.base_key == b.key]}
              for b in plan.bases.values()]
     report = _overlay_report(plan, console) if overlay else None
     info = {"name": plan.name, "command": command, "config": plan.config, "overrides": plan.overrides,
