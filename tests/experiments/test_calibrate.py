@@ -71,3 +71,18 @@ def test_careless_calibration_calls_fail_at_once_with_one_line(tmp_path, capsys)
     assert main(["calibrate", smoke, "rewards=[{name: think_format}]", "--out", str(tmp_path / "c.jsonl")]) == 2
     assert "calibration needs a correctness reward" in capsys.readouterr().err
     assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_a_time_limit_writes_the_problems_calibrated_before_it(tmp_path, tiny_model_dir):
+    cfg = tiny(tmp_path)
+    out = tmp_path / "cal" / "t.jsonl"
+    # a deadline already past when the first batch ends: that batch (2 problems x k=2) and nothing more
+    summary = calibrate(cfg, CalibrationSettings(k=2, limit=6, band=(0.0, 1.0), batch_size=4, max_seconds=1e-6),
+                        out=out)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    train_ids = get_task("arithmetic", num_train=32, num_test=4).load("train")["id"]
+    assert [r["id"] for r in lines] == train_ids[:2]
+    assert (summary["n"], summary["requested"], summary["kept"]) == (2, 6, 2)
+    assert "ended sampling after the first 2 of 6 train problems" in out.with_suffix(".summary.md").read_text()
+    with pytest.raises(ConfigError, match="--max-seconds must be above 0"):
+        CalibrationSettings(max_seconds=0).check()

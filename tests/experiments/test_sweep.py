@@ -159,3 +159,52 @@ def test_seeds_give_one_run_per_seed_on_the_same_problems(sweep, tmp_path):
     assert "task.seed=0" in out and "seed=1 " in out + " "
     assert "note: --seeds vary the training seed only" in out
     assert sweep.calls() == [] and not (tmp_path / "sweeps").exists()
+
+
+def test_named_variants_run_beside_the_grid_one_with_another_config_and_preset(sweep, tmp_path):
+    default = str(REPO / "configs" / "default.yaml")
+    code, out = sweep("--grid", "grpo.learning_rate=1e-4,1e-3", "--variant", "ref", f"config={default}",
+                      "preset=big-batch", "grpo.max_steps=3", "--eval", "--parallel", "3", "--no-report")
+    assert code == 0, out
+    calls = sweep.calls()
+    for call in calls:  # what the sweep runs is what the real command line accepts
+        assert build_parser().parse_known_args(call)[0].command == call[0]
+    ref = [c for c in calls if "name=smoke-ref" in c and "base" not in c]
+    assert sorted(c[0] for c in ref) == ["eval", "train"] and all(c[1] == default for c in ref)
+    train = next(c for c in ref if c[0] == "train")
+    assert train[train.index("--preset") + 1] == "big-batch" and "grpo.max_steps=3" in train
+    assert not any("--preset" in c for c in calls if "name=smoke-ref" not in c)
+    bases = [c for c in calls if "base" in c]  # smoke's held-out split and default's differ: two base evals
+    assert sorted(c[1] for c in bases) == sorted([str(SMOKE), default])
+    data = summary(tmp_path)
+    assert [r["variant"] for r in data["variants"]] == ["learning_rate_1e-4", "learning_rate_1e-3", "ref"]
+    assert [r["status"] for r in data["variants"]] == ["finished"] * 3
+    assert data["variants"][2]["values"] == {"grpo.max_steps": 3} and len(data["base_evals"]) == 2
+    assert data["variants"][2]["pass1_base"] == 0.2  # its own base eval (default.yaml's task)
+    assert data["variants"][2]["run_dir"] == "runs/smoke-ref"
+    assert json.loads((tmp_path / "sweeps" / "smoke" / "plan.json").read_text())[
+        "variants"][2]["config"] == default
+    md = (tmp_path / "sweeps" / "smoke" / "summary.md").read_text()
+    assert f"- variant `ref`: config `{default}`, preset `big-batch`, `grpo.max_steps=3`" in md
+    assert f"--variant ref config={default} preset=big-batch grpo.max_steps=3" in md
+    assert "| learning_rate_1e-4, learning_rate_1e-3 | 10 | 20.0% |" in md and "| ref | 10 | 20.0% |" in md
+
+
+def test_named_variants_alone_and_their_mistakes(sweep, tmp_path):
+    code, out = sweep("--variant", "a", "grpo.learning_rate=1e-4", "--variant", "b", "task.max_terms=3", "--dry-run")
+    assert code == 0, out
+    assert "smoke-a: new" in out and "smoke-b: new" in out and "smoke-base" not in out
+    assert "2 variant(s) valid" in out
+    with pytest.raises(ConfigError, match="give a label first"):
+        sweep("--variant", "seed=1")
+    with pytest.raises(ConfigError, match="two variants share a run directory"):
+        sweep("--variant", "a", "seed=1", "--variant", "a", "seed=2")
+    with pytest.raises(ConfigError, match="variant smoke-x: config file not found"):
+        sweep("--variant", "x", f"config={tmp_path / 'missing.yaml'}")
+    with pytest.raises(ConfigError, match="--variant x: the sweep sets 'name'"):
+        sweep("--variant", "x", "name=y")
+    with pytest.raises(ConfigError, match="variant smoke-x: task: .*unknown option 'max_termz'"):
+        sweep("--variant", "x", "task.max_termz=3")
+    with pytest.raises(ConfigError, match="--seeds and --grid seed"):
+        sweep("--variant", "x", "seed=3", "--seeds", "2")
+    assert sweep.calls() == [] and not (tmp_path / "runs").exists() and not (tmp_path / "sweeps").exists()

@@ -218,12 +218,11 @@ class ExperimentConfig(_Strict):
         "skip", description="A NaN/inf gradient: 'skip' that update, or 'stop' the run (never applied)."
     )
     groups: GroupSettings = Field(default_factory=GroupSettings)
-    on_collapse: Literal["warn", "stop", "off"] = Field(
-        "warn",
-        description="Format or thinking collapse (see `collapse`): 'warn' (one WARNING line), 'stop' the run "
-        "cleanly with a checkpoint, or 'off'.",
-    )
+    on_collapse: Literal["warn", "stop", "off"] = Field("warn", description="Format or thinking collapse (see "
+        "`collapse`): 'warn' (one WARNING line), 'stop' the run cleanly with a checkpoint, or 'off'.")
     collapse: CollapseSettings = Field(default_factory=CollapseSettings)
+    max_train_seconds: float | None = Field(None, gt=0.0, allow_inf_nan=False, description="Training time budget: "
+        "end cleanly (final model written) before a step would end past it (seconds of training); None: no limit.")
     cpu_overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",

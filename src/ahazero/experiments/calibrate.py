@@ -50,6 +50,7 @@ class CalibrationSettings:
     limit: int | None = None  # only the first N train problems
     batch_size: int = 256  # sequences per generation call (problems x k)
     backend: str = "auto"  # auto: graph on a GPU, else hf
+    max_seconds: float | None = None  # stop sampling after this long; the problems done so far are written
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for settings that cannot work.
@@ -69,6 +70,8 @@ class CalibrationSettings:
             raise ConfigError(f"--limit must be at least 1 (got {self.limit})")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"--max-seconds must be above 0 (got {self.max_seconds})")
         if self.backend not in ("auto", "graph", "hf"):
             raise ConfigError(f"unknown calibration backend {self.backend!r}; valid choices: auto, graph, hf")
 
@@ -158,8 +161,12 @@ def _cut(row: list[int], eos: set[int], pad_id: int | None) -> list[int]:
 
 
 def sample_completions(model: Any, tokenizer: Any, prompts: list[str], *, k: int, sampling: dict[str, Any],
-                       batch_size: int, backend: str, bucket: int = 64) -> list[list[tuple[str, int]]]:
+                       batch_size: int, backend: str, bucket: int = 64,
+                       deadline: float | None = None) -> list[list[tuple[str, int]]]:
     """``k`` sampled ``(text, tokens)`` per prompt, batched; ``backend`` is ``graph`` or ``hf``.
+
+    With ``deadline`` (a ``time.monotonic()`` value) no new batch starts after it: the result
+    then covers only the first prompts (at least one batch's).
 
     ``graph`` keeps every call at one shape (the last batch is filled with repeats that are
     then dropped, prompts left-padded to a multiple of ``bucket``), so one CUDA graph serves
@@ -185,6 +192,8 @@ def sample_completions(model: Any, tokenizer: Any, prompts: list[str], *, k: int
     with Progress(transient=False) as progress:
         bar = progress.add_task(f"sampling k={k} ({backend})", total=len(prompts))
         for start in range(0, len(prompts), per_call):
+            if deadline is not None and start and time.monotonic() >= deadline:
+                break
             chunk = prompts[start:start + per_call]
             real = len(chunk)
             if sampler is not None:
@@ -272,9 +281,15 @@ def calibrate(cfg: ExperimentConfig, settings: CalibrationSettings, *, out: str 
 
     set_seed(cfg.seed)
     start = time.perf_counter()
+    deadline = None if settings.max_seconds is None else time.monotonic() + settings.max_seconds
     samples = sample_completions(model, tokenizer, [r["prompt"] for r in rows], k=settings.k, sampling=sampling,
                                  batch_size=settings.batch_size, backend=backend,
-                                 bucket=cfg.generation.prompt_bucket)
+                                 bucket=cfg.generation.prompt_bucket, deadline=deadline)
+    requested = len(rows)
+    rows = rows[:len(samples)]  # a time limit may have ended sampling early: the first problems, in order
+    if len(rows) < requested:
+        logger.warning("--max-seconds %g: calibrated the first %d of %d train problems (the others count as not "
+                       "calibrated: a band leaves them out)", settings.max_seconds, len(rows), requested)
     flat_rows = [r for r in rows for _ in range(settings.k)]
     flat = [s for group in samples for s in group]
     scores = _score(correct_f, flat_rows, [text for text, _ in flat])
@@ -295,7 +310,7 @@ def calibrate(cfg: ExperimentConfig, settings: CalibrationSettings, *, out: str 
         "file": str(path), "config_name": cfg.name, "model": source, "task": {"name": cfg.task.name,
                                                                               **checked.task.model_dump(mode="json")},
         "prompt": cfg.prompt.model_dump(mode="json"), "k": k, "sampling": sampling, "backend": backend,
-        "band": list(settings.band), "n": len(results), "kept": counts.kept, "below": counts.below,
+        "band": list(settings.band), "n": len(results), "requested": requested, "kept": counts.kept, "below": counts.below,
         "above": counts.above, "mean_pass_rate": sum(rates.values()) / len(rates),
         "histogram": {f"{c}/{k}": histogram.get(c, 0) for c in range(k + 1)},
         "truncation_rate": sum(n >= sampling["max_new_tokens"] for _, n in flat) / len(flat),
@@ -332,6 +347,9 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"| [{band[0]:g}, {band[1]:g}] | {summary['kept']} | {summary['below']} | {summary['above']} | {summary['n']} |",
         "",
         f"Mean pass rate {summary['mean_pass_rate']:.1%}; truncated completions {summary['truncation_rate']:.1%}.",
+        *(["", f"The time limit (--max-seconds) ended sampling after the first {summary['n']} of "
+               f"{summary['requested']} train problems; the others are not calibrated and a band leaves them out."]
+          if summary.get("requested", summary["n"]) > summary["n"] else []),
         "",
         "| correct of k | problems |",
         "|---|---|",
@@ -365,6 +383,8 @@ def add_parser(subparsers: Any) -> Any:
     p.add_argument("--model", default="base", help="base (the config's model) or a model path / hub id / name")
     p.add_argument("--limit", type=int, default=None, help="calibrate only the first N train problems")
     p.add_argument("--batch-size", type=int, default=256, help="sequences per generation call (default 256)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="stop sampling after this many seconds and write the problems done so far (the first ones)")
     p.add_argument("--out", default=None, help="output .jsonl (default calibration/<name>.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing calibration file")
     p.add_argument("--preset", action="append", default=[], metavar="NAME", help="a memory preset (repeatable)")
@@ -388,7 +408,7 @@ def run_calibrate(args: Any, console: Console | None = None) -> int:
 
     console = console or Console()
     settings = CalibrationSettings(k=args.k, band=parse_band(args.band), model=args.model, limit=args.limit,
-                                   batch_size=args.batch_size)
+                                   batch_size=args.batch_size, max_seconds=getattr(args, "max_seconds", None))
     settings.check()
     cfg = load_for_device(args.config, cuda=gpu_available(), presets=args.preset, overrides=args.overrides)
     summary = calibrate(cfg, settings, out=args.out, overwrite=args.overwrite)

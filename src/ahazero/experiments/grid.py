@@ -1,4 +1,4 @@
-"""Sweep variants from ``--grid KEY=V1,V2`` flags: the cartesian product of the axes, times the seeds.
+"""Sweep variants from ``--grid KEY=V1,V2`` flags (the cartesian product of the axes) and ``--variant`` flags, times the seeds.
 
 Each value is YAML, as in an override (``1e-6``, ``null``, ``[+, -]``); commas inside
 brackets or braces do not split values. A variant's name joins ``<key>_<value>`` labels:
@@ -6,12 +6,20 @@ the key's last part (the full key when two axes share it), the value with anythi
 letters, digits and dots turned into ``-`` (a path gives its file stem), or ``v1, v2, ...``
 when two values of an axis would get the same label.
 
+``--variant LABEL [config=FILE] [preset=NAME ...] [KEY=V ...]`` adds one named variant beside
+the grid's: its own overrides, and optionally another config file and presets (an arm that
+no grid point expresses, such as another recipe as a reference). With ``--variant`` flags and
+no ``--grid``, the sweep runs just those variants.
+
 Example:
     >>> axes = parse_grid(["grpo.learning_rate=1e-6,5e-6", "rewards.1.weight=0.1"])
     >>> [v.run_name for v in expand(axes, sweep="lr")]
     ['lr-learning_rate_1e-6-weight_0.1', 'lr-learning_rate_5e-6-weight_0.1']
     >>> expand(axes, sweep="lr", seeds=[0, 1])[1].overrides
     ('grpo.learning_rate=1e-6', 'rewards.1.weight=0.1', 'seed=1')
+    >>> ref = parse_variant(["ref", "config=configs/default.yaml", "preset=big-batch", "grpo.max_steps=30"])
+    >>> [(v.run_name, v.config, v.presets, v.overrides) for v in expand([], sweep="aha", variants=[ref])]
+    [('aha-ref', 'configs/default.yaml', ('big-batch',), ('grpo.max_steps=30',))]
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ import yaml
 
 from ahazero.config.schema import ConfigError, parse_override
 
-__all__ = ["GridAxis", "NAME_PATTERN", "Variant", "check_name", "expand", "parse_grid", "split_values"]
+__all__ = ["ExplicitVariant", "GridAxis", "NAME_PATTERN", "Variant", "check_name", "expand", "parse_grid",
+           "parse_variant", "split_values"]
 
 #: What a run (and a sweep) name may look like.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -49,14 +58,30 @@ class GridAxis:
 
 
 @dataclass(frozen=True)
+class ExplicitVariant:
+    """One ``--variant`` flag: a label, its overrides (as typed, and parsed), its config file and presets."""
+
+    label: str
+    overrides: tuple[str, ...]
+    values: dict[str, Any]
+    config: str | None = None
+    presets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Variant:
-    """One run of a sweep: its name, the overrides that make it, the grid values and seed."""
+    """One run of a sweep: its name, the overrides that make it, the grid values and seed.
+
+    ``config`` and ``presets`` are a ``--variant``'s own (None / empty: the sweep's config, no extra presets).
+    """
 
     label: str
     run_name: str
     overrides: tuple[str, ...]
     values: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    config: str | None = None
+    presets: tuple[str, ...] = ()
 
 
 def check_name(name: str, what: str = "--name") -> str:
@@ -132,6 +157,49 @@ def parse_grid(specs: Sequence[str]) -> list[GridAxis]:
     return axes
 
 
+def parse_variant(spec: Sequence[str]) -> ExplicitVariant:
+    """Parse one ``--variant LABEL [config=FILE] [preset=NAME ...] [KEY=V ...]``; :class:`ConfigError` if malformed.
+
+    Example:
+        >>> v = parse_variant(["cal-big", "grpo.gradient_accumulation_steps=32", "task.calibration=null"])
+        >>> v.label, v.values, v.config
+        ('cal-big', {'grpo.gradient_accumulation_steps': 32, 'task.calibration': None}, None)
+        >>> parse_variant(["seed=1"])
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: --variant seed=1: give a label first (--variant LABEL KEY=V ...)
+    """
+    if not spec or "=" in spec[0]:
+        raise ConfigError(f"--variant {' '.join(spec)}: give a label first (--variant LABEL KEY=V ...)")
+    label = check_name(spec[0], "--variant label")
+    overrides: list[str] = []
+    values: dict[str, Any] = {}
+    config: str | None = None
+    presets: list[str] = []
+    for item in spec[1:]:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not text.strip():
+            raise ConfigError(f"--variant {label}: {item!r} must look like KEY=VALUE (or config=FILE, preset=NAME)")
+        if key == "config":
+            if config is not None:
+                raise ConfigError(f"--variant {label}: config= is given twice")
+            config = text.strip()
+        elif key == "preset":
+            presets.append(text.strip())
+        elif key in _OWNED:
+            raise ConfigError(f"--variant {label}: the sweep sets '{key}' ({_OWNED[key]})")
+        elif key in values:
+            raise ConfigError(f"--variant {label}: {key} is given twice")
+        else:
+            try:
+                values[key] = parse_override(f"{key}={text}")[1]
+            except (yaml.YAMLError, ConfigError) as err:
+                raise ConfigError(f"--variant {label}: {item!r}: {str(err).splitlines()[0]}") from None
+            overrides.append(f"{key}={text}")
+    return ExplicitVariant(label, tuple(overrides), values, config, tuple(presets))
+
+
 def _value_labels(raw: Sequence[str]) -> list[str]:
     labels = []
     for text in raw:
@@ -148,10 +216,12 @@ def _key_labels(keys: Sequence[str]) -> dict[str, str]:
     return {k: (short if last.count(short) == 1 else k) for k, short in zip(keys, last)}
 
 
-def expand(axes: Sequence[GridAxis], *, sweep: str, seeds: Sequence[int] | None = None) -> list[Variant]:
-    """Every variant of the grid, in flag order (the last flag varies fastest), each seed innermost.
+def expand(axes: Sequence[GridAxis], *, sweep: str, seeds: Sequence[int] | None = None,
+           variants: Sequence[ExplicitVariant] = ()) -> list[Variant]:
+    """Every variant of the grid, in flag order (the last flag varies fastest), then the ``variants``; seeds innermost.
 
     ``seeds`` adds ``seed=<s>`` to each variant and ``-s<s>`` to its name when there is more than one.
+    With ``variants`` and no axes there is no grid variant (no ``base``).
 
     Example:
         >>> [v.label for v in expand(parse_grid(["a.x=1,2"]), sweep="s", seeds=[7, 8])]
@@ -162,8 +232,10 @@ def expand(axes: Sequence[GridAxis], *, sweep: str, seeds: Sequence[int] | None 
     key_labels = _key_labels([a.key for a in axes])
     value_labels = [_value_labels(a.raw) for a in axes]
     seed_list: list[int | None] = list(seeds) if seeds else [None]
-    variants = []
-    for index, choice in enumerate(itertools.product(*[range(len(a.raw)) for a in axes])):
+    explicit = list(variants)
+    variants_out: list[Variant] = []
+    points = list(itertools.product(*[range(len(a.raw)) for a in axes])) if axes or not explicit else []
+    for index, choice in enumerate(points):
         for seed in seed_list:
             parts = [f"{key_labels[a.key]}_{value_labels[n][i]}" for n, (a, i) in enumerate(zip(axes, choice))]
             if seed is not None and len(seed_list) > 1:
@@ -175,6 +247,13 @@ def expand(axes: Sequence[GridAxis], *, sweep: str, seeds: Sequence[int] | None 
             if seed is not None:
                 overrides.append(f"seed={seed}")
             values = {a.key: a.values[i] for a, i in zip(axes, choice)}
-            variants.append(Variant(label=label, run_name=f"{sweep}-{label}", overrides=tuple(overrides),
-                                    values=values, seed=seed))
-    return variants
+            variants_out.append(Variant(label=label, run_name=f"{sweep}-{label}", overrides=tuple(overrides),
+                                        values=values, seed=seed))
+    for extra in explicit:
+        for seed in seed_list:
+            label = extra.label + (f"-s{seed}" if seed is not None and len(seed_list) > 1 else "")
+            overrides = [*extra.overrides] + ([f"seed={seed}"] if seed is not None else [])
+            variants_out.append(Variant(label=label, run_name=f"{sweep}-{label}", overrides=tuple(overrides),
+                                        values=dict(extra.values), seed=seed, config=extra.config,
+                                        presets=extra.presets))
+    return variants_out

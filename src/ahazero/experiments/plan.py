@@ -15,6 +15,7 @@ GPU) and checked like ``ahazero check``. A variant's run directory decides its s
 A run directory trained with a different config is an error (choose another ``--name``), as
 is a stopped one without ``--resume``. With ``--eval`` the base model is evaluated once per
 distinct model, task (its held-out split) and prompt: the variants that share them share it.
+A ``--variant`` with its own ``config=`` file trains, and is evaluated, with that file.
 
 Example:
     >>> plan = build_plan("configs/smoke.yaml", grid=["grpo.learning_rate=1e-4,1e-3"],   # doctest: +SKIP
@@ -37,7 +38,15 @@ from typing import Any
 import yaml
 
 from ahazero.config.schema import ConfigError, ExperimentConfig, dump_config
-from ahazero.experiments.grid import GridAxis, Variant, check_name, expand, parse_grid
+from ahazero.experiments.grid import (
+    ExplicitVariant,
+    GridAxis,
+    Variant,
+    check_name,
+    expand,
+    parse_grid,
+    parse_variant,
+)
 from ahazero.observe.rundir import RunDir, read_metrics
 
 __all__ = ["BaseEval", "SweepPlan", "VariantPlan", "base_key", "build_plan", "config_differences", "is_finished"]
@@ -50,13 +59,15 @@ TRAIN_ONLY_TASK_OPTIONS = ("calibration", "pass_rate_band", "num_train")
 
 @dataclass
 class VariantPlan:
-    """One variant: its resolved config, run directory, state and base-eval group."""
+    """One variant: its config file, presets, resolved config, run directory, state and base-eval group."""
 
     variant: Variant
     cfg: ExperimentConfig
     overrides: list[str]  # everything given to `ahazero train` after the config file
     state: str
     base_key: str
+    config: str = ""  # the config file it trains with (the sweep's, or its --variant's config=)
+    presets: list[str] = field(default_factory=list)  # the sweep's --preset flags, then its own preset=
 
     @property
     def run(self) -> RunDir:
@@ -71,6 +82,7 @@ class BaseEval:
     folder: Path
     overrides: list[str]  # a member variant's overrides (the eval command reads its config from them)
     describe: dict[str, Any]
+    config: str = ""  # that variant's config file
 
     @property
     def done(self) -> bool:
@@ -93,14 +105,21 @@ class SweepPlan:
     variants: list[VariantPlan]
     bases: dict[str, BaseEval] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    explicit: list[ExplicitVariant] = field(default_factory=list)  # the --variant flags
+
+    def explicit_json(self) -> dict[str, Any]:
+        """The ``--variant`` flags as ``{label: {config, presets, overrides}}``."""
+        return {v.label: {"config": v.config or self.config, "presets": list(v.presets),
+                          "overrides": list(v.overrides)} for v in self.explicit}
 
     def to_json(self) -> dict[str, Any]:
         """What ``plan.json`` records."""
         return {"name": self.name, "config": self.config, "out": str(self.out), "overrides": self.overrides,
                 "presets": self.presets, "grid": {a.key: list(a.raw) for a in self.axes}, "seeds": self.seeds,
-                "evaluate": self.evaluate, "notes": self.notes,
+                "evaluate": self.evaluate, "notes": self.notes, "explicit_variants": self.explicit_json(),
                 "variants": [{"label": v.variant.label, "run_dir": str(v.cfg.run_dir), "state": v.state,
-                              "overrides": v.overrides, "base_eval": v.base_key} for v in self.variants],
+                              "config": v.config, "presets": v.presets, "overrides": v.overrides,
+                              "base_eval": v.base_key} for v in self.variants],
                 "base_evals": {k: {"folder": str(b.folder), **b.describe} for k, b in self.bases.items()}}
 
 
@@ -187,10 +206,12 @@ def _state(run: RunDir, *, evaluate: bool, resume: bool) -> str:
 
 def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str] = (), presets: Sequence[str] = (),
                seeds: int = 1, name: str | None = None, out: str | Path | None = None, evaluate: bool = False,
-               resume: bool = False, cuda: bool | None = None) -> SweepPlan:
+               resume: bool = False, cuda: bool | None = None,
+               variants: Sequence[Sequence[str]] = ()) -> SweepPlan:
     """Validate every variant of a sweep and decide what each needs; :class:`ConfigError` on any problem.
 
     Nothing is written: a plan with a mistake in its last variant fails before the first runs.
+    ``variants`` are ``--variant`` flags (``[LABEL, KEY=V, ...]``), run beside the grid's.
 
     Example:
         >>> import tempfile, pathlib
@@ -210,6 +231,7 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1 (got {seeds})")
     axes = parse_grid(list(grid))
+    explicit = [parse_variant(list(spec)) for spec in variants]
     common = list(overrides)
     if any(o.split("=", 1)[0].strip() == "name" for o in common):
         raise ConfigError("name=... is set by the sweep for each variant (<sweep>-<variant>); use --name for the "
@@ -219,25 +241,26 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
     notes: list[str] = []
     seed_list = None
     if seeds > 1:
-        if any(a.key == "seed" for a in axes):
+        if any(a.key == "seed" for a in axes) or any("seed" in v.values for v in explicit):
             raise ConfigError("--seeds and --grid seed=... both set the seed; use one of them")
         seed_list = [base_cfg.seed + i for i in range(seeds)]
         if "seed" not in base_cfg.task.options():  # the same problems for every seed
             common.append(f"task.seed={base_cfg.seed}")
             notes.append(f"--seeds vary the training seed only: task.seed is kept at {base_cfg.seed} for every "
                          "variant, so all seeds train and evaluate on the same problems")
-    variants = expand(axes, sweep=name, seeds=seed_list)
+    variant_list = expand(axes, sweep=name, seeds=seed_list, variants=explicit)
     out_dir = Path(out) if out is not None else Path("sweeps") / name
 
     plans: list[VariantPlan] = []
     bases: dict[str, BaseEval] = {}
     problems: list[str] = []
-    for variant in variants:
+    for variant in variant_list:
         check_name(variant.run_name, "variant name")
         all_overrides = [*common, *variant.overrides, f"name={variant.run_name}"]
+        variant_config, variant_presets = variant.config or str(config), [*presets, *variant.presets]
         try:
             with _quiet("ahazero.training.assemble"):  # the CPU-profile warning was given once above
-                cfg = load_for_device(config, cuda=cuda, presets=list(presets), overrides=all_overrides)
+                cfg = load_for_device(variant_config, cuda=cuda, presets=variant_presets, overrides=all_overrides)
             checked = check_config(cfg, cuda=cuda)
         except ConfigError as err:
             raise ConfigError(f"variant {variant.run_name}: {err}") from None
@@ -254,13 +277,14 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
             continue
         key, describe = base_key(checked.task, cfg, int(checked.grpo_args.max_completion_length))
         if evaluate and key not in bases:
-            bases[key] = BaseEval(key, out_dir / f"base-{key}", all_overrides, describe)
-        plans.append(VariantPlan(variant, cfg, all_overrides, state, key))
+            bases[key] = BaseEval(key, out_dir / f"base-{key}", all_overrides, describe, variant_config)
+        plans.append(VariantPlan(variant, cfg, all_overrides, state, key, variant_config, variant_presets))
     if problems:
         raise ConfigError("; ".join(problems))
     if len({str(p.cfg.run_dir) for p in plans}) < len(plans):
-        raise ConfigError("two variants share a run directory; make their grid values differ")
+        raise ConfigError("two variants share a run directory; make their grid values or --variant labels differ")
     for note in notes:
         logger.info(note)
     return SweepPlan(name=name, config=str(config), out=out_dir, overrides=common, presets=list(presets), axes=axes,
-                     seeds=seed_list, evaluate=evaluate, resume=resume, variants=plans, bases=bases, notes=notes)
+                     seeds=seed_list, evaluate=evaluate, resume=resume, variants=plans, bases=bases, notes=notes,
+                     explicit=explicit)

@@ -226,13 +226,19 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
     seeds = f"; seeds {', '.join(map(str, info['seeds']))}" if info.get("seeds") else ""
     lines = [f"# Sweep {info['name']}", "", f"`{info['command']}`", "",
              f"Config `{info['config']}`; common overrides: {common}; grid: {grid}{seeds}.", ""]
+    for label, spec in (info.get("variants") or {}).items():
+        extra = [f"config `{spec['config']}`"] + [f"preset `{name}`" for name in spec.get("presets", [])]
+        extra += [f"`{o}`" for o in spec.get("overrides", [])]
+        lines.append(f"- variant `{label}`: {', '.join(extra)}")
+    if info.get("variants"):
+        lines.append("")
     lines += [f"{note}." for note in info.get("notes", [])]
     if bases:
-        lines += ["", "## Base model (held-out, greedy)", "", "| eval | n | pass@1 | format | closed-think tokens | "
-                  "reflection (R1 words) | reflection (Dr. GRPO) |", "|---|---|---|---|---|---|---|"]
+        lines += ["", "## Base model (held-out, greedy)", "", "| eval | for | n | pass@1 | format | closed-think tokens | "
+                  "reflection (R1 words) | reflection (Dr. GRPO) |", "|---|---|---|---|---|---|---|---|"]
         for b in bases:
             e = b.get("eval") or {}
-            lines.append(f"| {b['folder']} | {e.get('n', '–')} | {_pct(e.get('pass@1'))} | {_pct(e.get('format_rate'))}"
+            lines.append(f"| {b['folder']} | {', '.join(b.get('variants') or []) or '–'} | {e.get('n', '–')} | {_pct(e.get('pass@1'))} | {_pct(e.get('format_rate'))}"
                          f" | {_n(e.get('think_tokens_closed_mean'))} | {_pct(e.get('reflection_rate'))} | "
                          f"{_pct(e.get('reflection_rate_drgrpo'))} |")
     lines += ["", "## Variants", "",

@@ -8,13 +8,17 @@ model once per distinct model, task and prompt, and each variant after training,
 held-out split (``ahazero eval``). Written to ``sweeps/<name>/``: ``plan.json``,
 ``summary.md`` and ``summary.json`` (see :mod:`ahazero.experiments.summary`), the base
 evals (``base-<key>/``) and ``report/report.html`` (``ahazero report`` of all runs, overlaid).
-Each variant's output goes to ``runs/<sweep>-<variant>/sweep.log``.
+Each variant's output goes to ``runs/<sweep>-<variant>/sweep.log``. ``--variant LABEL [config=FILE]
+[preset=NAME] [KEY=V ...]`` adds a named variant beside the grid's, with its own overrides and,
+optionally, another config file (a reference recipe in the same summary).
 
 Example:
     $ ahazero sweep configs/aha.yaml --grid grpo.temperature=1.0,1.2 --grid rewards.1.weight=0,0.1 \\
           --eval --parallel 4
     $ ahazero sweep configs/aha.yaml --grid grpo.temperature=1.0,1.2 --grid rewards.1.weight=0,0.1 \\
           --eval --parallel 4 --resume          # after an interruption
+    $ ahazero sweep configs/aha.yaml --variant cal task.calibration=calibration/aha.jsonl \\
+          --variant ref config=configs/default.yaml preset=big-batch --eval --parallel 2
 
     >>> command_prefix()[1:]
     ['-m', 'ahazero']
@@ -61,19 +65,20 @@ def sweep_jobs(plan: SweepPlan, *, prefix: list[str], eval_batch_size: int) -> l
     batch = ["--batch-size", str(eval_batch_size)]
     for base in plan.bases.values():
         if not base.done:
-            command = [*prefix, "eval", plan.config, *base.overrides, "--model", "base", "--out", str(base.folder),
-                       *batch]
+            command = [*prefix, "eval", base.config or plan.config, *base.overrides, "--model", "base", "--out",
+                       str(base.folder), *batch]
             base_jobs[base.key] = Job(f"base model ({base.folder.name})", [command], base.folder / "eval.log",
                                       payload=("base", base))
             jobs.append(base_jobs[base.key])
-    presets = [flag for name in plan.presets for flag in ("--preset", name)]
     for vp in plan.variants:
+        config = vp.config or plan.config
+        presets = [flag for name in (vp.presets if vp.config else plan.presets) for flag in ("--preset", name)]
         commands = []
         if vp.state in ("new", "resume", "restart"):
-            commands.append([*prefix, "train", plan.config, *vp.overrides, *presets]
+            commands.append([*prefix, "train", config, *vp.overrides, *presets]
                             + (["--resume"] if vp.state == "resume" else []))
         if plan.evaluate and vp.state != "finished":
-            commands.append([*prefix, "eval", plan.config, *vp.overrides, "--model", "final", *batch])
+            commands.append([*prefix, "eval", config, *vp.overrides, "--model", "final", *batch])
         if commands:
             jobs.append(Job(vp.variant.run_name, commands, vp.run.root / "sweep.log", payload=("variant", vp),
                             before=_after_base_eval(plan, vp, base_jobs.get(vp.base_key), len(commands) - 1)))
@@ -189,12 +194,13 @@ def run_sweep(plan: SweepPlan, *, parallel: int = 1, eval_batch_size: int = 200,
     for vp in plan.variants:
         _copy_base_eval(plan, vp)
     rows = [_row(plan, vp, exit_codes.get(vp.variant.run_name)) for vp in plan.variants]
-    bases = [{"key": b.key, "folder": str(b.folder), **b.describe, "eval": _base_eval(plan, b.key)}
+    bases = [{"key": b.key, "folder": str(b.folder), **b.describe, "eval": _base_eval(plan, b.key),
+              "variants": [vp.variant.label for vp in plan.variants if vp.base_key == b.key]}
              for b in plan.bases.values()]
     report = _overlay_report(plan, console) if overlay else None
     info = {"name": plan.name, "command": command, "config": plan.config, "overrides": plan.overrides,
-            "grid": {a.key: list(a.raw) for a in plan.axes}, "seeds": plan.seeds, "notes": plan.notes,
-            "report": None if report is None else str(report)}
+            "grid": {a.key: list(a.raw) for a in plan.axes}, "variants": plan.explicit_json(), "seeds": plan.seeds,
+            "notes": plan.notes, "report": None if report is None else str(report)}
     paths = write_summary(plan.out, info, rows, bases)
     console.print(f"wrote {paths[1]} and {paths[0]}" + (f"; overlay report {report}" if report else ""))
     if code == 130:
@@ -241,6 +247,9 @@ def add_parser(subparsers: Any) -> Any:
     p.add_argument("overrides", nargs="*", help="dotted overrides for every variant, e.g. grpo.max_steps=100")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="one axis of the grid (repeatable; values are YAML; commas inside [] or {} do not split)")
+    p.add_argument("--variant", action="append", nargs="+", default=[], metavar=("LABEL", "KEY=V"),
+                   help="a named variant beside the grid's (repeatable): its overrides, and optionally config=FILE "
+                        "(another config) and preset=NAME; with no --grid only these run")
     p.add_argument("--seeds", type=int, default=1, help="N seeds per grid point (seed, seed+1, ...; default 1)")
     p.add_argument("--eval", action="store_true", dest="evaluate",
                    help="evaluate the base model (once per model/task/prompt) and each trained variant on the "
@@ -261,6 +270,8 @@ def _command_line(args: Any) -> str:
     parts = ["ahazero", "sweep", args.config, *args.overrides]
     for spec in args.grid:
         parts += ["--grid", spec]
+    for spec in getattr(args, "variant", None) or []:
+        parts += ["--variant", *spec]
     for name, flag in (("seeds", "--seeds"), ("name", "--name"), ("parallel", "--parallel"), ("out", "--out")):
         value = getattr(args, name)
         if value is not None and not (name in ("seeds", "parallel") and value == 1):
@@ -291,7 +302,8 @@ def run_sweep_command(args: Any, console: Console | None = None, prefix: list[st
     if args.eval_batch_size < 1:
         raise ConfigError(f"--eval-batch-size must be at least 1 (got {args.eval_batch_size})")
     plan = build_plan(args.config, grid=args.grid, overrides=args.overrides, presets=args.preset, seeds=args.seeds,
-                      name=args.name, out=args.out, evaluate=args.evaluate, resume=args.resume)
+                      name=args.name, out=args.out, evaluate=args.evaluate, resume=args.resume,
+                      variants=getattr(args, "variant", None) or [])
     for note in plan.notes:
         console.print(f"note: {note}")
     if args.dry_run:

@@ -137,6 +137,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         NonFiniteGradientGuard,
         QuietProgressCallback,
         StepSummaryCallback,
+        TimeLimitCallback,
     )
     from ahazero.training.trainer import AhaGRPOTrainer
 
@@ -155,6 +156,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         from ahazero.training.collapse import CollapseAlarmCallback
 
         callbacks.append(CollapseAlarmCallback(cfg.collapse, cfg.on_collapse, metrics_path=run_dir.metrics))
+    if cfg.max_train_seconds is not None:
+        callbacks.append(TimeLimitCallback(cfg.max_train_seconds))
     trainer = AhaGRPOTrainer(
         model=model,
         reward_funcs=checked.reward_funcs,
@@ -400,6 +403,7 @@ def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePo
     fit(trainer, run_dir, point.step)
     save_final_model(trainer, run_dir, main=state.is_main_process)
     _report_collapse_stop(trainer, run_dir)
+    _report_time_limit(trainer, cfg)
     state.wait_for_everyone()  # no process leaves, tearing its end of the process group down, while another works
     if state.num_processes > 1:
         state.destroy_process_group()
@@ -417,3 +421,14 @@ def _report_collapse_stop(trainer: Any, run_dir: RunDir) -> None:
         logger.error("stopped at step %d by on_collapse: stop (%s collapse); the checkpoint of that step is in %s "
                      "and the model in %s. Read `ahazero traces %s`, change the recipe, and train again or "
                      "--resume", alarm.step, alarm.kind, run_dir.checkpoints, run_dir.model, run_dir.root)
+
+
+def _report_time_limit(trainer: Any, cfg: ExperimentConfig) -> None:
+    """Say that a run ended at its ``max_train_seconds`` budget, before ``max_steps``."""
+    from ahazero.training.callbacks import TimeLimitCallback
+
+    cb = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TimeLimitCallback)), None)
+    if cb is not None and cb.stopped_at is not None:
+        logger.warning("stopped at step %d of %s after %.0f s of training (max_train_seconds: %g); the model "
+                       "of that step is the final model", cb.stopped_at, cfg.grpo.get("max_steps", "?"), cb.elapsed,
+                       cfg.max_train_seconds)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from transformers.trainer_callback import ProgressCallback
 
 from ahazero.observe.rundir import write_failure
 
-__all__ = ["MetricsJsonlCallback", "NonFiniteGradientGuard", "QuietProgressCallback", "StepSummaryCallback"]
+__all__ = ["MetricsJsonlCallback", "NonFiniteGradientGuard", "QuietProgressCallback", "StepSummaryCallback",
+           "TimeLimitCallback"]
 
 logger = logging.getLogger("ahazero.training.assemble")
 
@@ -138,3 +140,48 @@ class NonFiniteGradientGuard(TrainerCallback):
             return
         logs["updates_skipped"] = self._unlogged
         self._unlogged = 0
+
+
+class TimeLimitCallback(TrainerCallback):
+    """End training before a step would end past ``seconds`` of training in this session (``max_train_seconds``).
+
+    At each step's end the next step is assumed to take as long as this one; when it would end
+    at or past the budget, training stops there. So ``train_runtime`` stays within the budget
+    unless a step runs much longer than the one before it (the first step, with its warm-up,
+    over-estimates). The run then ends as if ``max_steps`` were reached: ``train_runtime`` is
+    logged and the final model written; no extra checkpoint is saved. Every process stops at
+    the same step (the main process's clock decides). ``stopped_at`` is that step (None: not
+    stopped).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> cb = TimeLimitCallback(0.0)
+        >>> state, control = SimpleNamespace(global_step=3), SimpleNamespace(should_training_stop=False)
+        >>> cb.on_train_begin(None, state, control)
+        >>> cb.on_step_end(None, state, control)
+        >>> control.should_training_stop, cb.stopped_at
+        (True, 3)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.start: float | None = None
+        self.last: float | None = None
+        self.stopped_at: int | None = None
+        self.elapsed: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
+        self.start = self.last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D102
+        from ahazero.training.collapse import _agree
+
+        if self.start is None or self.last is None or self.stopped_at is not None:
+            return
+        now = time.monotonic()
+        elapsed, step = now - self.start, now - self.last
+        self.last = now
+        stop = _agree(elapsed + step >= self.seconds)
+        if stop and not getattr(control, "should_training_stop", False):
+            self.stopped_at, self.elapsed = state.global_step, elapsed
+            control.should_training_stop = True
