@@ -30,7 +30,7 @@
 # WORK (where logs/, calibration/, runs/, sweeps/ go; default .), WALL_SECONDS (930: the whole
 # script), CAL_SECONDS (180), TRAIN_MAX (540), SWEEP_OVERHEAD (210: model loads, graph capture,
 # evals and report around the training), MIN_KEPT (32: fewer calibrated problems drop the
-# calibrated variants).
+# calibrated variants), ONLY ("cal cal-b512 nocal ref": the variants to run).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"   # a checkout runs without being installed
@@ -67,6 +67,7 @@ CAL_SECONDS=${CAL_SECONDS:-180}
 TRAIN_MAX=${TRAIN_MAX:-540}
 SWEEP_OVERHEAD=${SWEEP_OVERHEAD:-210}
 MIN_KEPT=${MIN_KEPT:-32}
+ONLY=${ONLY:-cal cal-b512 nocal ref}   # the variants to run (a subset shares the GPU with fewer runs)
 FINAL_RESERVE=25           # kept for the summary step
 
 LOGS=$WORK/logs
@@ -145,16 +146,21 @@ else
 fi
 CAL_OVR=("task.calibration=$CAL" "task.pass_rate_band=[$BAND_LOW,$BAND_HIGH]")
 VARIANTS=()
+wanted() { [[ " $ONLY " == *" $1 "* ]]; }
 if (( KEPT >= MIN_KEPT )); then
-    VARIANTS+=(--variant cal "${CAL_OVR[@]}")
-    VARIANTS+=(--variant cal-b512 "${CAL_OVR[@]}" "grpo.gradient_accumulation_steps=$BIG_ACCUM"
+    wanted cal && VARIANTS+=(--variant cal "${CAL_OVR[@]}")
+    wanted cal-b512 && VARIANTS+=(--variant cal-b512 "${CAL_OVR[@]}" "grpo.gradient_accumulation_steps=$BIG_ACCUM"
                "grpo.learning_rate=$BIG_LR" "grpo.max_steps=$BIG_STEPS")
 else
     status "2-sweep: calibration kept $KEPT problems (< $MIN_KEPT): the calibrated variants are left out"
 fi
-VARIANTS+=(--variant nocal)
-VARIANTS+=(--variant ref "config=$REF" preset=big-batch "grpo.per_device_train_batch_size=$MB"
+wanted nocal && VARIANTS+=(--variant nocal)
+wanted ref && VARIANTS+=(--variant ref "config=$REF" preset=big-batch "grpo.per_device_train_batch_size=$MB"
            "grpo.gradient_accumulation_steps=$BIG_ACCUM")
+if (( ${#VARIANTS[@]} == 0 )); then
+    status "2-sweep: no variant left to run (ONLY='$ONLY', calibration kept $KEPT)"
+    exit 1
+fi
 COMMON=("output_root=$WORK/runs" "max_train_seconds=$TRAIN_SECONDS" grpo.save_steps=100000 "${MODEL_OVR[@]}")
 SWEEP_LIMIT=$(( WALL_SECONDS - $(elapsed) - FINAL_RESERVE ))
 SWEEP_LIMIT=$(( SWEEP_LIMIT < TRAIN_SECONDS + 120 ? TRAIN_SECONDS + 120 : SWEEP_LIMIT ))
