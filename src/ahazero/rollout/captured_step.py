@@ -82,11 +82,13 @@ class CapturedStep:
     def __call__(self, tokens: torch.Tensor, position_ids: torch.Tensor, cache_position: torch.Tensor,
                  attention_mask: torch.Tensor, finished: torch.Tensor, cache: Any, eos: torch.Tensor,
                  pad: torch.Tensor) -> tuple[Any, ...]:
-        inputs = [tokens, position_ids, cache_position, attention_mask, finished]
+        # every tensor the step reads is copied into the graph's own inputs: a graph replays reads at the
+        # addresses it was recorded with, and a caller's tensors (even eos and pad) are freed after its call
+        inputs = [tokens, position_ids, cache_position, attention_mask, finished, eos, pad]
         key = (id(cache), *(tuple(t.shape) for t in inputs))
         entry = self.graphs.get(key)
         if entry is None or entry[0]() is not cache:  # a new cache (an evicted one's id can come back)
-            entry = (weakref.ref(cache), *self._record(inputs, cache, eos, pad))
+            entry = (weakref.ref(cache), *self._record(inputs, cache))
             self.graphs[key] = entry
         _, graph, static, outputs = entry
         for fixed, value in zip(static, inputs, strict=True):
@@ -94,19 +96,23 @@ class CapturedStep:
         graph.replay()
         return outputs
 
-    def _record(self, inputs: list[torch.Tensor], cache: Any, eos: torch.Tensor,
-                pad: torch.Tensor) -> tuple[torch.cuda.CUDAGraph, list[torch.Tensor], tuple[Any, ...]]:
+    def _run(self, static: list[torch.Tensor], cache: Any) -> tuple[Any, ...]:
+        tokens, position_ids, cache_position, attention_mask, finished, eos, pad = static
+        return self.step(tokens, position_ids, cache_position, attention_mask, finished, cache, eos, pad)
+
+    def _record(self, inputs: list[torch.Tensor],
+                cache: Any) -> tuple[torch.cuda.CUDAGraph, list[torch.Tensor], tuple[Any, ...]]:
         static = [t.clone() for t in inputs]
         saved = [length.clone() for length in _lengths(cache)]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP_RUNS):
-                self.step(*static, cache, eos, pad)
+                self._run(static, cache)
         torch.cuda.current_stream().wait_stream(side)
         for length, value in zip(_lengths(cache), saved, strict=True):
             length.copy_(value)  # the warm-up runs wrote this position; the replay writes it again
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            outputs = self.step(*static, cache, eos, pad)
+            outputs = self._run(static, cache)
         return graph, static, outputs
