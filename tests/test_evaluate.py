@@ -59,9 +59,13 @@ def test_model_resolution(tmp_path):
     config = cfg(tmp_path)
     assert resolve_eval_model(config, None) == ("tiny", "base")
     assert resolve_eval_model(config, "some/hub-model") == ("some/hub-model", "hub-model")
-    run = fake_run(tmp_path, final=True)
-    assert resolve_eval_model(config, None) == (str(run / "model"), "final")
+    run = fake_run(tmp_path)
     assert resolve_eval_model(config, "latest") == (str(run / "checkpoints" / "checkpoint-4"), "step-4")
+    (run / "model").mkdir()
+    (run / "model" / "config.json").write_text("{}")
+    assert resolve_eval_model(config, None) == (str(run / "model"), "final")
+    # a run stopped by max_train_seconds after its last checkpoint: its final model is the newest weights
+    assert resolve_eval_model(config, "latest") == (str(run / "model"), "final")
     assert resolve_eval_model(config, "step-2") == (str(run / "checkpoints" / "checkpoint-2"), "step-2")
 
 

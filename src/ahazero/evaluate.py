@@ -134,7 +134,8 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
     """Pick the model to evaluate and a tag for the result files, or raise :class:`EvalError`.
 
     ``model`` may be ``base`` (the config's model), ``final`` (the run's saved model),
-    ``latest`` or ``step-N`` (a checkpoint), or any model path / hub id / name.
+    ``latest`` (the newest weights: the final model once the run has one, else its newest
+    checkpoint), ``step-N`` (a checkpoint), or any model path / hub id / name.
     With ``None``: the run's final model if it exists, else the base model. ``final``,
     ``latest`` and ``step-N`` need the run directory; a missing one is an error listing the
     runs that exist, and a missing checkpoint lists the checkpoints that do. Anything shaped
@@ -181,6 +182,8 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
                 raise EvalError(f"--model final: {run.model} holds no final model yet; this run has: "
                                 f"{_run_models(run)}")
             return str(run.model), "final"
+        if model == "latest" and is_model_folder(run.model):
+            return str(run.model), "final"  # written after the last step: newer than every checkpoint
         steps = run.checkpoint_steps()
         if not steps:
             raise EvalError(f"--model {model}: {run.checkpoints} has no checkpoints; this run has: {_run_models(run)}")

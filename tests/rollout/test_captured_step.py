@@ -76,3 +76,20 @@ def test_recorded_graph_matches_eager_decoding_on_gpu(tiny_model_dir):
     assert first == eager and again == eager
     steps = [s for s in sampler._steps.values() if isinstance(s, CapturedStep)]
     assert steps and len(steps[0].graphs) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_a_replay_reads_this_calls_eos_and_pad_on_gpu(tiny_model_dir):
+    # a recorded graph reads its inputs at fixed addresses: eos and pad of an earlier call (freed since) must
+    # never be read by a later call's replay
+    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
+    model = model.to("cuda").eval()
+    ids, mask, eos = _inputs(tok, model, "cuda")
+    sampler = GraphSampler(compile=True, graph_mode="capture")
+    for stop, pad in ((eos, tok.pad_token_id), ([eos[0], 7], 5), (eos, 3)):
+        kwargs = dict(max_new_tokens=40, eos_token_ids=stop, pad_token_id=pad, do_sample=False)
+        expected = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
+        torch.cuda.empty_cache()
+        junk = torch.full((1 << 20,), 10**9, device="cuda")  # reuses freed blocks with out-of-vocabulary ids
+        assert sampler.generate(model, ids, mask, **kwargs) == expected
+        del junk
