@@ -97,11 +97,22 @@ def test_a_failing_compile_falls_back_to_eager_decoding(tiny, monkeypatch, caplo
         return run
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    sampler = GraphSampler(compile=True)
+    sampler = GraphSampler(compile=True, graph_mode="compile")
     with caplog.at_level("WARNING", logger="ahazero.rollout.graph_sampler"):
         assert sampler.generate(model, ids, mask, **kwargs) == expected
     assert "torch.compile is unavailable here (RuntimeError: Cannot find a working triton" in caplog.text
     assert sampler.compile is False
+
+
+def test_a_failing_recording_falls_back_to_eager_decoding(tiny, caplog):
+    model, tok = tiny
+    ids, mask = _batch(tok, ["4 + 4 =", "9 - 3 ="])
+    kwargs = dict(max_new_tokens=10, eos_token_ids=_eos(tok, model), pad_token_id=tok.pad_token_id, do_sample=False)
+    expected = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
+    sampler = GraphSampler(compile=True)  # the default graph_mode, 'capture'; this machine has no CUDA to record on
+    with caplog.at_level("WARNING", logger="ahazero.rollout.graph_sampler"):
+        assert sampler.generate(model, ids, mask, **kwargs) == expected
+    assert "recording the decode step as a CUDA graph failed" in caplog.text and sampler.compile is False
 
 
 # --- the big-batch options: shared prefill, compacted decode batches, row chunks -----------------------------

@@ -60,10 +60,10 @@ class GenerationSettings(_Strict):
         "cache's memory; 0: the whole batch at once).",
     )
     graph_mode: Literal["compile", "capture"] = Field(
-        "compile",
-        description="'graph': how the decode step becomes one CUDA graph per batch shape: 'compile' "
-        "(torch.compile, fused kernels, ~30 s per shape) or 'capture' (recorded from the eager step, about a "
-        "second per shape; needs sdpa attention, else it compiles).",
+        "capture",
+        description="'graph': how the decode step becomes one CUDA graph per batch shape: 'capture' (recorded "
+        "from the eager step, about a second per shape; needs sdpa attention, else it compiles) or 'compile' "
+        "(torch.compile, fused kernels, ~30 s per shape).",
     )
     grouped_attention: bool = Field(
         True,

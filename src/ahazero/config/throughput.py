@@ -33,7 +33,7 @@ logger = logging.getLogger("ahazero.config.throughput")
 
 #: ``generation`` settings only the ``graph`` backend reads, with their neutral values.
 GRAPH_ONLY = {"share_prefill": False, "compact_rows": False, "max_rows": 0, "grouped_attention": True,
-              "graph_mode": "compile"}
+              "graph_mode": "capture"}
 
 
 def graph_settings_in_use(cfg: ExperimentConfig) -> list[str]:

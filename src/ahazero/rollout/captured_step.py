@@ -51,14 +51,24 @@ def decode_mask(attention_mask: torch.Tensor, cache_position: torch.Tensor) -> t
 
 
 def supports_capture(model: Any) -> bool:
-    """Whether the model's attention reads :func:`decode_mask`'s 4D boolean mask (sdpa or grouped decode).
+    """Whether :func:`decode_mask`'s mask is right for this model: sdpa (or grouped decode) attention, every
+    layer full attention (a sliding-window layer keeps a shorter cache and needs its own mask).
 
     Example:
-        >>> from types import SimpleNamespace
-        >>> supports_capture(SimpleNamespace(config=SimpleNamespace(_attn_implementation="eager")))
+        >>> from types import SimpleNamespace as NS
+        >>> supports_capture(NS(config=NS(_attn_implementation="eager")))
+        False
+        >>> supports_capture(NS(config=NS(_attn_implementation="sdpa", layer_types=["full_attention"] * 2)))
+        True
+        >>> supports_capture(NS(config=NS(_attn_implementation="sdpa", use_sliding_window=True, sliding_window=4)))
         False
     """
-    return getattr(getattr(model, "config", None), "_attn_implementation", None) in MASK_4D_ATTENTION
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", None) not in MASK_4D_ATTENTION:
+        return False
+    if getattr(config, "use_sliding_window", False) and getattr(config, "sliding_window", None):
+        return False
+    return all(kind == "full_attention" for kind in getattr(config, "layer_types", None) or [])
 
 
 def _lengths(cache: Any) -> list[torch.Tensor]:

@@ -28,9 +28,9 @@ sampled) and off by default:
     the KV cache's memory.
 
 ``graph_mode``
-    ``"compile"`` (the default) or ``"capture"``: record the eager decode step as a CUDA
-    graph directly (:mod:`ahazero.rollout.captured_step`), about a second per batch shape
-    instead of half a minute of compilation, without the compiler's kernel fusion.
+    ``"capture"`` (the default) records the eager decode step as a CUDA graph directly
+    (:mod:`ahazero.rollout.captured_step`), about a second per batch shape; ``"compile"``
+    compiles it with ``torch.compile`` (kernel fusion, about half a minute per shape).
 
 One more exact option is on by default: ``grouped_attention`` decodes grouped-query models
 (Qwen2.5: 14 query heads, 2 key/value heads) without transformers' per-head copy of the
@@ -75,8 +75,8 @@ logger = logging.getLogger("ahazero.rollout.graph_sampler")
 #: Rows still generating at or under this share of the batch move into a smaller batch (``compact_rows``).
 COMPACT_FACTOR = 4
 
-#: How the decode step becomes one CUDA graph: torch.compile (fused kernels, ~30 s to compile per
-#: shape) or a graph recorded from the eager step (about a second per shape).
+#: How the decode step becomes one CUDA graph: a graph recorded from the eager step (about a second
+#: per shape; the default) or torch.compile (fused kernels, ~30 s to compile per shape).
 GRAPH_MODES = ("compile", "capture")
 
 
@@ -133,7 +133,7 @@ class GraphSampler:
 
     def __init__(self, *, compile: bool | None = None, check_every: int = 16, share_prefill: bool = False,
                  compact_rows: bool = False, compact_min_rows: int = 32, max_rows: int = 0,
-                 cache_budget: float = 0.25, grouped_attention: bool = True, graph_mode: str = "compile") -> None:
+                 cache_budget: float = 0.25, grouped_attention: bool = True, graph_mode: str = "capture") -> None:
         if graph_mode not in GRAPH_MODES:
             raise ValueError(f"graph_mode must be one of {', '.join(GRAPH_MODES)}, got {graph_mode!r}")
         self.compile = compile
@@ -163,8 +163,9 @@ class GraphSampler:
         mask_4d = self.graph_mode == "capture" and supports_capture(model)
         capture = use_compile and mask_4d
         if use_compile and self.graph_mode == "capture" and not capture:
-            logger.warning("graph sampler: graph_mode 'capture' needs sdpa attention; this model uses %s, so the "
-                           "decode step is compiled instead", getattr(model.config, "_attn_implementation", None))
+            logger.warning("graph sampler: graph_mode 'capture' needs sdpa attention and full-attention layers; "
+                           "this model (%s attention) is compiled instead",
+                           getattr(model.config, "_attn_implementation", None))
 
         def step(tokens, position_ids, cache_position, attention_mask, finished, cache, eos, pad):
             if mask_4d:  # transformers then does no mask work that reads GPU values on the host
@@ -201,11 +202,12 @@ class GraphSampler:
                        temperature=temperature, top_k=top_k, top_p=top_p, do_sample=do_sample)
         if not use_compile or id(model) in self._verified:
             return self._generate_chunks(model, input_ids, attention_mask, use_compile=use_compile, **options)
-        try:  # the first compiled call compiles; without a working toolchain, decode eagerly instead
+        try:  # the first call compiles or records; where that cannot work, decode eagerly instead
             result = self._generate_chunks(model, input_ids, attention_mask, use_compile=True, **options)
-        except Exception as err:  # a missing compiler surfaces as many exception types
-            logger.warning("graph sampler: torch.compile is unavailable here (%s); decoding without it",
-                           error_summary(err))
+        except Exception as err:  # a missing compiler or CUDA graph support surfaces as many exception types
+            what = ("recording the decode step as a CUDA graph failed" if self.graph_mode == "capture"
+                    else "torch.compile is unavailable here")
+            logger.warning("graph sampler: %s (%s); decoding without it", what, error_summary(err))
             self.compile = False
             return self._generate_chunks(model, input_ids, attention_mask, use_compile=False, **options)
         self._verified.add(id(model))
