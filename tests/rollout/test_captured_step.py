@@ -93,3 +93,31 @@ def test_a_replay_reads_this_calls_eos_and_pad_on_gpu(tiny_model_dir):
         junk = torch.full((1 << 20,), 10**9, device="cuda")  # reuses freed blocks with out-of-vocabulary ids
         assert sampler.generate(model, ids, mask, **kwargs) == expected
         del junk
+
+
+def test_graphs_of_evicted_caches_are_dropped(monkeypatch):
+    # recording needs a GPU; the bookkeeping around it does not
+    class Graph:
+        replays = 0
+
+        def replay(self):
+            Graph.replays += 1
+
+    class Cache:
+        layers = []
+
+    step = CapturedStep(lambda *args: None)
+    monkeypatch.setattr(step, "_record", lambda inputs, cache: (Graph(), [t.clone() for t in inputs], ("out",)))
+    args = [torch.zeros(2, 1, dtype=torch.long), torch.zeros(2, 1, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+            torch.ones(2, 8, dtype=torch.long), torch.zeros(2, dtype=torch.bool)]
+    eos, pad = torch.tensor([2]), torch.tensor(0)
+    first, second = Cache(), Cache()
+    assert step(*args, first, eos, pad) == ("out",) and step(*args, first, eos, pad) == ("out",)
+    assert len(step.graphs) == 1 and Graph.replays == 2
+    step(*args, second, eos, pad)
+    assert len(step.graphs) == 2
+    del first  # evicted from the pool
+    step(*args[:3], torch.ones(2, 9, dtype=torch.long), args[4], second, eos, pad)  # a new shape records
+    assert len(step.graphs) == 2 and all(ref() is second for ref, *_ in step.graphs.values())
+    static = next(iter(step.graphs.values()))[2]
+    assert static[5].tolist() == [2] and static[6].item() == 0  # eos and pad are graph inputs

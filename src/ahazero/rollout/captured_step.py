@@ -98,6 +98,8 @@ class CapturedStep:
         key = (id(cache), *(tuple(t.shape) for t in inputs))
         entry = self.graphs.get(key)
         if entry is None or entry[0]() is not cache:  # a new cache (an evicted one's id can come back)
+            for stale in [k for k, (ref, *_rest) in self.graphs.items() if ref() is None]:
+                del self.graphs[stale]  # the graphs of evicted caches hold their own memory pools
             entry = (weakref.ref(cache), *self._record(inputs, cache))
             self.graphs[key] = entry
         _, graph, static, outputs = entry
