@@ -108,8 +108,7 @@ def test_the_readme_variants_are_valid_configs(overrides):
 
 def test_the_gsm8k_cpu_profile_trains_end_to_end(tmp_path, tiny_model_dir, capsys, monkeypatch):
     """The recipe's own loss (dr_grpo, no std scaling, groups dropped by in-tags accuracy) runs on CPU."""
-    # train() sets TENSORBOARD_LOGGING_DIR for the process and leaves it; keep it out of later tests
-    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tensorboard"))
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tensorboard"))  # a user's folder wins
     code = main(["train", "configs/gsm8k.yaml", "model.name_or_path=tiny", f"output_root={tmp_path}"])
     assert code == 0, capsys.readouterr().err
     run = tmp_path / "gsm8k-cpu"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +258,7 @@ def train_sft(cfg: ExperimentConfig, *, resume: bool = False, cuda: bool | None 
     """
     from ahazero.models.loading import gpu_available
     from ahazero.training.assemble import fit, save_final_model
+    from ahazero.training.tensorboard_env import tensorboard_dir
 
     cuda = gpu_available() if cuda is None else cuda
     sft_args = check_sft(cfg, cuda=cuda)
@@ -269,10 +269,9 @@ def train_sft(cfg: ExperimentConfig, *, resume: bool = False, cuda: bool | None 
         resume_step = run_dir.prepare(resume=resume)
         run_dir.write_info(config_text=dump_config(cfg), seed=cfg.seed, device="cuda" if cuda else "cpu",
                            extra={"trainer": "sft", "resumed_from_step": resume_step, "data": cfg.sft.data})
-        if "tensorboard" in cfg.logging.report_to:
-            os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
-        trainer = build_sft_trainer(cfg, sft_args, run_dir)
-        fit(trainer, run_dir, resume_step)
+        with tensorboard_dir(run_dir.tensorboard, enabled="tensorboard" in cfg.logging.report_to):
+            trainer = build_sft_trainer(cfg, sft_args, run_dir)
+            fit(trainer, run_dir, resume_step)
         save_final_model(trainer, run_dir)
     finally:
         lock.release()

@@ -31,6 +31,7 @@ from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
 from ahazero.observe.tracing import TraceWriter
+from ahazero.training.tensorboard_env import tensorboard_dir
 
 __all__ = ["NonFiniteError", "build_trainer", "fit", "load_for_device", "prepare_dataset", "resolve_for_device",
            "save_final_model", "train"]
@@ -397,10 +398,9 @@ def save_final_model(trainer: Any, run_dir: RunDir, *, main: bool = True) -> Non
 
 
 def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePoint, state: Any) -> Path:
-    if "tensorboard" in cfg.logging.report_to:
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir.tensorboard))
-    trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
-    fit(trainer, run_dir, point.step)
+    with tensorboard_dir(run_dir.tensorboard, enabled="tensorboard" in cfg.logging.report_to):
+        trainer = build_trainer(cfg, checked=checked, run_dir=run_dir)
+        fit(trainer, run_dir, point.step)
     save_final_model(trainer, run_dir, main=state.is_main_process)
     _report_collapse_stop(trainer, run_dir)
     _report_time_limit(trainer, cfg)
