@@ -1,11 +1,11 @@
-"""A fixed-shape sampling loop for rollouts: static KV cache + one compiled decode step.
+"""A fixed-shape sampling loop for rollouts: static KV cache + one CUDA graph per decode step.
 
 At GRPO batch sizes a small model's decode step is bound by per-token overhead (Python,
 mask building, logits processors, kernel launches), not by the GPU. ``GraphSampler`` keeps
 every tensor of the loop at a fixed shape, so the whole decode step — the model forward
-*and* sampling — compiles once into one CUDA graph (``torch.compile`` with
-``mode="reduce-overhead"``) and each new token costs one graph replay plus a few tiny
-copies. It is what the ``graph`` generation backend runs.
+*and* sampling — becomes one CUDA graph (recorded from the eager step, or compiled with
+``torch.compile(mode="reduce-overhead")``: ``graph_mode`` below) and each new token costs
+one graph replay plus a few tiny copies. It is what the ``graph`` generation backend runs.
 
 What it supports: temperature, top-k and top-p sampling (or greedy), several EOS ids, left
 padding. Sampling uses the Gumbel-max trick, which draws from exactly the softmax of the
@@ -43,8 +43,9 @@ KV-cache positions read summed over steps, from which the bench derives the deco
 time, memory bandwidth and FLOP rate.
 
 Without a GPU (or with ``compile=False``) the same loop runs eagerly, which is how the
-tests check it against ``model.generate``. Where ``torch.compile`` cannot run (no working
-Triton), the first call warns and the sampler decodes eagerly from then on.
+tests check it against ``model.generate``. Where the step cannot be recorded or compiled (no
+CUDA graphs, no working Triton), the first call warns and the sampler decodes eagerly from
+then on.
 
 Example:
     >>> sampler = GraphSampler(compile=False, share_prefill=True)
