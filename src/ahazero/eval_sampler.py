@@ -34,14 +34,6 @@ def uses_graph_sampler(device_type: str, backend: str) -> bool:
     return device_type == "cuda" and backend in ("auto", "graph")
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    eos = model.generation_config.eos_token_id
-    ids = list(eos) if isinstance(eos, list | tuple) else [eos]
-    if tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
-    return sorted({int(i) for i in ids if i is not None})
-
-
 def graph_completions(model: Any, tokenizer: Any, prompts: Sequence[str], generation: Any, *, max_new_tokens: int,
                       batch_size: int, k: int = 1, sample: bool = False, temperature: float = 1.0,
                       top_p: float = 1.0, advance: Callable[[int], None] | None = None) -> list[list[tuple[str, int]]]:
@@ -50,12 +42,11 @@ def graph_completions(model: Any, tokenizer: Any, prompts: Sequence[str], genera
     ``generation`` is the config's ``generation`` section (prompt bucket and sampler options);
     ``advance(n)`` is called after each batch with the number of prompts it finished.
     """
-    import torch
-
     from ahazero.rollout.backends import graph_sampler
+    from ahazero.rollout.batching import eos_token_ids, left_pad
 
     sampler = graph_sampler(generation)
-    eos = _eos_ids(model, tokenizer)
+    eos = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     flat = [i for i in range(len(prompts)) for _ in range(k)]
@@ -66,14 +57,7 @@ def graph_completions(model: Any, tokenizer: Any, prompts: Sequence[str], genera
     for start in range(0, len(flat), rows_per_batch):
         chunk = flat[start:start + rows_per_batch]
         filled = chunk + [chunk[-1]] * (rows_per_batch - len(chunk)) if len(flat) > rows_per_batch else chunk
-        width = -(-max(len(encoded[i]) for i in filled) // bucket) * bucket
-        ids = torch.full((len(filled), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(filled), width), dtype=torch.long)
-        for row, i in enumerate(filled):
-            n = len(encoded[i])
-            if n:
-                ids[row, width - n:] = torch.tensor(encoded[i])
-                mask[row, width - n:] = 1
+        ids, mask = left_pad([encoded[i] for i in filled], pad_id, bucket)
         generated = sampler.generate(model, ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
                                      eos_token_ids=eos, pad_token_id=pad_id, temperature=temperature,
                                      top_p=top_p, do_sample=sample)

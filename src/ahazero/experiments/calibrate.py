@@ -136,13 +136,6 @@ def _graph_can_sample(sampling: dict[str, Any]) -> bool:
     return sampling["repetition_penalty"] == 1.0 and sampling["min_p"] is None and not sampling["generation_kwargs"]
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    ids = {tokenizer.eos_token_id}
-    configured = model.generation_config.eos_token_id
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
-
-
 def _left_pad(ids: Any, mask: Any, multiple: int, pad_id: int) -> tuple[Any, Any]:
     import torch
 
@@ -181,10 +174,11 @@ def sample_completions(model: Any, tokenizer: Any, prompts: list[str], *, k: int
     import torch
     from rich.progress import Progress
 
+    from ahazero.rollout.batching import eos_token_ids
     from ahazero.rollout.graph_sampler import GraphSampler
 
     device = next(model.parameters()).device
-    eos = _eos_ids(model, tokenizer)
+    eos = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id
     per_call = max(1, batch_size // k)
     sampler = GraphSampler() if backend == "graph" else None

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ahazero.rollout.batching import eos_token_ids, left_pad
 from ahazero.rollout.graph_sampler import GraphSampler, error_summary
 
-__all__ = ["Sampling", "eos_token_ids", "sample_completions"]
+__all__ = ["Sampling", "sample_completions"]
 
 logger = logging.getLogger("ahazero.stages.generate")
 
@@ -42,41 +43,12 @@ class Sampling:
     prompt_bucket: int = 64
 
 
-def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    """Every token id that ends a completion: the generation config's and the tokenizer's EOS.
-
-    Example:
-        >>> from types import SimpleNamespace
-        >>> eos_token_ids(SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=[5, 7])),
-        ...               SimpleNamespace(eos_token_id=5))
-        [5, 7]
-    """
-    configured = model.generation_config.eos_token_id
-    ids = list(configured) if isinstance(configured, list | tuple) else [configured]
-    ids.append(tokenizer.eos_token_id)
-    return sorted({int(i) for i in ids if i is not None})
-
-
 def _finish(ids: list[int], eos: set[int], limit: int) -> tuple[list[int], bool]:
     """A completion's tokens up to (not including) its first EOS, and whether it hit the limit instead."""
     for i, tok in enumerate(ids):
         if tok in eos:
             return ids[:i], False
     return ids, len(ids) >= limit
-
-
-def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, multiple: int) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(r) for r in rows)
-    width = -(-width // multiple) * multiple
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, width - len(row):] = torch.tensor(list(row))
-            mask[i, width - len(row):] = 1
-    return ids, mask
 
 
 class _Generator:
@@ -101,7 +73,7 @@ class _Generator:
 
     def _graph(self, rows: Sequence[Sequence[int]]) -> list[list[int]]:
         s = self.sampling
-        ids, mask = _left_pad(rows, self.pad_id, s.prompt_bucket)
+        ids, mask = left_pad(rows, self.pad_id, s.prompt_bucket)
         return self.sampler.generate(self.model, ids.to(self.device), mask.to(self.device),
                                      max_new_tokens=s.max_new_tokens, eos_token_ids=self.eos,
                                      pad_token_id=self.pad_id, temperature=s.temperature, top_k=s.top_k,
@@ -111,7 +83,7 @@ class _Generator:
         import torch
 
         s = self.sampling
-        ids, mask = _left_pad(rows, self.pad_id, 1)
+        ids, mask = left_pad(rows, self.pad_id, 1)
         with torch.inference_mode():
             out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                       max_new_tokens=s.max_new_tokens, do_sample=True, temperature=s.temperature,
