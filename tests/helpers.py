@@ -47,3 +47,30 @@ def trace_record(step: int, prompt_id: str, text: str, *, correct: bool, reward:
 def length_parity_reward(completions, **kwargs) -> list[float]:
     """A reward that varies within a group whatever the model writes (for tests of group handling)."""
     return [float(len(str(c)) % 2) for c in completions]
+
+
+#: Prompts of different lengths: a left-padded batch whose rows stop at different steps.
+MIXED_PROMPTS = ["1 + 2 =", "What is 17 times 3, step by step?", "x"]
+
+
+def left_batch(tok, texts, device="cpu"):
+    """``(input_ids, attention_mask)`` of ``texts``, left-padded, on ``device``."""
+    enc = tok(texts, return_tensors="pt", padding=True, padding_side="left")
+    return enc["input_ids"].to(device), enc["attention_mask"].to(device)
+
+
+def eos_list(model) -> list[int]:
+    """The model's generation-config EOS id(s) as a list."""
+    eos = model.generation_config.eos_token_id
+    return list(eos) if isinstance(eos, list | tuple) else [eos]
+
+
+def generate_until_eos(model, tok, ids, mask, eos, max_new_tokens) -> list[list[int]]:
+    """``model.generate``'s greedy completions, each cut after its first EOS (as the graph sampler returns them)."""
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                         eos_token_id=eos, pad_token_id=tok.pad_token_id)[:, ids.shape[1]:]
+    rows = []
+    for row in out.tolist():
+        cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+        rows.append(row[:cut])
+    return rows

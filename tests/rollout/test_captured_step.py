@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import MIXED_PROMPTS, eos_list, generate_until_eos, left_batch
 
 from ahazero.models.loading import load_model_and_tokenizer
 from ahazero.rollout.captured_step import CapturedStep, decode_mask, supports_capture
@@ -22,19 +23,8 @@ def test_unknown_graph_mode_is_refused():
         GraphSampler(graph_mode="cudagraph")
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
-    model.eval()
-    return model, tok
-
-
 def _inputs(tok, model, device="cpu"):
-    enc = tok(["1 + 2 =", "What is 17 times 3, step by step?", "x"], return_tensors="pt", padding=True,
-              padding_side="left")
-    eos = model.generation_config.eos_token_id
-    eos = list(eos) if isinstance(eos, list | tuple) else [eos]
-    return enc["input_ids"].to(device), enc["attention_mask"].to(device), eos
+    return (*left_batch(tok, MIXED_PROMPTS, device), eos_list(model))
 
 
 @pytest.mark.parametrize("grouped", [True, False])
@@ -45,11 +35,7 @@ def test_capture_mode_mask_gives_the_same_tokens(tiny, grouped):
     kwargs = dict(max_new_tokens=24, eos_token_ids=eos, pad_token_id=tok.pad_token_id, do_sample=False)
     ours = GraphSampler(compile=False, graph_mode="capture", grouped_attention=grouped).generate(model, ids, mask,
                                                                                                  **kwargs)
-    ref = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=24, do_sample=False,
-                         eos_token_id=eos, pad_token_id=tok.pad_token_id)[:, ids.shape[1]:]
-    for row, ref_row in zip(ours, ref.tolist()):
-        cut = next((i + 1 for i, t in enumerate(ref_row) if t in eos), len(ref_row))
-        assert row == ref_row[:cut]
+    assert ours == generate_until_eos(model, tok, ids, mask, eos, 24)
 
 
 def test_capture_mode_with_compaction_and_shared_prefill_matches(tiny):

@@ -4,46 +4,26 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import MIXED_PROMPTS, eos_list, generate_until_eos, left_batch
 
 from ahazero.models.loading import load_model_and_tokenizer
 from ahazero.rollout.graph_sampler import GraphSampler, sample_next
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
-    model.eval()
-    return model, tok
-
-
-def _batch(tok, texts):
-    enc = tok(texts, return_tensors="pt", padding=True, padding_side="left")
-    return enc["input_ids"], enc["attention_mask"]
-
-
-def _eos(tok, model):
-    eos = model.generation_config.eos_token_id
-    return list(eos) if isinstance(eos, list | tuple) else [eos]
-
-
 def test_greedy_matches_model_generate_with_left_padding(tiny):
     model, tok = tiny
-    ids, mask = _batch(tok, ["1 + 2 =", "What is 17 times 3, step by step?", "x"])
-    eos = _eos(tok, model)
+    ids, mask = left_batch(tok, MIXED_PROMPTS)
+    eos = eos_list(model)
     ours = GraphSampler(compile=False).generate(model, ids, mask, max_new_tokens=24, eos_token_ids=eos,
                                                 pad_token_id=tok.pad_token_id, do_sample=False)
-    ref = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=24, do_sample=False,
-                         eos_token_id=eos, pad_token_id=tok.pad_token_id)[:, ids.shape[1]:]
-    for row, ref_row in zip(ours, ref.tolist()):
-        cut = next((i + 1 for i, t in enumerate(ref_row) if t in eos), len(ref_row))
-        assert row == ref_row[:cut]
+    assert ours == generate_until_eos(model, tok, ids, mask, eos, 24)
 
 
 def test_cache_is_reused_and_reset_between_calls(tiny):
     model, tok = tiny
-    ids, mask = _batch(tok, ["2 + 2 =", "3 + 5 ="])
+    ids, mask = left_batch(tok, ["2 + 2 =", "3 + 5 ="])
     sampler = GraphSampler(compile=False)
-    kwargs = dict(max_new_tokens=12, eos_token_ids=_eos(tok, model), pad_token_id=tok.pad_token_id, do_sample=False)
+    kwargs = dict(max_new_tokens=12, eos_token_ids=eos_list(model), pad_token_id=tok.pad_token_id, do_sample=False)
     first = sampler.generate(model, ids, mask, **kwargs)
     second = sampler.generate(model, ids, mask, **kwargs)
     assert first == second and len(sampler.pool) == 1
@@ -87,8 +67,8 @@ def test_sampling_follows_the_softmax_and_filters():
 
 def test_a_failing_compile_falls_back_to_eager_decoding(tiny, monkeypatch, caplog):
     model, tok = tiny
-    ids, mask = _batch(tok, ["4 + 4 =", "9 - 3 ="])
-    kwargs = dict(max_new_tokens=10, eos_token_ids=_eos(tok, model), pad_token_id=tok.pad_token_id, do_sample=False)
+    ids, mask = left_batch(tok, ["4 + 4 =", "9 - 3 ="])
+    kwargs = dict(max_new_tokens=10, eos_token_ids=eos_list(model), pad_token_id=tok.pad_token_id, do_sample=False)
     expected = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
 
     def broken_compile(fn, **options):
@@ -106,8 +86,8 @@ def test_a_failing_compile_falls_back_to_eager_decoding(tiny, monkeypatch, caplo
 
 def test_a_failing_recording_falls_back_to_eager_decoding(tiny, caplog):
     model, tok = tiny
-    ids, mask = _batch(tok, ["4 + 4 =", "9 - 3 ="])
-    kwargs = dict(max_new_tokens=10, eos_token_ids=_eos(tok, model), pad_token_id=tok.pad_token_id, do_sample=False)
+    ids, mask = left_batch(tok, ["4 + 4 =", "9 - 3 ="])
+    kwargs = dict(max_new_tokens=10, eos_token_ids=eos_list(model), pad_token_id=tok.pad_token_id, do_sample=False)
     expected = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
     sampler = GraphSampler(compile=True)  # the default graph_mode, 'capture'; this machine has no CUDA to record on
     with caplog.at_level("WARNING", logger="ahazero.rollout.graph_sampler"):
@@ -148,7 +128,7 @@ PROMPTS = ["1 + 2 =", "What is 17 times 3, step by step?", "x", "42 - 7 = ?", "h
 def test_fast_paths_greedy_match_model_generate(chaotic, options):
     """Each prompt four times, left-padded, rows ending at different steps: token for token equal."""
     model, tok, eos = chaotic
-    ids, mask = _batch(tok, PROMPTS * 4)
+    ids, mask = left_batch(tok, PROMPTS * 4)
     ref = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=20, do_sample=False,
                          eos_token_id=eos, pad_token_id=tok.pad_token_id)[:, ids.shape[1]:].tolist()
     expected = [row[: next((i + 1 for i, t in enumerate(row) if t in eos), len(row))] for row in ref]
@@ -176,7 +156,7 @@ def test_compacted_and_shared_sampling_matches_generate_in_distribution(tiny):
     """
     model, tok = tiny
     n, steps = 800, 10
-    ids, mask = _batch(tok, ["12 + 7 ="] * n)
+    ids, mask = left_batch(tok, ["12 + 7 ="] * n)
     keep = int(model(input_ids=ids[:1], attention_mask=mask[:1]).logits[0, -1].argmax())
     eos = [t for t in range(model.config.vocab_size) if t != keep]
 
@@ -212,7 +192,7 @@ def test_shared_prefill_first_token_distribution(tiny_model_dir):
     model, tok = load_model_and_tokenizer("tiny", dtype="float32")
     model.eval()
     n = 3000
-    ids, mask = _batch(tok, ["12 + 7 ="] * n)
+    ids, mask = left_batch(tok, ["12 + 7 ="] * n)
     vocab = model.config.vocab_size
 
     def reference(seed):
@@ -224,7 +204,7 @@ def test_shared_prefill_first_token_distribution(tiny_model_dir):
     def ours(temperature):
         torch.manual_seed(3)
         sampler = GraphSampler(compile=False, share_prefill=True)
-        out = sampler.generate(model, ids, mask, max_new_tokens=1, eos_token_ids=_eos(tok, model),
+        out = sampler.generate(model, ids, mask, max_new_tokens=1, eos_token_ids=eos_list(model),
                                pad_token_id=tok.pad_token_id, temperature=temperature)
         assert sampler.last_stats["prefill_rows"] == 1
         return torch.bincount(torch.tensor([row[0] for row in out]), minlength=vocab).float() / n
@@ -261,8 +241,8 @@ def test_cache_pool_keeps_within_its_count_and_bytes(tiny):
     from ahazero.rollout.static_cache import CachePool, cache_bytes
 
     model, tok = tiny
-    ids, mask = _batch(tok, ["1 + 1 =", "2 + 2 ="])
-    kwargs = dict(eos_token_ids=_eos(tok, model), pad_token_id=tok.pad_token_id, do_sample=False)
+    ids, mask = left_batch(tok, ["1 + 1 =", "2 + 2 ="])
+    kwargs = dict(eos_token_ids=eos_list(model), pad_token_id=tok.pad_token_id, do_sample=False)
     sampler = GraphSampler(compile=False)
     sampler.pool = CachePool(max_entries=2)
     for new in (4, 5, 6):  # three lengths: three shapes

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers import MIXED_PROMPTS, eos_list, generate_until_eos, left_batch
 
-from ahazero.models.loading import load_model_and_tokenizer
 from ahazero.rollout import grouped_attention as ga
 from ahazero.rollout.graph_sampler import GraphSampler
 
@@ -69,13 +69,6 @@ def test_switch_is_scoped_and_restored_on_error():
         assert not switched
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    model, tok = load_model_and_tokenizer("tiny", dtype="float32")
-    model.eval()
-    return model, tok
-
-
 def test_sampler_uses_it_and_matches_generate(tiny, monkeypatch):
     model, tok = tiny
     assert model.config._attn_implementation == "sdpa" and ga.uses_grouped_heads(model.config)
@@ -90,19 +83,12 @@ def test_sampler_uses_it_and_matches_generate(tiny, monkeypatch):
     from transformers.modeling_utils import AttentionInterface
 
     monkeypatch.setitem(AttentionInterface._global_mapping, ga.ATTENTION_NAME, spy)
-    enc = tok(["1 + 2 =", "What is 17 times 3, step by step?", "x"], return_tensors="pt", padding=True,
-              padding_side="left")
-    ids, mask = enc["input_ids"], enc["attention_mask"]
-    eos = model.generation_config.eos_token_id
-    eos = list(eos) if isinstance(eos, list | tuple) else [eos]
+    ids, mask = left_batch(tok, MIXED_PROMPTS)
+    eos = eos_list(model)
     kwargs = dict(max_new_tokens=20, eos_token_ids=eos, pad_token_id=tok.pad_token_id, do_sample=False)
     grouped = GraphSampler(compile=False).generate(model, ids, mask, **kwargs)
     assert 1 in seen and model.config._attn_implementation == "sdpa"
     seen.clear()
     plain = GraphSampler(compile=False, grouped_attention=False).generate(model, ids, mask, **kwargs)
     assert not seen and grouped == plain
-    ref = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=20, do_sample=False,
-                         eos_token_id=eos, pad_token_id=tok.pad_token_id)[:, ids.shape[1]:]
-    for row, ref_row in zip(grouped, ref.tolist()):
-        cut = next((i + 1 for i, t in enumerate(ref_row) if t in eos), len(ref_row))
-        assert row == ref_row[:cut]
+    assert grouped == generate_until_eos(model, tok, ids, mask, eos, 20)
