@@ -24,7 +24,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_NODES", "YamlLoadError", "file_kind", "parse_yaml_text", "read_yaml_file",
+from ahazero.cache.paths import file_kind
+
+__all__ = ["MAX_CONFIG_BYTES", "MAX_NODES", "YamlLoadError", "parse_yaml_text", "read_yaml_file",
            "yaml_problem"]
 
 #: The largest config file read (1 MiB; real configs are a few kB).
@@ -35,22 +37,6 @@ MAX_NODES = 100_000
 
 class YamlLoadError(ValueError):
     """A config file or override that cannot be read as bounded YAML."""
-
-
-def file_kind(mode: int) -> str:
-    """A readable name for the file type in an ``os.stat`` mode.
-
-    Example:
-        >>> import os
-        >>> file_kind(os.stat(".").st_mode)
-        'folder'
-    """
-    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-                       (stat.S_ISSOCK, "socket"), (stat.S_ISREG, "regular file")):
-        if test(mode):
-            return name
-    return "special file"
 
 
 def yaml_problem(err: yaml.YAMLError) -> str:

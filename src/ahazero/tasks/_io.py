@@ -30,6 +30,7 @@ from typing import Any
 
 import datasets
 
+from ahazero.cache.paths import file_kind
 from ahazero.tasks.base import TaskDataError
 
 __all__ = ["FILE_SUFFIXES", "MAX_JSON_BYTES", "check_data_file", "is_local_source", "load_hub_split", "probe_columns",
@@ -41,10 +42,6 @@ FILE_SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".parquet")
 #: The largest JSON / JSON Lines file read into memory (use Parquet for more).
 MAX_JSON_BYTES = 1 << 30
 _EXPECTED = "a .jsonl, .json or .parquet file of rows"
-_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISCHR, "character device"),
-          (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
-
-
 def is_local_source(source: str) -> bool:
     """Whether ``source`` names a local path rather than a hub dataset id.
 
@@ -100,8 +97,7 @@ def check_data_file(path: str | os.PathLike[str]) -> Path:
     except OSError as err:
         raise ValueError(f"{path}: cannot read it ({err.strerror or err})") from None
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _KINDS if test(info.st_mode)), "special file")
-        raise ValueError(f"{path} is a {kind}, not a data file; expected {_EXPECTED}")
+        raise ValueError(f"{path} is a {file_kind(info.st_mode)}, not a data file; expected {_EXPECTED}")
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")
