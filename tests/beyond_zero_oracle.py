@@ -4,7 +4,8 @@
 rejection samples would all be wrong, so the SFT steps after them would have nothing to train
 on. With ``AHAZERO="python tests/beyond_zero_oracle.py"`` the sample step's generations come
 from this oracle instead (per prompt: the cold-start chain of thought first, which is right,
-then a wrong answer), as in ``tests/stages/test_stages.py``; every other command is unchanged.
+then a wrong answer; ``tests/stages/test_stages.py`` uses the same oracle); every other command
+is unchanged.
 """
 
 from __future__ import annotations

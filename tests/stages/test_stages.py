@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
+from beyond_zero_oracle import oracle  # the first completion of each prompt right, the rest wrong
 from helpers import REPO, base_config
 
 import ahazero.stages.generate as generate
 import ahazero.stages.sft as sft_module
 from ahazero.config.schema import ConfigError, load_config, validate_dict
 from ahazero.observe.rundir import RunDirError, read_metrics
-from ahazero.stages.coldstart import chain_of_thought
 from ahazero.stages.plan import plan_stages
 from ahazero.stages.runner import run_stages
 from ahazero.stages.samples import SamplesError, read_samples
@@ -27,17 +26,6 @@ def pipeline(tmp_path, stages, **changes):
     return validate_dict(base_config(name="r1", output_root=str(tmp_path), logging={"report_to": []},
                                      task={"name": "arithmetic", "num_train": 8, "num_test": 2, "max_terms": 2},
                                      grpo=GRPO, sft=SFT, stages=stages, **changes))
-
-
-def oracle(model, tokenizer, prompts, sampling, quiet=False):
-    """Stands in for the model in a sample stage: the first completion of each prompt is right, the rest wrong."""
-    out = []
-    for prompt in prompts:
-        problem = re.search(r"Compute: [^<\n]*", prompt).group(0)
-        right = chain_of_thought({"problem": problem}, task="arithmetic")
-        out.append([{"text": right if k == 0 else "no idea\n</think>\n<answer>0</answer>", "tokens": 9,
-                     "truncated": False} for k in range(sampling.n)])
-    return out
 
 
 def test_models_and_samples_chain_from_stage_to_stage(tmp_path):
