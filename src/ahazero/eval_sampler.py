@@ -65,5 +65,5 @@ def graph_completions(model: Any, tokenizer: Any, prompts: Sequence[str], genera
             n = next((j for j, t in enumerate(tokens) if t in eos), len(tokens))
             out[i].append((tokenizer.decode(tokens[:n], skip_special_tokens=True), n))
         if advance is not None:
-            advance(len({i for i in chunk}))
+            advance(len(set(chunk)))
     return out
