@@ -6,7 +6,7 @@
 #
 # Steps (each logs to logs/<step>.log and adds one line to logs/status.txt):
 #   0-preflight  versions, GPU, the model in the cache, both configs checked
-#   1-calibrate  configs/aha.yaml's train problems (2- or 3-digit x 2-digit products) under the base
+#   1-calibrate  configs/aha-multiplication.yaml's train problems (2- or 3-digit x 2-digit products) under the base
 #                model: k=8 samples each at the recipe's temperature, as many problems as
 #                CAL_SECONDS allows (the first ones of the split); band 0.1-0.7 (1 to 5 right of 8)
 #   2-sweep      four runs at once (micro-batches of 16), each training until TRAIN_SECONDS
@@ -40,7 +40,7 @@ SMOKE=${SMOKE:-0}
 read -r -a AHZ <<< "${AHAZERO:-python3 -m ahazero}"
 PYTHON=${PYTHON:-python3}
 NAME=${NAME:-aha-sweep}
-AHA=configs/aha.yaml
+AHA=configs/aha-multiplication.yaml
 REF=configs/default.yaml
 MB=16                      # micro-batch of every run (so four share the GPU)
 BIG_ACCUM=32               # 16 x 32 = 512 completions a step

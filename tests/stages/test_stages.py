@@ -90,6 +90,22 @@ def test_grpo_then_sample_then_sft_end_to_end(tmp_path, tiny_model_dir, monkeypa
     assert load_config(root / "tune" / "config.yaml").run_dir == root / "tune"  # `ahazero eval` on a stage
 
 
+def test_a_warm_up_on_another_task_is_evaluated_on_both_tasks(tmp_path, tiny_model_dir):
+    warm = {"task": {"name": "linear_equation", "num_train": 8, "num_test": 3}}
+    cfg = pipeline(tmp_path, [{"name": "warm", "kind": "grpo", "overrides": warm}, {"name": "main", "kind": "grpo"}])
+    root = run_stages(cfg, cuda=False)
+    warm_evals = json.loads((root / "warm" / "stage.json").read_text())["evals"]
+    main_evals = json.loads((root / "main" / "stage.json").read_text())["evals"]
+    assert sorted(warm_evals) == ["base", "final"] and {e["task"] for e in warm_evals.values()} == {"linear_equation"}
+    assert sorted(main_evals) == ["base", "final", "start"]
+    assert {e["task"] for e in main_evals.values()} == {"arithmetic"}
+    assert main_evals["base"]["model"] == "tiny" and main_evals["start"]["model"] == str(root / "warm" / "model")
+    assert (warm_evals["final"]["n"], main_evals["final"]["n"]) == (3, 2)
+    report = (root / "report.md").read_text()
+    assert "### `linear_equation`" in report and "### `arithmetic`" in report
+    assert "| | base (`tiny`) | warm |" in report and "| | base (`tiny`) | main: start | main |" in report
+
+
 def test_a_sample_stage_that_keeps_nothing_stops_the_run(tmp_path, tiny_model_dir):
     cfg = pipeline(tmp_path, [{"name": "pick", "kind": "sample", "n": 1, "prompts": 1},
                               {"name": "tune", "kind": "sft"}])

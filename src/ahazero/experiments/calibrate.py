@@ -229,9 +229,9 @@ def calibrate(cfg: ExperimentConfig, settings: CalibrationSettings, *, out: str 
     """Sample, score and write a calibration file and its summary; return the summary.
 
     Example:
-        >>> summary = calibrate(load_config("configs/aha.yaml"), CalibrationSettings(k=8))   # doctest: +SKIP
+        >>> summary = calibrate(load_config("configs/aha-multiplication.yaml"), CalibrationSettings(k=8))   # doctest: +SKIP
         >>> summary["kept"], summary["file"]                                                   # doctest: +SKIP
-        (812, 'calibration/aha.jsonl')
+        (812, 'calibration/aha-multiplication.jsonl')
     """
     import torch
     from transformers import set_seed

@@ -17,8 +17,8 @@ Example:
           --eval --parallel 4
     $ ahazero sweep configs/aha.yaml --grid grpo.temperature=1.0,1.2 --grid rewards.1.weight=0,0.1 \\
           --eval --parallel 4 --resume          # after an interruption
-    $ ahazero sweep configs/aha.yaml --variant cal task.calibration=calibration/aha.jsonl \\
-          --variant ref config=configs/default.yaml preset=big-batch --eval --parallel 2
+    $ ahazero sweep configs/aha.yaml --seeds 3 --variant b512 --variant b128 grpo.max_steps=60 \\
+          grpo.gradient_accumulation_steps=4 grpo.learning_rate=5e-6 --eval --parallel 2
 
     >>> command_prefix()[1:]
     ['-m', 'ahazero']

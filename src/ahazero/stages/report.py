@@ -2,7 +2,7 @@
 
 ``runs/<name>/report.md`` holds two tables: what each stage did (kind, input, wall time,
 steps, samples kept) and the held-out evaluation of the base model and of every grpo/sft
-stage's final model, one column each. ``runs/<name>/report/report.html`` is ``ahazero report``
+stage's final model, one column each (a table per task when stages train on different tasks). ``runs/<name>/report/report.html`` is ``ahazero report``
 over the grpo and sft stages (training curves, aha test, the same evaluations).
 
 Example:
@@ -20,7 +20,7 @@ from typing import Any
 from ahazero.config.schema import ExperimentConfig
 from ahazero.stages.plan import stage_status
 
-__all__ = ["held_out_table", "stage_table", "write_stage_report"]
+__all__ = ["held_out_table", "stage_table", "tasks_apart", "write_stage_report"]
 
 logger = logging.getLogger("ahazero.stages.report")
 
@@ -52,6 +52,23 @@ def held_out_table(columns: Sequence[tuple[str, dict[str, Any]]]) -> str:
     for key, label, form in HELD_OUT_ROWS:
         lines.append(f"| {label} | " + " | ".join(_fmt(results.get(key), form) for _, results in columns) + " |")
     return "\n".join(lines)
+
+
+def tasks_apart(columns: Sequence[tuple[str, dict[str, Any]]], default: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Group evaluated columns by the task they were evaluated on (stages may train on different tasks).
+
+    An evaluation without a ``task`` counts as the config's (``default``); the order of first
+    appearance is kept, so a warm-up stage's task comes before the main one's.
+
+    Example:
+        >>> cols = [("base", {"task": "arithmetic"}), ("warm", {"task": "arithmetic"}), ("rl", {"task": "gsm8k"})]
+        >>> {task: [name for name, _ in c] for task, c in tasks_apart(cols, "gsm8k").items()}
+        {'arithmetic': ['base', 'warm'], 'gsm8k': ['rl']}
+    """
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, results in columns:
+        groups.setdefault(str(results.get("task") or default), []).append((name, results))
+    return groups
 
 
 def _did(record: dict[str, Any]) -> str:
@@ -99,14 +116,21 @@ def write_stage_report(cfg: ExperimentConfig, plan: Sequence[Any], *, html: bool
         evals = (record or {}).get("evals") or {}
         if "base" in evals:
             columns.append((f"base (`{evals['base'].get('model')}`)", evals["base"]))
+        if "start" in evals:
+            columns.append((f"{name}: start", evals["start"]))
         if "final" in evals:
             columns.append((name, evals["final"]))
     body = [f"# Stages of `{cfg.name}`", "", " -> ".join(f"{n} ({k})" for n, k, _ in records), "",
             "## Stages", "", stage_table(records), ""]
-    if columns:
-        body += ["## Held-out evaluation", "",
-                 f"Greedy decoding on the `{cfg.task.name}` test split, scored with the config's rewards "
-                 "(`ahazero eval`; each stage's `eval/` folder has the completions).", "", held_out_table(columns), ""]
+    by_task = tasks_apart(columns, cfg.task.name)
+    if by_task:
+        body += ["## Held-out evaluation", ""]
+        for task, task_columns in by_task.items():
+            if len(by_task) > 1:
+                body += [f"### `{task}`", ""]
+            body += [f"Greedy decoding on the `{task}` test split, scored with the config's rewards "
+                     "(`ahazero eval`; each stage's `eval/` folder has the completions).", "",
+                     held_out_table(task_columns), ""]
     md = root / "report.md"
     md.write_text("\n".join(body), encoding="utf-8")
     trained = [stage.run_dir for stage, (_, _, record) in zip(plan, records)

@@ -4,7 +4,9 @@ Every stage is checked first (:func:`~ahazero.stages.plan.plan_stages`). Then ea
 turn: ``grpo`` as ``ahazero train``, ``sft`` as ``ahazero sft``, ``sample`` as ``ahazero
 sample``, ``coldstart`` as ``ahazero coldstart``; a grpo or sft stage then evaluates its final
 model on the held-out split (greedy, like ``ahazero eval``), and the first one also the model
-it started from (``eval/base.json``). A finished stage writes ``stage.json``; with ``resume``
+it started from (``eval/base.json``). A later stage on another task (a warm-up on arithmetic,
+then GSM8K) also evaluates the config's base model and the model it started from on its own
+task (``evals`` ``base`` and ``start`` in its ``stage.json``). A finished stage writes ``stage.json``; with ``resume``
 finished stages are skipped and an interrupted grpo/sft stage continues from its last
 checkpoint. At the end :mod:`ahazero.stages.report` writes ``runs/<name>/report.md`` and the
 HTML report over the stages.
@@ -81,7 +83,7 @@ def _evaluate(stage: PlannedStage, model: str, *, cuda: bool) -> dict[str, Any]:
     results = evaluate(cfg, model=model, settings=settings)
     logger.info("stage %s: %s model pass@1 %.3f on %d held-out problems", stage.name, results["tag"],
                 results["pass@1"] or 0.0, results["n"])
-    return {key: results.get(key) for key in ("tag", "model", "n", "pass@1", "format_rate", "think_tokens_mean",
+    return {key: results.get(key) for key in ("tag", "model", "task", "n", "pass@1", "format_rate", "think_tokens_mean",
                                               "think_tokens_closed_mean", "reflection_rate",
                                               "language_consistency", "truncation_rate")}
 
@@ -166,6 +168,7 @@ def run_stages(cfg: ExperimentConfig, *, resume: bool = False, stop_after: str |
                        "they are, and run.json keeps the history")
     root.write_info(config_text=text, seed=cfg.seed, device="cuda" if cuda else "cpu", extra={"stages": names})
     base_stage = _first_evaluating(plan)
+    base_task = next((s.config.task.model_dump() for s in plan if s.name == base_stage), None)
     for stage in plan:
         if stage_status(stage.run_dir) is not None:
             logger.info("stage %d/%d %s (%s): finished before, skipped", stage.index + 1, len(plan), stage.name,
@@ -183,6 +186,12 @@ def run_stages(cfg: ExperimentConfig, *, resume: bool = False, stop_after: str |
                 started = time.time()
                 if stage.name == base_stage:
                     evals["base"] = _evaluate(stage, "base", cuda=cuda)
+                elif stage.config.task.model_dump() != base_task:
+                    # another task than the base model was evaluated on: the base model on this one too,
+                    # and the model this stage started from (what the stages before it transferred)
+                    evals["base"] = _evaluate(stage, cfg.model.name_or_path, cuda=cuda)
+                    if stage.model != cfg.model.name_or_path:
+                        evals["start"] = _evaluate(stage, "base", cuda=cuda)
                 evals["final"] = _evaluate(stage, "final", cuda=cuda)
                 record["eval_seconds"] = time.time() - started
             record.update(evals=evals, status="done", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
