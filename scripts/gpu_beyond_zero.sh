@@ -30,6 +30,7 @@
 #   AHAZERO             the command (default: python3 -m ahazero)
 #   PYTHON              runs the table script (default: python3)
 #   PARALLEL=1          run the two comparisons side by side (default); 0: one after the other
+#   PARTS="distill coldstart"  the comparisons to run (default both; e.g. PARTS=distill)
 #   TEACHER_WAIT=720    seconds to wait for the teacher's final model; POLL=10
 #   DEADLINE=840        seconds: no training, sampling or wait runs past it; each ends EVAL_RESERVE=90 s
 #                       before it, so that the evals after it (never cut) still fit. Per-step timeouts:
@@ -50,6 +51,11 @@ read -r -a AZ <<< "${AHAZERO:-python3 -m ahazero}"
 PYTHON=${PYTHON:-python3}
 SMOKE=${SMOKE:-0}
 PARALLEL=${PARALLEL:-1}
+PARTS=${PARTS:-distill coldstart}
+for part in $PARTS; do
+  [[ $part == distill || $part == coldstart ]] || { echo "PARTS: unknown part '$part' (choose from: distill coldstart)" >&2; exit 2; }
+done
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 TEACHER_WAIT=${TEACHER_WAIT:-720}
 POLL=${POLL:-10}
 PREFIX=${PREFIX:-bz}
@@ -243,7 +249,11 @@ coldstart() {
 echo "=== $(date '+%F %T') gpu_beyond_zero.sh teacher=$TEACHER smoke=$SMOKE parallel=$PARALLEL prefix=$PREFIX" >> "$STATUS"
 echo "status: $STATUS, logs: $LOG_DIR/<step>.log, teacher: $TEACHER"
 START=$SECONDS
-if [[ $PARALLEL == 1 ]]; then
+if ! has_part coldstart; then
+  distill
+elif ! has_part distill; then
+  coldstart
+elif [[ $PARALLEL == 1 ]]; then
   ( trap '[[ -n $CHILD ]] && kill -TERM "$CHILD" 2> /dev/null; exit 143' TERM; coldstart ) &
   COLD_PID=$!
   distill

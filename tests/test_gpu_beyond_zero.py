@@ -229,3 +229,16 @@ def test_table_docstring_examples(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = doctest.testmod(load_table_module(), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_parts_picks_one_comparison_and_refuses_an_unknown_one(tmp_path):
+    work = workdir(tmp_path)
+    (work / "runs" / "big-batch" / "model").mkdir(parents=True)
+    (work / "runs" / "big-batch" / "model" / "config.json").write_text("{}")
+    fake = f"{sys.executable} {REPO / 'tests' / 'beyond_zero_fake.py'}"
+    done = run_script(work, fake, FAKE_AHAZERO_LOG=str(tmp_path / "commands.jsonl"), PARTS="distill")
+    assert done.returncode == 0, done.stdout + done.stderr
+    ran = set(status_of(work))
+    assert {s for s in STEPS if s.startswith("d")} <= ran and not any(s.startswith("c") for s in ran)
+    wrong = run_script(work, fake, FAKE_AHAZERO_LOG=str(tmp_path / "commands.jsonl"), PARTS="distil")
+    assert wrong.returncode == 2 and "unknown part 'distil' (choose from: distill coldstart)" in wrong.stderr
