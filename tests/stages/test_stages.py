@@ -148,7 +148,7 @@ def test_resume_runs_only_the_unfinished_stages(tmp_path, tiny_model_dir, monkey
     assert "| rl | grpo |" in (root / "report.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["coldstart.yaml", "distill-grpo.yaml", "distill-sft.yaml"])
+@pytest.mark.parametrize("name", ["coldstart.yaml", "distill-grpo.yaml", "distill-sft.yaml", "gsm8k-warm.yaml"])
 @pytest.mark.parametrize("cuda", [True, False], ids=["gpu-profile", "cpu-profile"])
 def test_shipped_stage_configs_check_every_stage(name, cuda, tmp_path):
     cfg = resolve_for_device(load_config(REPO / "configs" / name, [f"output_root={tmp_path}"]), cuda=cuda)

@@ -9,11 +9,12 @@ Memory: ``full-bf16``, ``gradient-checkpointing``, ``lora``, ``lora-24gb``, ``li
 Speed: ``fast-rollouts`` turns on the exact big-batch paths (one prefill per distinct
 prompt, compacted decode batches, length-sorted micro-batches). Recipe: ``big-batch``
 trains with 4x the completions per step (512 with 16 per prompt), twice the learning rate
-and a third of the default recipe's 60 steps.
+and a third of the default recipe's 60 steps; ``one-minute`` is big-batch in micro-batches
+of 128, stopped before a step would end past 58 s of training.
 
 Example:
     >>> sorted(PRESETS)
-    ['big-batch', 'fast-rollouts', 'full-bf16', 'gradient-checkpointing', 'liger', 'lora', 'lora-24gb']
+    ['big-batch', 'fast-rollouts', 'full-bf16', 'gradient-checkpointing', 'liger', 'lora', 'lora-24gb', 'one-minute']
     >>> preset_overrides(["lora"])["model.lora"]
     {'r': 16, 'alpha': 32, 'dropout': 0.0, 'target_modules': 'all-linear'}
 """
@@ -87,6 +88,21 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "grpo.warmup_steps": 1,
             "generation.share_prefill": True,
             "update.sort_by_length": True,
+        },
+    ),
+    "one-minute": (
+        "big-batch in micro-batches of 128 for at most 58 s of training (max_train_seconds): the default recipe's "
+        "learning in a minute on an H200-class GPU (about 72 GiB at the peak); a slower GPU trains fewer steps",
+        {
+            "grpo.per_device_train_batch_size": 128,
+            "grpo.gradient_accumulation_steps": 4,
+            "grpo.learning_rate": 1.0e-5,
+            "grpo.max_steps": 20,
+            "grpo.warmup_steps": 1,
+            "generation.share_prefill": True,
+            "update.sort_by_length": True,
+            "grpo.save_steps": 20,
+            "max_train_seconds": 58,
         },
     ),
 }
