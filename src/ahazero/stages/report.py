@@ -2,8 +2,9 @@
 
 ``runs/<name>/report.md`` holds two tables: what each stage did (kind, input, wall time,
 steps, samples kept) and the held-out evaluation of the base model and of every grpo/sft
-stage's final model, one column each (a table per task when stages train on different tasks). ``runs/<name>/report/report.html`` is ``ahazero report``
-over the grpo and sft stages (training curves, aha test, the same evaluations).
+stage's final model, one column each (a table per task when stages train on different
+tasks). ``runs/<name>/report/report.html`` is ``ahazero report`` over the grpo and sft
+stages (training curves, aha test, the same evaluations).
 
 Example:
     >>> print(held_out_table([("base", {"pass@1": 0.25, "n": 4}), ("rl", {"pass@1": 0.5, "n": 4})]).splitlines()[2])
@@ -54,7 +55,8 @@ def held_out_table(columns: Sequence[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def tasks_apart(columns: Sequence[tuple[str, dict[str, Any]]], default: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+def tasks_apart(columns: Sequence[tuple[str, dict[str, Any]]],
+                default: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Group evaluated columns by the task they were evaluated on (stages may train on different tasks).
 
     An evaluation without a ``task`` counts as the config's (``default``); the order of first
