@@ -101,6 +101,7 @@ def test_a_warm_up_on_another_task_is_evaluated_on_both_tasks(tmp_path, tiny_mod
     assert {e["task"] for e in main_evals.values()} == {"arithmetic"}
     assert main_evals["base"]["model"] == "tiny" and main_evals["start"]["model"] == str(root / "warm" / "model")
     assert (warm_evals["final"]["n"], main_evals["final"]["n"]) == (3, 2)
+    assert sorted(p.name for p in (root / "main" / "eval").glob("*.json")) == ["final.json", "tiny.json", "warm-final.json"]
     report = (root / "report.md").read_text()
     assert "### `linear_equation`" in report and "### `arithmetic`" in report
     assert "| | base (`tiny`) | warm |" in report and "| | base (`tiny`) | main: start | main |" in report

@@ -6,7 +6,8 @@ sample``, ``coldstart`` as ``ahazero coldstart``; a grpo or sft stage then evalu
 model on the held-out split (greedy, like ``ahazero eval``), and the first one also the model
 it started from (``eval/base.json``). A later stage on another task (a warm-up on arithmetic,
 then GSM8K) also evaluates the config's base model and the model it started from on its own
-task (``evals`` ``base`` and ``start`` in its ``stage.json``). A finished stage writes ``stage.json``; with ``resume``
+task (``evals`` ``base`` and ``start`` in its ``stage.json``; ``eval/<model name>.json`` and
+``eval/<previous stage>-final.json``). A finished stage writes ``stage.json``; with ``resume``
 finished stages are skipped and an interrupted grpo/sft stage continues from its last
 checkpoint. At the end :mod:`ahazero.stages.report` writes ``runs/<name>/report.md`` and the
 HTML report over the stages.
@@ -190,8 +191,8 @@ def run_stages(cfg: ExperimentConfig, *, resume: bool = False, stop_after: str |
                     # another task than the base model was evaluated on: the base model on this one too,
                     # and the model this stage started from (what the stages before it transferred)
                     evals["base"] = _evaluate(stage, cfg.model.name_or_path, cuda=cuda)
-                    if stage.model != cfg.model.name_or_path:
-                        evals["start"] = _evaluate(stage, "base", cuda=cuda)
+                    if stage.model != cfg.model.name_or_path:  # by its path: tagged after its stage, not 'base'
+                        evals["start"] = _evaluate(stage, str(stage.model), cuda=cuda)
                 evals["final"] = _evaluate(stage, "final", cuda=cuda)
                 record["eval_seconds"] = time.time() - started
             record.update(evals=evals, status="done", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
