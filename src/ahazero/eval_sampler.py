@@ -43,27 +43,23 @@ def graph_completions(model: Any, tokenizer: Any, prompts: Sequence[str], genera
     ``advance(n)`` is called after each batch with the number of prompts it finished.
     """
     from ahazero.rollout.backends import graph_sampler
-    from ahazero.rollout.batching import eos_token_ids, left_pad
+    from ahazero.rollout.batching import completions_in_batches, eos_token_ids, left_pad
 
     sampler = graph_sampler(generation)
     eos = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    flat = [i for i in range(len(prompts)) for _ in range(k)]
-    rows_per_batch = max(k, batch_size // k * k)
+    width = min(max(k, batch_size // k * k), len(prompts) * k)  # whole prompts per batch; one shape for all
     device = next(model.parameters()).device
     bucket = max(1, int(generation.prompt_bucket))
-    out: list[list[tuple[str, int]]] = [[] for _ in prompts]
-    for start in range(0, len(flat), rows_per_batch):
-        chunk = flat[start:start + rows_per_batch]
-        filled = chunk + [chunk[-1]] * (rows_per_batch - len(chunk)) if len(flat) > rows_per_batch else chunk
-        ids, mask = left_pad([encoded[i] for i in filled], pad_id, bucket)
-        generated = sampler.generate(model, ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
-                                     eos_token_ids=eos, pad_token_id=pad_id, temperature=temperature,
-                                     top_p=top_p, do_sample=sample)
-        for i, tokens in zip(chunk, generated, strict=False):
-            n = next((j for j, t in enumerate(tokens) if t in eos), len(tokens))
-            out[i].append((tokenizer.decode(tokens[:n], skip_special_tokens=True), n))
-        if advance is not None:
-            advance(len(set(chunk)))
-    return out
+
+    def generate(rows: list[Sequence[int]]) -> list[list[int]]:
+        ids, mask = left_pad(rows + [rows[-1]] * (width - len(rows)), pad_id, bucket)
+        return sampler.generate(model, ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
+                                eos_token_ids=eos, pad_token_id=pad_id, temperature=temperature, top_p=top_p,
+                                do_sample=sample)
+
+    done = None if advance is None else (lambda chunk: advance(len(set(chunk))))
+    completions = completions_in_batches(encoded, k, width, generate, eos=eos, limit=max_new_tokens, advance=done)
+    return [[(tokenizer.decode(ids, skip_special_tokens=True), len(ids)) for ids, _ in group]
+            for group in completions]

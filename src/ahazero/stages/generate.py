@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ahazero.rollout.batching import eos_token_ids, left_pad
+from ahazero.rollout.batching import completions_in_batches, eos_token_ids, left_pad
 from ahazero.rollout.graph_sampler import GraphSampler, error_summary
 
 __all__ = ["Sampling", "sample_completions"]
@@ -43,19 +43,11 @@ class Sampling:
     prompt_bucket: int = 64
 
 
-def _finish(ids: list[int], eos: set[int], limit: int) -> tuple[list[int], bool]:
-    """A completion's tokens up to (not including) its first EOS, and whether it hit the limit instead."""
-    for i, tok in enumerate(ids):
-        if tok in eos:
-            return ids[:i], False
-    return ids, len(ids) >= limit
-
-
 class _Generator:
     """One batch of prompts -> completion token ids, by the graph sampler or ``model.generate``."""
 
-    def __init__(self, model: Any, tokenizer: Any, sampling: Sampling) -> None:
-        self.model, self.tokenizer, self.sampling = model, tokenizer, sampling
+    def __init__(self, model: Any, tokenizer: Any, sampling: Sampling, width: int) -> None:
+        self.model, self.tokenizer, self.sampling, self.width = model, tokenizer, sampling, width
         self.eos = eos_token_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos[0]
         self.sampler = GraphSampler() if sampling.use_graph else None
@@ -73,6 +65,7 @@ class _Generator:
 
     def _graph(self, rows: Sequence[Sequence[int]]) -> list[list[int]]:
         s = self.sampling
+        rows = [*rows] + [rows[-1]] * (self.width - len(rows))  # the recorded graph needs every batch's shape
         ids, mask = left_pad(rows, self.pad_id, s.prompt_bucket)
         return self.sampler.generate(self.model, ids.to(self.device), mask.to(self.device),
                                      max_new_tokens=s.max_new_tokens, eos_token_ids=self.eos,
@@ -105,24 +98,12 @@ def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str], sampl
 
     model.eval()
     encoded = tokenizer(text=list(prompts))["input_ids"]  # as GRPOTrainer and SFTTrainer tokenize them
-    flat = [(p, encoded[p]) for p in range(len(prompts)) for _ in range(sampling.n)]
-    batch = max(1, min(sampling.batch_size, len(flat)))
-    generate = _Generator(model, tokenizer, sampling)
-    eos = set(generate.eos)
-    results: list[list[dict[str, Any]]] = [[] for _ in prompts]
+    width = max(1, min(sampling.batch_size, len(prompts) * sampling.n))
+    generate = _Generator(model, tokenizer, sampling, width)
     with Progress(transient=False, disable=quiet) as progress:
-        bar = progress.add_task(f"sampling {len(prompts)} prompts x {sampling.n}", total=len(flat))
-        for start in range(0, len(flat), batch):
-            chunk = flat[start:start + batch]
-            rows = [ids for _, ids in chunk]
-            if generate.sampler is not None:  # the compiled graph needs the shape of every other batch
-                rows += [rows[-1]] * (batch - len(rows))
-            outputs = generate(rows)[:len(chunk)]
-            for (prompt_index, _), ids in zip(chunk, outputs):
-                ids, truncated = _finish(list(ids), eos, sampling.max_new_tokens)
-                results[prompt_index].append({
-                    "text": tokenizer.decode(ids, skip_special_tokens=True), "tokens": len(ids),
-                    "truncated": truncated,
-                })
-            progress.advance(bar, len(chunk))
-    return results
+        bar = progress.add_task(f"sampling {len(prompts)} prompts x {sampling.n}", total=len(prompts) * sampling.n)
+        completions = completions_in_batches(encoded, sampling.n, width, generate, eos=set(generate.eos),
+                                             limit=sampling.max_new_tokens,
+                                             advance=lambda chunk: progress.advance(bar, len(chunk)))
+    return [[{"text": tokenizer.decode(ids, skip_special_tokens=True), "tokens": len(ids), "truncated": truncated}
+             for ids, truncated in group] for group in completions]
