@@ -136,7 +136,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         split=args.split,
         limit=args.limit,
         batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens or int(cfg.grpo.get("max_completion_length", 512)),
+        max_new_tokens=(int(cfg.grpo.get("max_completion_length", 512)) if args.max_new_tokens is None
+                        else args.max_new_tokens),
         samples=args.samples,
         temperature=args.temperature if args.temperature is not None else float(cfg.grpo.get("temperature", 1.0)),
         seed=cfg.seed,
@@ -169,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args(["train", "c.yaml", "seed=1"]).overrides
         ['seed=1']
     """
+    from ahazero.config.cli_numbers import non_negative_int, positive_int
+
     parser = argparse.ArgumentParser(prog="ahazero", description="Toy-scale R1-Zero: GRPO with rule-based rewards.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,11 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="base | final | latest | step-N | a model path, hub id or name (default: final if present)")
     p.add_argument("--split", default="test", choices=["test", "train"])
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
-    p.add_argument("--samples", type=int, default=0, help="k samples per problem for pass@k and maj@k")
+    p.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N problems")
+    p.add_argument("--samples", type=non_negative_int, default=0,
+                   help="k samples per problem for pass@k and maj@k (0: greedy only; else at least 2)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: grpo's)")
-    p.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
-    p.add_argument("--max-new-tokens", type=int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=64, help="sequences per generate call")
+    p.add_argument("--max-new-tokens", type=positive_int, default=None,
                    help="default: grpo.max_completion_length (else 512)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<name>/eval)")
     p.set_defaults(func=_cmd_eval)
@@ -258,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     from ahazero.cache.fetch import FetchError
-    from ahazero.config.reward_checks import RewardOutputError
+    from ahazero.config.exit_guard import UnfinishedRunError
+    from ahazero.config.reward_output import RewardError
     from ahazero.config.schema import ConfigError
     from ahazero.evaluate import EvalError
     from ahazero.observe.rundir import RunDirError
@@ -282,9 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvalError as err:
         print(f"eval error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except RewardOutputError as err:
+    except RewardError as err:
         print(f"reward error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except UnfinishedRunError as err:
+        print(f"run error: {_one_line(err)}", file=sys.stderr)
+        return 1
     except FetchError as err:
         print(f"fetch error: {err}", file=sys.stderr)
         return 1

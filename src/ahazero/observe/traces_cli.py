@@ -33,6 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ahazero.config.cli_numbers import non_negative_int, positive_int
 from ahazero.observe.aha import detect_aha
 from ahazero.observe.collapse import collapse_from_run
 from ahazero.observe.records import Problem, describe_problems
@@ -73,7 +74,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("run", help="run directory (runs/<name>) or a run name under runs/")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--step", type=int, default=None, help="one step")
+    which.add_argument("--step", type=positive_int, default=None, help="one step")
     which.add_argument("--steps", default=None, metavar="A:B", help="a step range, inclusive (1:10, :5, 50:)")
     which.add_argument("--last", action="store_true", help="the newest step with traces")
     ok = p.add_mutually_exclusive_group()
@@ -94,9 +95,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sort", choices=_DISPLAY_SORTS, default=None,
                    help="largest first: thinking tokens, total reward, or completion length")
     p.add_argument("--ascending", action="store_true", help="sort smallest first")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None,
                    help="completions to show (default 5; 2 per side with --compare; all with --json)")
-    p.add_argument("--max-chars", type=int, default=1200,
+    p.add_argument("--max-chars", type=non_negative_int, default=1200,
                    help="cut the middle of longer completions (0 = show everything)")
     cmp_ = p.add_mutually_exclusive_group()
     cmp_.add_argument("--compare", default=None, metavar="PROMPT_ID",
@@ -205,7 +206,7 @@ def _run(args: argparse.Namespace, console: Console, problems: list[Problem]) ->
         shown = [filter_traces(g, **filters) for g in (early, late)]
         if args.sort:
             shown = [sort_traces(g, args.sort, descending=not args.ascending) for g in shown]
-        limit = args.limit or 2
+        limit = 2 if args.limit is None else args.limit
         if args.json:
             for r in shown[0][:limit] + shown[1][:limit]:
                 console.out(json_line(r), highlight=False)

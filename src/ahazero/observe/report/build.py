@@ -34,6 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ahazero.config.cli_numbers import non_negative_int
 from ahazero.observe.aha import DEFINITION
 from ahazero.observe.collapse import first_alarms, settings_from_config
 from ahazero.observe.records import describe_problems
@@ -224,7 +225,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output folder or .html file (default: runs/<name>/report/ for one run; "
                         "<parent>/report-<a>-vs-<b>/ for several)")
     p.add_argument("--title", default=None, help="the report's title")
-    p.add_argument("--examples", type=int, default=2, help="example completions per side (default 2)")
+    p.add_argument("--examples", type=non_negative_int, default=2, help="example completions per side (default 2)")
     p.set_defaults(func=run_report)
     return p
 
