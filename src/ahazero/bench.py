@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ahazero.config.cli_numbers import non_negative_int, positive_float, positive_int
 from ahazero.bench_report import add_peak_shares, compare_cases, print_table, summarize_case
+from ahazero.config.cli_numbers import non_negative_int, positive_float, positive_int
 
 __all__ = ["BenchSettings", "add_parser", "bench_overrides", "parse_batches", "run_case", "summarize_case"]
 
