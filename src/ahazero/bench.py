@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ahazero.bench_report import add_peak_shares, compare_cases, print_table, summarize_case
-from ahazero.config.cli_numbers import non_negative_int, positive_float, positive_int
+from ahazero.config.cli_numbers import check_count
 
 __all__ = ["BenchSettings", "add_parser", "bench_overrides", "parse_batches", "run_case", "summarize_case"]
 
@@ -62,8 +62,10 @@ class BenchSettings:
 
     def __init__(self, *, prompts: int = 8, generations: int = 16, max_tokens: int = 512,
                  steps: int = 3, warmup: int = 1) -> None:
-        if min(prompts, generations, max_tokens, steps) < 1 or warmup < 0:
-            raise ValueError("prompts, generations, max_tokens and steps must be >= 1, warmup >= 0")
+        for flag, value in (("--prompts", prompts), ("--generations", generations), ("--max-tokens", max_tokens),
+                            ("--steps", steps)):
+            check_count(flag, value)
+        check_count("--warmup", warmup, least=0)
         self.prompts, self.generations, self.max_tokens = prompts, generations, max_tokens
         self.steps, self.warmup = steps, warmup
 
@@ -339,18 +341,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--presets", default="",
                    help="comma-separated memory presets to measure with the auto backend; join presets "
                         "with '+' to combine them (e.g. lora-24gb,full-bf16+gradient-checkpointing)")
-    p.add_argument("--prompts", type=positive_int, default=8, help="prompts per step (default 8; see --batches)")
+    p.add_argument("--prompts", type=int, default=8, help="prompts per step (default 8; see --batches)")
     p.add_argument("--batches", default="",
                    help="comma-separated completions per step to sweep (e.g. 128,256,512,1024), each a multiple of "
                         "--generations: every case runs at each (replaces --prompts)")
-    p.add_argument("--peak-tbps", type=positive_float, default=None,
+    p.add_argument("--peak-tbps", type=float, default=None,
                    help="the GPU's peak memory bandwidth in TB/s (default: from the device name)")
-    p.add_argument("--peak-tflops", type=positive_float, default=None,
+    p.add_argument("--peak-tflops", type=float, default=None,
                    help="the GPU's peak dense bf16 TFLOP/s (default: from the device name)")
-    p.add_argument("--generations", type=positive_int, default=16, help="completions per prompt (default 16)")
-    p.add_argument("--max-tokens", type=positive_int, default=512, help="max completion tokens (default 512)")
-    p.add_argument("--steps", type=positive_int, default=3, help="measured steps per case (default 3)")
-    p.add_argument("--warmup", type=non_negative_int, default=1, help="warm-up steps per case, reported apart (default 1)")
+    p.add_argument("--generations", type=int, default=16, help="completions per prompt (default 16)")
+    p.add_argument("--max-tokens", type=int, default=512, help="max completion tokens (default 512)")
+    p.add_argument("--steps", type=int, default=3, help="measured steps per case (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up steps per case, reported apart (default 1)")
     p.add_argument("--out", default="runs/bench/rollouts.json", help="JSON output file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)

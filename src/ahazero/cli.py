@@ -170,8 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args(["train", "c.yaml", "seed=1"]).overrides
         ['seed=1']
     """
-    from ahazero.config.cli_numbers import non_negative_int, positive_int
-
     parser = argparse.ArgumentParser(prog="ahazero", description="Toy-scale R1-Zero: GRPO with rule-based rewards.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,12 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="base | final | latest | step-N | a model path, hub id or name (default: final if present)")
     p.add_argument("--split", default="test", choices=["test", "train"])
-    p.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N problems")
-    p.add_argument("--samples", type=non_negative_int, default=0,
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
+    p.add_argument("--samples", type=int, default=0,
                    help="k samples per problem for pass@k and maj@k (0: greedy only; else at least 2)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: grpo's)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="sequences per generate call")
-    p.add_argument("--max-new-tokens", type=positive_int, default=None,
+    p.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
+    p.add_argument("--max-new-tokens", type=int, default=None,
                    help="default: grpo.max_completion_length (else 512)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<name>/eval)")
     p.set_defaults(func=_cmd_eval)
@@ -252,6 +250,17 @@ def _one_line(err: BaseException) -> str:
         'bad value in line 2'
     """
     return " ".join(str(err).split())
+
+
+def _end_progress_bars() -> None:
+    """Close the progress bars an error cut short, so that the error starts a line of its own."""
+    try:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
+    except Exception:  # noqa: BLE001 - only cosmetics
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -288,9 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"eval error: {_one_line(err)}", file=sys.stderr)
         return 2
     except RewardError as err:
+        _end_progress_bars()
         print(f"reward error: {_one_line(err)}", file=sys.stderr)
         return 2
     except UnfinishedRunError as err:
+        _end_progress_bars()
         print(f"run error: {_one_line(err)}", file=sys.stderr)
         return 1
     except FetchError as err:

@@ -1,81 +1,36 @@
-"""Counts and sizes on the command line (``--n``, ``--batch-size``, ``--max-new-tokens``, ...): checked as they are read.
+"""Counts and sizes given on the command line (``--limit``, ``--examples``, ...): 0 or a negative is a mistake.
 
-A count of 0 or a negative one is a mistake, never a request for the default: argparse
-refuses it at once (exit code 2, before any config or model loads) with a line naming the
-option, the value and what it takes. Pass these as ``type=`` to ``add_argument``.
+A command never replaces a count the user gave with its default (``n or 8`` would turn
+``--n 0`` into 8): an option left out is None and gets the default; one given is checked
+with :func:`check_count` before anything loads, and a bad one is a
+:class:`~ahazero.config.schema.ConfigError` (``config error: --limit must be at least 1
+(got 0)``, exit code 2).
 
 Example:
-    >>> import argparse
-    >>> p = argparse.ArgumentParser(prog="ahazero sample", exit_on_error=False)
-    >>> _ = p.add_argument("--n", type=positive_int)
-    >>> p.parse_args(["--n", "4"]).n
-    4
-    >>> p.parse_args(["--n", "0"])
+    >>> check_count("--limit", None), check_count("--limit", 3), check_count("--max-chars", 0, least=0)
+    (None, 3, 0)
+    >>> check_count("--limit", 0)
     Traceback (most recent call last):
     ...
-    argparse.ArgumentError: argument --n: must be a whole number of at least 1, got '0'
+    ahazero.config.schema.ConfigError: --limit must be at least 1 (got 0)
 """
 
 from __future__ import annotations
 
-import argparse
-import math
+from ahazero.config.schema import ConfigError
 
-__all__ = ["non_negative_int", "port_number", "positive_float", "positive_int"]
-
-
-def _whole(text: str, least: int, most: int | None = None) -> int:
-    try:
-        value = int(text.strip().replace("_", ""))
-    except ValueError:
-        value = None
-    if value is None or value < least or (most is not None and value > most):
-        span = f"from {least} to {most}" if most is not None else f"of at least {least}"
-        raise argparse.ArgumentTypeError(f"must be a whole number {span}, got {text!r}")
-    return value
+__all__ = ["check_count"]
 
 
-def positive_int(text: str) -> int:
-    """A whole number of at least 1 (an argparse ``type``).
+def check_count(flag: str, value: int | None, least: int = 1) -> int | None:
+    """``value`` when it was left out (None) or is at least ``least``; :class:`ConfigError` naming ``flag`` otherwise.
 
     Example:
-        >>> positive_int("8")
-        8
+        >>> check_count("--warmup", -1, least=0)
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: --warmup must be at least 0 (got -1)
     """
-    return _whole(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    """A whole number of at least 0 (an argparse ``type``), for options where 0 means something.
-
-    Example:
-        >>> non_negative_int("0")
-        0
-    """
-    return _whole(text, 0)
-
-
-def port_number(text: str) -> int:
-    """A TCP port, 1 to 65535 (an argparse ``type``).
-
-    Example:
-        >>> port_number("29500")
-        29500
-    """
-    return _whole(text, 1, 65535)
-
-
-def positive_float(text: str) -> float:
-    """A finite number above 0 (an argparse ``type``).
-
-    Example:
-        >>> positive_float("1.5")
-        1.5
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    if value is not None and value < least:
+        raise ConfigError(f"{flag} must be at least {least} (got {value})")
     return value

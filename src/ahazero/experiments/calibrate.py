@@ -30,7 +30,6 @@ from typing import Any
 
 from rich.console import Console
 
-from ahazero.config.cli_numbers import positive_float, positive_int
 from ahazero.config.schema import ConfigError, ExperimentConfig, validate_dict
 from ahazero.observe.tracing import CORRECTNESS_REWARDS
 from ahazero.tasks.calibration import band_counts, write_calibration
@@ -128,8 +127,9 @@ def without_calibration(cfg: ExperimentConfig) -> ExperimentConfig:
 def _sampling(args: Any) -> dict[str, Any]:
     """The rollout sampling settings of a built ``GRPOConfig``."""
     return {"temperature": float(args.temperature), "top_p": float(args.top_p if args.top_p is not None else 1.0),
-            "top_k": int(args.top_k or 0), "max_new_tokens": int(args.max_completion_length),
-            "repetition_penalty": float(args.repetition_penalty or 1.0), "min_p": args.min_p,
+            "top_k": 0 if args.top_k is None else int(args.top_k), "max_new_tokens": int(args.max_completion_length),
+            "repetition_penalty": (1.0 if args.repetition_penalty is None
+                                   else float(args.repetition_penalty)), "min_p": args.min_p,
             "generation_kwargs": dict(args.generation_kwargs or {})}
 
 
@@ -373,12 +373,12 @@ def add_parser(subparsers: Any) -> Any:
                     "task.calibration=FILE task.pass_rate_band=[LOW,HIGH].")
     p.add_argument("config", help="the config to calibrate (model, task, prompt, rewards, grpo sampling settings)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. task.num_train=1000")
-    p.add_argument("--k", type=positive_int, default=8, help="samples per problem (default 8)")
+    p.add_argument("--k", type=int, default=8, help="samples per problem (default 8)")
     p.add_argument("--band", default="0.1,0.7", help="pass-rate band LOW,HIGH counted in the summary (default 0.1,0.7)")
     p.add_argument("--model", default="base", help="base (the config's model) or a model path / hub id / name")
-    p.add_argument("--limit", type=positive_int, default=None, help="calibrate only the first N train problems")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="sequences per generation call (default 256)")
-    p.add_argument("--max-seconds", type=positive_float, default=None,
+    p.add_argument("--limit", type=int, default=None, help="calibrate only the first N train problems")
+    p.add_argument("--batch-size", type=int, default=256, help="sequences per generation call (default 256)")
+    p.add_argument("--max-seconds", type=float, default=None,
                    help="stop sampling after this many seconds and write the problems done so far (the first ones)")
     p.add_argument("--out", default=None, help="output .jsonl (default calibration/<name>.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing calibration file")

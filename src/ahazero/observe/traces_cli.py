@@ -33,7 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ahazero.config.cli_numbers import non_negative_int, positive_int
+from ahazero.config.cli_numbers import check_count
 from ahazero.observe.aha import detect_aha
 from ahazero.observe.collapse import collapse_from_run
 from ahazero.observe.records import Problem, describe_problems
@@ -74,7 +74,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("run", help="run directory (runs/<name>) or a run name under runs/")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--step", type=positive_int, default=None, help="one step")
+    which.add_argument("--step", type=int, default=None, help="one step")
     which.add_argument("--steps", default=None, metavar="A:B", help="a step range, inclusive (1:10, :5, 50:)")
     which.add_argument("--last", action="store_true", help="the newest step with traces")
     ok = p.add_mutually_exclusive_group()
@@ -95,9 +95,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sort", choices=_DISPLAY_SORTS, default=None,
                    help="largest first: thinking tokens, total reward, or completion length")
     p.add_argument("--ascending", action="store_true", help="sort smallest first")
-    p.add_argument("--limit", type=positive_int, default=None,
+    p.add_argument("--limit", type=int, default=None,
                    help="completions to show (default 5; 2 per side with --compare; all with --json)")
-    p.add_argument("--max-chars", type=non_negative_int, default=1200,
+    p.add_argument("--max-chars", type=int, default=1200,
                    help="cut the middle of longer completions (0 = show everything)")
     cmp_ = p.add_mutually_exclusive_group()
     cmp_.add_argument("--compare", default=None, metavar="PROMPT_ID",
@@ -149,6 +149,8 @@ def run_traces(args: argparse.Namespace, console: Console | None = None) -> int:
         >>> "no traces" in c.export_text()
         True
     """
+    check_count("--limit", args.limit)
+    check_count("--max-chars", args.max_chars, least=0)
     console = console or Console()
     problems: list[Problem] = []
     try:

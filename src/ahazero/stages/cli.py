@@ -23,7 +23,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ahazero.config.cli_numbers import positive_int
+from ahazero.config.cli_numbers import check_count
 from ahazero.config.schema import ConfigError, ExperimentConfig
 
 __all__ = ["add_parsers", "cmd_coldstart", "cmd_sample", "cmd_sft", "cmd_stages", "train_stages"]
@@ -124,7 +124,9 @@ def train_stages(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     from ahazero.stages.runner import run_stages
     from ahazero.stages.samples import SamplesError
 
-    if (getattr(args, "gpus", None) or 1) > 1 or (getattr(args, "num_machines", None) or 1) > 1:
+    gpus = check_count("--gpus", getattr(args, "gpus", None))
+    machines = check_count("--num-machines", getattr(args, "num_machines", None))
+    if (gpus or 1) > 1 or (machines or 1) > 1:
         raise ConfigError("--gpus / --num-machines: a stages config runs in one process; drop them")
     try:
         root = run_stages(cfg, resume=args.resume, stop_after=getattr(args, "stop_after", None))
@@ -167,14 +169,12 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--model", default=None,
                    help="base | final | latest | step-N | a model path or name (default: final if present, else base)")
     p.add_argument("--split", default="train", help="task split to sample (train | test; default train)")
-    p.add_argument("--n", type=positive_int, default=None, help="completions per prompt (default 8)")
-    p.add_argument("--max-per-prompt", type=positive_int, default=1,
-                   help="kept completions per prompt at most (default 1)")
-    p.add_argument("--prompts", type=positive_int, default=None,
-                   help="only the first N prompts of the split (default all)")
+    p.add_argument("--n", type=int, default=None, help="completions per prompt (default 8)")
+    p.add_argument("--max-per-prompt", type=int, default=1, help="kept completions per prompt at most (default 1)")
+    p.add_argument("--prompts", type=int, default=None, help="only the first N prompts of the split (default all)")
     p.add_argument("--min-language", type=float, default=1.0,
                    help="least language consistency of a kept completion (default 1.0)")
-    p.add_argument("--batch-size", type=positive_int, default=None, help="sequences per generation batch (default 256)")
+    p.add_argument("--batch-size", type=int, default=None, help="sequences per generation batch (default 256)")
     p.add_argument("--out", default=None,
                    help="kept samples file (default runs/<name>/samples/<model>-<split>.jsonl); the rejected "
                         "ones and a summary go beside it")
@@ -185,7 +185,7 @@ def add_parsers(subparsers: Any) -> None:
 
     p = subparsers.add_parser("coldstart", help="write a long chain-of-thought SFT set from the task's structure")
     _common(p, "configs/coldstart.yaml")
-    p.add_argument("--n", type=positive_int, default=300, help="examples (default 300)")
+    p.add_argument("--n", type=int, default=300, help="examples (default 300)")
     p.add_argument("--out", default=None, help="output file (default runs/<name>/coldstart.jsonl)")
     p.set_defaults(func=cmd_coldstart)
 

@@ -34,7 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ahazero.config.cli_numbers import non_negative_int
+from ahazero.config.cli_numbers import check_count
 from ahazero.observe.aha import DEFINITION
 from ahazero.observe.collapse import first_alarms, settings_from_config
 from ahazero.observe.records import describe_problems
@@ -225,7 +225,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output folder or .html file (default: runs/<name>/report/ for one run; "
                         "<parent>/report-<a>-vs-<b>/ for several)")
     p.add_argument("--title", default=None, help="the report's title")
-    p.add_argument("--examples", type=non_negative_int, default=2, help="example completions per side (default 2)")
+    p.add_argument("--examples", type=int, default=2, help="example completions per side (default 2)")
     p.set_defaults(func=run_report)
     return p
 
@@ -244,6 +244,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
     """
     from ahazero.observe.trace_select import resolve_run
 
+    check_count("--examples", getattr(args, "examples", 2), least=0)
     console = console or Console()
     try:
         import matplotlib  # noqa: F401
