@@ -234,7 +234,7 @@ def read_samples(path: str | Path, *, max_text_chars: int = MAX_TEXT_CHARS,
         >>> read_samples(p)
         Traceback (most recent call last):
         ...
-        ahazero.stages.samples.SamplesError: .../s.jsonl: line 3 is not a JSON object
+        ahazero.stages.samples.SamplesError: .../s.jsonl:3 is not a JSON object
     """
     path = Path(path)
     if not path.is_file():
@@ -246,7 +246,7 @@ def read_samples(path: str | Path, *, max_text_chars: int = MAX_TEXT_CHARS,
             if cuts:
                 cut_lines.append((number, cuts))
     except ReadError as err:
-        raise SamplesError(f"{path}: {err}") from None
+        raise SamplesError(f"{path}:{err.line} {err.reason}") from None
     except OSError as err:
         raise SamplesError(f"{path} cannot be read ({err.strerror or err})") from None
     for number, cuts in cut_lines[:10]:

@@ -4,8 +4,9 @@ A samples file is JSON lines written by ``ahazero sample`` or ``ahazero coldstar
 hand. A line may hold a text far longer than any model reads (a 100 MB completion): a line
 of at most :data:`MAX_LINE_BYTES` is parsed whole; a longer one is streamed in chunks of
 :data:`CHUNK_BYTES` through :class:`_Shortener`, which keeps at most ``max_text_chars``
-bytes of each string (cut at a character boundary, never inside an escape) and drops the
-rest before anything is parsed. Either way every string of a record ends at most
+bytes of each string value (cut at a character boundary, never inside an escape or between
+the halves of a surrogate pair; keys are kept whole) and drops the rest before anything is
+parsed. Either way every string of a record ends at most
 ``max_text_chars`` characters long, and :class:`Cut` says which field was cut, from what size.
 What a line holds besides its texts is bounded too: a line whose JSON is still over
 :data:`MAX_LINE_BYTES` once its texts are cut is an error.
@@ -39,11 +40,16 @@ CHUNK_BYTES = 2**20
 """How much of a long line is read at a time."""
 
 _SPECIAL = re.compile(rb'["\\]')
-_HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
+_STRUCTURE = re.compile(rb"[{}\[\]:,]")
+_HIGH_SURROGATES = {b"d8", b"d9", b"da", b"db"}  # \ud800-\udbff: the first half of a surrogate pair
 
 
 class ReadError(ValueError):
-    """A line of the file cannot be read as a JSON object; the message names the line."""
+    """Line ``line`` of the file cannot be read as a JSON object, for ``reason`` (``str()``: "line 3 <reason>")."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line} {reason}")
+        self.line, self.reason = line, reason
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class _Shortener:
         self.cuts: list[Cut] = []
         self.carry = b""
         self.in_string = False
-        self.depth = 0
+        self.open = bytearray()  # the containers the text is in: '{' or '['
         self.expect_key = False
         self.is_key = False
         self.kept = 0  # bytes of the current string kept
@@ -85,32 +91,42 @@ class _Shortener:
             raise _TooLarge
 
     def _structure(self, segment: bytes) -> None:
-        """Text between strings: braces, colons, commas, numbers."""
+        """Text between strings: braces, colons, commas, numbers; tracks whether the next string is a key."""
         self._emit(segment)
-        self.depth += segment.count(b"{") + segment.count(b"[") - segment.count(b"}") - segment.count(b"]")
-        last = segment.rstrip()[-1:]
-        if last:
-            self.expect_key = self.depth == 1 and last in (b"{", b",")
+        for match in _STRUCTURE.finditer(segment):
+            char = match.group()
+            if char in (b"{", b"["):
+                self.open += char
+            elif char in (b"}", b"]"):
+                if self.open:
+                    self.open.pop()
+            self.expect_key = bool(self.open) and self.open[-1] == b"{"[0] and char in (b"{", b",")
 
     def _keep(self, data: bytes) -> None:
-        """Part of a string's content: kept up to the limit (at a UTF-8 character boundary)."""
+        """Part of a string's content: kept up to the limit (at a UTF-8 character boundary); a key whole."""
         self.seen += len(data)
         room = self.limit - self.kept
-        if self.is_key and len(self.key) < 200:
-            self.key += data[: 200 - len(self.key)]
+        if self.is_key:
+            self.key += data[: max(0, 200 - len(self.key))]
+            self._emit(data)  # keys are short; a long one still counts against the line's cap
+            return
         if room <= 0:
             return
         if len(data) > room:
             while room > 0 and data[room] & 0xC0 == 0x80:
                 room -= 1
-            data = data[:room]
+            self._emit(data[:room])
+            self.kept = self.limit  # cut: nothing after the gap, not even a short escape
+            return
         self.kept += len(data)
         self._emit(data)
 
     def _escape(self, unit: bytes) -> None:
         self.seen += len(unit)
-        if self.is_key and len(self.key) < 200:
-            self.key += unit
+        if self.is_key:
+            self.key += unit[: max(0, 200 - len(self.key))]
+            self._emit(unit)
+            return
         if self.kept + len(unit) <= self.limit:
             self.kept += len(unit)
             self._emit(unit)
@@ -119,7 +135,7 @@ class _Shortener:
 
     def _close_string(self) -> None:
         self._emit(b'"')
-        if self.is_key:
+        if self.is_key and len(self.open) == 1:
             try:
                 self.top_key = json.loads(b'"' + bytes(self.key) + b'"')
             except ValueError:  # a key cut inside an escape or a character
@@ -147,8 +163,10 @@ class _Shortener:
                 pos = quote + 1
                 continue
             match = _SPECIAL.search(data, pos)
-            if match is None:
-                self._keep(data[pos:])
+            if match is None:  # the string goes on in the next chunk; a character split there waits for it
+                split = _incomplete_tail(data, pos)
+                self._keep(data[pos:split])
+                self.carry = data[split:]
                 return
             self._keep(data[pos:match.start()])
             pos = match.start()
@@ -157,17 +175,26 @@ class _Shortener:
                 pos += 1
                 continue
             size = 6 if data[pos + 1:pos + 2] == b"u" else 2
+            if size == 6 and data[pos + 2:pos + 4].lower() in _HIGH_SURROGATES:
+                size = 12  # a character outside the BMP is two escapes: never cut between them
             if pos + size > len(data):  # an escape split between chunks: finish it with the next one
                 self.carry = data[pos:]
                 return
-            unit = data[pos:pos + size]
-            if size == 6 and not _HEX4.fullmatch(unit[2:]):
-                raise ReadError("a \\u escape without four hex digits")
-            self._escape(unit)
+            self._escape(data[pos:pos + size])  # a malformed escape fails when the line is parsed
             pos += size
 
     def text(self) -> bytes:
         return bytes(self.out) + self.carry
+
+
+def _incomplete_tail(data: bytes, start: int) -> int:
+    """Where a UTF-8 character cut off by the end of ``data`` begins (``len(data)`` when none is)."""
+    for back in range(1, min(4, len(data) - start) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # the lead byte of the last character
+            size = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
+            return len(data) - back if size > back else len(data)
+    return len(data)
 
 
 def _cut_parsed(record: Any, limit: int) -> tuple[Any, list[Cut]]:
@@ -191,20 +218,20 @@ def _cut_parsed(record: Any, limit: int) -> tuple[Any, list[Cut]]:
 
 def _decode(raw: bytes, number: int) -> str:
     if b"\0" in raw:
-        raise ReadError(f"line {number} holds NUL bytes: a binary file, not JSON lines")
+        raise ReadError(number, "holds NUL bytes: a binary file, not JSON lines")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ReadError(f"line {number} is not UTF-8 text (byte {err.start}): a binary file, not JSON lines") from None
+        raise ReadError(number, f"is not UTF-8 text (byte {err.start}): a binary file, not JSON lines") from None
 
 
 def _parse(text: str, number: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        raise ReadError(f"line {number} is not a JSON object") from None
+        raise ReadError(number, "is not a JSON object") from None
     except RecursionError:
-        raise ReadError(f"line {number} is nested too deeply to read") from None
+        raise ReadError(number, "is nested too deeply to read") from None
 
 
 def _long_line(fh: IO[bytes], head: bytes, number: int, limit: int) -> tuple[Any, list[Cut]]:
@@ -221,8 +248,7 @@ def _long_line(fh: IO[bytes], head: bytes, number: int, limit: int) -> tuple[Any
     except _TooLarge:
         while chunk and not chunk.endswith(b"\n"):  # skip the rest of the line, a chunk at a time
             chunk = fh.readline(CHUNK_BYTES)
-        raise ReadError(f"line {number} holds more than {MAX_LINE_BYTES // 2**20} MiB of JSON besides its texts"
-                        ) from None
+        raise ReadError(number, f"holds more than {MAX_LINE_BYTES / 2**20:g} MiB of JSON besides its texts") from None
     return _parse(_decode(shortener.text(), number), number), shortener.cuts
 
 
@@ -247,5 +273,5 @@ def read_records(path: str | Path, *, max_text_chars: int) -> Iterator[tuple[int
                     continue
                 record, cuts = _cut_parsed(_parse(text, number), max_text_chars)
             if not isinstance(record, dict):
-                raise ReadError(f"line {number} is not a JSON object")
+                raise ReadError(number, "is not a JSON object")
             yield number, record, cuts
