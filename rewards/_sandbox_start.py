@@ -63,14 +63,13 @@ def worker_cap() -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
-def capped_workers(asked: int, source: str, cap: int = MAX_WORKERS) -> int:
-    """``asked`` workers, or ``cap`` with a one-line warning (once) when that is fewer.
+def capped_workers(asked: int, source: str, cap: int = MAX_WORKERS, why: str = f"at most {MAX_WORKERS}") -> int:
+    """``asked`` workers, or ``cap`` (``why``) with a one-line warning (once) when that is fewer.
 
     >>> capped_workers(1, "workers=1"), capped_workers(1000, "workers=1000")
     (1, 16)
     """
     if asked > cap:
-        why = f"at most {MAX_WORKERS}" if cap == MAX_WORKERS else f"the CPU count, at most {MAX_WORKERS}"
         _warn_once(f"verifier: {source} asks for {asked} workers; using {cap} ({why}): more processes than cores "
                    "only take memory")
         return cap
@@ -92,7 +91,8 @@ def default_workers() -> int:
     if not value.isdigit() or int(value) < 1:
         _warn_once(f"verifier: {WORKERS_ENV}={value!r} is not a whole number of at least 1; using {default} workers")
         return default
-    return capped_workers(int(value), f"{WORKERS_ENV}={value}", worker_cap())
+    return capped_workers(int(value), f"{WORKERS_ENV}={value}", worker_cap(),
+                          f"the CPU count, at most {MAX_WORKERS}")
 
 
 def _import_path() -> list[str]:
