@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import sys
-import textwrap
 
 import pytest
 from helpers import base_config
@@ -13,25 +10,6 @@ from helpers import base_config
 from ahazero.config.reward_checks import GuardedReward, RewardOutputError, check_reward_output
 from ahazero.config.schema import ConfigError, validate_dict
 from ahazero.config.validate import check_config
-
-_counter = itertools.count()
-
-
-@pytest.fixture
-def module(tmp_path, monkeypatch):
-    """Write a reward module under a fresh name; return that name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    names = []
-
-    def write(source: str) -> str:
-        name = f"user_rewards_{next(_counter)}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        names.append(name)
-        return name
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
 
 
 def check(*rewards, tmp_path=None):

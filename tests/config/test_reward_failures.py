@@ -12,7 +12,6 @@ import logging
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,8 +24,6 @@ from ahazero.config.exit_guard import ExitRequested, UnfinishedRunError, exits_r
 from ahazero.config.reward_output import RewardError, RewardOutputError, check_reward_output
 from ahazero.config.schema import ConfigError, validate_dict
 from ahazero.config.validate import check_config
-
-_counter = itertools.count()
 
 BAD_REWARDS = """
 import os
@@ -74,23 +71,6 @@ def sys_exits(completions, **kwargs):
 def fine(completions, **kwargs):
     return [0.5] * len(completions)
 """
-
-
-@pytest.fixture
-def module(tmp_path, monkeypatch):
-    """Write a reward module under a fresh name; return that name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    names = []
-
-    def write(source: str) -> str:
-        name = f"failing_rewards_{next(_counter)}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        names.append(name)
-        return name
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
 
 
 def guarded(name: str, function: str, **config):
