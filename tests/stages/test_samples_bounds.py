@@ -151,3 +151,13 @@ def test_the_reader_on_its_own(tmp_path):
     assert list(read_records(path, max_text_chars=15)) == [
         (1, RECORD | {"completion": RECORD["completion"][:15]}, [Cut("completion", len(RECORD["completion"]))]),
         (4, {"id": "x" * 15}, [Cut("id", 20)])]
+
+
+def test_a_streamed_line_names_only_the_texts_it_cut(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 200)
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 16)
+    record = {"id": "a", "rewards": {"accuracy": 1.0, "think_format": 0.5}, "completion": "z" * 500, "kept": True}
+    path = write_lines(tmp_path / "s.jsonl", record)
+    [(_, got, cuts)] = read_records(path, max_text_chars=50)
+    assert got == {**record, "completion": "z" * 50}
+    assert cuts == [Cut("completion", 500, "bytes")]

@@ -218,13 +218,13 @@ def write_samples(records: Sequence[dict[str, Any]], out: str | Path, summary: d
     return [kept_path, rejected_path, summary_path]
 
 
-def read_samples(path: str | Path, *, max_text_chars: int = MAX_TEXT_CHARS,
-                 why: str = "longer than ahazero reads") -> list[dict[str, Any]]:
+def read_samples(path: str | Path, *, max_text_chars: int = MAX_TEXT_CHARS, why: str = "longer than ahazero reads",
+                 warn: bool = True) -> list[dict[str, Any]]:
     """Every record of a samples file, each text at most ``max_text_chars`` characters; errors name the line.
 
     The file is read a line at a time with a byte cap (:mod:`ahazero.stages.samples_reader`):
-    a longer text is cut while it is read, and a warning names the line, the field, its size
-    and ``why`` the cut loses nothing that matters. A file that is not UTF-8 JSON lines, or a
+    a longer text is cut while it is read, and a warning (with ``warn``; else a debug line)
+    names the line, the field, its size and ``why`` the cut loses nothing that matters. A file that is not UTF-8 JSON lines, or a
     line that is not a JSON object, is a :class:`SamplesError`.
 
     Example:
@@ -249,12 +249,13 @@ def read_samples(path: str | Path, *, max_text_chars: int = MAX_TEXT_CHARS,
         raise SamplesError(f"{path}:{err.line} {err.reason}") from None
     except OSError as err:
         raise SamplesError(f"{path} cannot be read ({err.strerror or err})") from None
+    level = logging.WARNING if warn else logging.DEBUG
     for number, cuts in cut_lines[:10]:
         fields = ", ".join(f"'{c.field}' ({c.size:,} {c.unit})" for c in cuts)
-        logger.warning("%s:%d: %s cut to %s characters (%s)", path, number, fields, f"{max_text_chars:,}", why)
+        logger.log(level, "%s:%d: %s cut to %s characters (%s)", path, number, fields, f"{max_text_chars:,}", why)
     if len(cut_lines) > 10:
-        logger.warning("%s: texts of %d more records cut to %s characters", path, len(cut_lines) - 10,
-                       f"{max_text_chars:,}")
+        logger.log(level, "%s: texts of %d more records cut to %s characters", path, len(cut_lines) - 10,
+                   f"{max_text_chars:,}")
     return records
 
 

@@ -135,11 +135,12 @@ class _Shortener:
 
     def _close_string(self) -> None:
         self._emit(b'"')
-        if self.is_key and len(self.open) == 1:
-            try:
-                self.top_key = json.loads(b'"' + bytes(self.key) + b'"')
-            except ValueError:  # a key cut inside an escape or a character
-                self.top_key = bytes(self.key).decode("utf-8", errors="replace")
+        if self.is_key:
+            if len(self.open) == 1:
+                try:
+                    self.top_key = json.loads(b'"' + bytes(self.key) + b'"')
+                except ValueError:  # a key cut inside an escape or a character
+                    self.top_key = bytes(self.key).decode("utf-8", errors="replace")
         elif self.seen > self.kept:
             self.cuts.append(Cut(self.top_key or "(line)", self.seen, "bytes"))
         self.in_string, self.is_key = False, False

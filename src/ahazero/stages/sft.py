@@ -119,11 +119,12 @@ def text_cap(max_length: int | None) -> tuple[int, str]:
     return min(MAX_TEXT_CHARS, CHARS_PER_TOKEN * int(max_length)), f"SFT reads at most sft.max_length={max_length} tokens"
 
 
-def load_sft_records(path: str | Path, max_length: int | None = None) -> list[dict[str, Any]]:
+def load_sft_records(path: str | Path, max_length: int | None = None, *, warn: bool = True) -> list[dict[str, Any]]:
     """The records ``ahazero sft`` trains on: every record of the file not marked ``kept: false``.
 
     Texts are cut to what ``max_length`` tokens can hold (:func:`text_cap`) as the file is
-    read; ``problem`` and ``completion`` must be text and ``prefill``, when present, too.
+    read (said in a warning, with ``warn``); ``problem`` and ``completion`` must be text and
+    ``prefill``, when present, too.
 
     Example:
         >>> import tempfile, pathlib
@@ -135,7 +136,7 @@ def load_sft_records(path: str | Path, max_length: int | None = None) -> list[di
         ahazero.stages.samples.SamplesError: .../s.jsonl has no kept examples (1 record(s) marked kept: false)
     """
     cap, why = text_cap(max_length)
-    records = read_samples(path, max_text_chars=cap, why=why)
+    records = read_samples(path, max_text_chars=cap, why=why, warn=warn)
     usable = [r for r in records if r.get("kept", True) is not False]
     if not usable:
         raise SamplesError(f"{path} has no kept examples ({len(records)} record(s) marked kept: false)"
@@ -265,7 +266,7 @@ def build_sft_trainer(cfg: ExperimentConfig, sft_args: Any, run_dir: RunDir) -> 
     model, tokenizer = load_model_and_tokenizer(cfg.model.name_or_path, dtype=cfg.model.dtype,
                                                 revision=cfg.model.revision,
                                                 trust_remote_code=cfg.model.trust_remote_code)
-    records = load_sft_records(cfg.sft.data, sft_args.max_length)
+    records = load_sft_records(cfg.sft.data, sft_args.max_length, warn=False)  # check_sft said it already
     dataset = sft_dataset(records, tokenizer, cfg)
     logger.info("sft: %d examples from %s", len(dataset), cfg.sft.data)
     callbacks = [NonFiniteGradientGuard(cfg.on_nonfinite), MetricsJsonlCallback(run_dir.metrics), SFTStepSummary()]
