@@ -3,7 +3,7 @@
 ``ahazero train CONFIG --preset NAME`` (repeatable) applies a preset's overrides on top
 of the config and before any ``key=value`` overrides on the command line, so a preset is
 just a shorthand a user can read and undo. The peak memory and speed each one reaches is
-measured by ``make bench`` (see the README's tables).
+measured by ``make bench`` (see the tables in docs/results.md).
 
 Memory: ``full-bf16``, ``gradient-checkpointing``, ``lora``, ``lora-24gb``, ``liger``.
 Speed: ``fast-rollouts`` turns on the exact big-batch paths (one prefill per distinct
