@@ -224,8 +224,8 @@ def read_samples(path: str | Path, *, max_text_chars: int = MAX_TEXT_CHARS, why:
 
     The file is read a line at a time with a byte cap (:mod:`ahazero.stages.samples_reader`):
     a longer text is cut while it is read, and a warning (with ``warn``; else a debug line)
-    names the line, the field, its size and ``why`` the cut loses nothing that matters. A file that is not UTF-8 JSON lines, or a
-    line that is not a JSON object, is a :class:`SamplesError`.
+    names the line, the field, its size and ``why`` the cut loses nothing that matters. A file
+    that is not UTF-8 JSON lines, or a line that is not a JSON object, is a :class:`SamplesError`.
 
     Example:
         >>> import tempfile, pathlib
