@@ -34,6 +34,7 @@ from ahazero.config.schema import ExperimentConfig
 from ahazero.eval_sampler import graph_completions, uses_graph_sampler
 from ahazero.observe.behaviours import describe, summarize
 from ahazero.observe.rundir import RunDir, read_metrics
+from ahazero.observe.self_check import checks_of, markdown_rows, measure_self_checks, summarize_self_checks
 from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
 from rewards.accuracy import AccuracyReward
 
@@ -314,14 +315,17 @@ def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, A
     )
     if in_tags_f and texts:
         metrics["behaviour/accuracy_in_tags"] = sum(bool(c) for c in in_tags) / len(texts)
+    checks = measure_self_checks([(r.get("prefill") or "") + t for r, t in zip(rows, texts)], rows,
+                                 grader=correct_f, correct=correct)
     samples = [
         {"id": r["id"], "problem": r.get("problem"), "gold": str(r.get("answer")), "completion": t,
          "extracted_answer": b.answer, "correct": None if c is None else bool(c),
          "correct_in_tags": None if ct is None else bool(ct), "formatted": None if f is None else bool(f),
          "thinking_tokens": b.thinking_tokens, "completion_tokens": n, "truncated": tr, "reflections": b.reflections,
-         "reflections_drgrpo": b.reflections_drgrpo, "language_consistency": b.language_consistency}
-        for r, t, c, ct, f, b, n, tr in zip(rows, texts, correct, in_tags, formatted, behaviours, lengths,
-                                            truncated)
+         "reflections_drgrpo": b.reflections_drgrpo, "language_consistency": b.language_consistency,
+         "self_check": sc.to_dict()}
+        for r, t, c, ct, f, b, n, tr, sc in zip(rows, texts, correct, in_tags, formatted, behaviours, lengths,
+                                                truncated, checks)
     ]
     return samples, metrics
 
@@ -378,6 +382,7 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
         "reflection_rate_drgrpo": metrics.get("behaviour/reflection_rate_drgrpo"),
         "language_consistency": metrics.get("behaviour/language_consistency"),
         "truncation_rate": metrics.get("behaviour/truncation_rate"),
+        "self_check": summarize_self_checks(checks_of(samples) or []),
         "greedy": metrics,
     }
     if settings.samples > 1:
@@ -418,7 +423,7 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
 
 #: What :func:`reference_numbers` copies from the base model's eval next to a trained model's.
 REFERENCE_KEYS = ("pass@1", "pass@1_in_tags", "format_rate", "think_tokens_mean", "think_tokens_closed_mean",
-                  "reflection_rate", "reflection_rate_drgrpo")
+                  "reflection_rate", "reflection_rate_drgrpo", "self_check")
 
 
 def reference_numbers(base_json: Path, metrics_jsonl: Path | None) -> dict[str, Any]:
@@ -477,6 +482,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     else:
         lines = [f"| metric | {results['tag']} |", "|---|---|"]
         lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
+    lines += markdown_rows(results, base)
     header = f"**{results['tag']}** ({results['model']}) on `{results['task']}` {results['split']}, n={results['n']}"
     first = results.get("first_step") if isinstance(results.get("first_step"), dict) else None
     if first:
