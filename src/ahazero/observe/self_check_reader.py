@@ -63,14 +63,16 @@ MAX_SENTENCES = 400
 MAX_CHECK_SENTENCES = 4
 """A check is its opening sentence and at most this many minus one after it."""
 MAX_CANDIDATE_CHARS = 80
+MAX_TEXT_ANSWER_WORDS = 4
+"""A stated answer that is not a number may have at most this many words (``x + 1``, ``\\text{east}``)."""
 
 _I = re.IGNORECASE
 _CHECK_OPEN = re.compile(
-    r"\b(?:let\s+me|let's|let\s+us|lets|we\s+can|i\s+will|i\s+can|i'll|now|to|quickly)\s+"
-    r"(?:double[- ]?|re-?)?(?:check|verify|confirm)\b"
-    r"|\b(?:double[- ]?check\w*|re-?check\w*|sanity\s+check|verification|checking|verifying)\b"
-    r"|\b(?:check|verify|confirm)\s*(?::|,|by\b|with\b|that\b|if\b|whether\b|this\b|it\b|the\b|our\b)"
-    r"|\bsubstitut\w*|\bplug\w*(?:\s+\S+){0,4}?\s+(?:back|in|into)\b"
+    r"\b(?:let\s+me|let's|let\s+us|lets|we\s+can|i\s+will|i\s+can|i'll)\s+(?:double[- ]?|re-?|quickly\s+)?"
+    r"(?:check|verify|confirm)\b"
+    r"|^\W{0,3}(?:now\s+|to\s+|and\s+)?(?:double[- ]?|re-?)?(?:check|verif|confirm)\w*"
+    r"|\b(?:double[- ]?check\w*|re-?check\w*|sanity\s+check)"
+    r"|\b(?:substitut|plug)\w*(?:\s+\S+){0,6}?\s+(?:back\b|into\s+the\s+original\b)"
     r"|\bundo(?:ing)?\b|\b(?:work|working|going)\s+backwards?\b", _I)
 _REDO = re.compile(
     r"^\W{0,3}(?:wait|hmm+|hold\s+on|oops|actually)\b"
@@ -78,6 +80,8 @@ _REDO = re.compile(
     r"(?:re-?do|re-?calculate|re-?compute|re-?work|recount|start\s+over|try\s+again|fix|correct)\b"
     r"|\b(?:mistake|miscalculat\w*|incorrect|wrong|oops|typo|made\s+an?\s+error)\b"
     r"|\bnot\s+(?:right|correct)\b|,\s*not\s+[-$]?\d|\bshould\s+(?:be|have\s+been)\s+[-$]?\d", _I)
+_NEGATED_NEGATIVE = re.compile(
+    r"\b(?:no|not|nothing|isn't|without)\s+(?:an?\s+)?(?:mistakes?|errors?|wrong|problems?|issues?)\b", _I)
 _NEGATIVE = re.compile(
     r"\b(?:not|no|isn't|doesn't|don't|didn't|aren't|wrong|mistake|incorrect|error|differ\w*|mismatch\w*|"
     r"inconsistent|oops)\b|≠|!=|✗|❌", _I)
@@ -89,7 +93,7 @@ _ANSWER_IS = re.compile(
     r"(?:is|:|=|would\s+be|will\s+be)\s*:?\s*(?P<value>[^\s:][^\n]{0,119})", _I)
 _NUMBER = r"[-+]?\s*\$?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?"
 _SO_VALUE = re.compile(
-    r"^\W{0,3}(?:so|thus|therefore|hence)\b[\s,:]*(?:(?:the\s+)?(?:result|total|value|solution)\s+is\s+)?"
+    r"(?:^\W{0,3}|[,;]\s*)(?:so|thus|therefore|hence)\b[\s,:]*(?:(?:the\s+)?(?:result|total|value|solution)\s+is\s+)?"
     rf"(?:[a-z]\s*=\s*)?(?P<value>{_NUMBER})\s*\$?\s*[.!]?\s*$", _I)
 _VAR_IS = re.compile(rf"(?:^|[\s:,(])[a-zA-Z]\s*=\s*(?:[^=\n]{{0,80}}=\s*)?(?P<value>{_NUMBER})\s*\$?\s*[.!]?\s*$")
 _LEADING_NUMBER = re.compile(rf"^\s*(?:\\\(|\$)?\s*(?P<value>{_NUMBER})(?![\d.,]*\d)")
@@ -144,12 +148,14 @@ def answer_value(text: str | None, *, expressions: bool = False, leading: bool =
         return None
     text = text.strip()[:MAX_CANDIDATE_CHARS * 4]
     if expressions:
-        return " ".join(text.split())[:MAX_CANDIDATE_CHARS] or None
+        return " ".join(text.split()).rstrip(" .,;")[:MAX_CANDIDATE_CHARS] or None
     clean = normalize_answer(text)
     value = number_core(clean) or sentence_number(clean)
     if value is None:
         lead = _LEADING_NUMBER.match(clean) if leading else None
         value = lead.group("value") if lead else unwrap_delimiters(clean).rstrip(" .,;")
+        if not lead and leading and len(value.split()) > MAX_TEXT_ANSWER_WORDS:
+            return None  # a sentence, not an answer: "the answer is the one we found above"
     value = value.replace("$", "").replace(" ", "")
     if parse_number_literal(value) is None and "," in value and parse_number_literal(value.replace(",", "")):
         value = value.replace(",", "")
@@ -185,6 +191,11 @@ def _statement(sentence: str, expressions: bool) -> tuple[str | None, bool]:
     return None, False
 
 
+def _negative(text: str) -> bool:
+    """Whether a check's text says it failed ("not", "wrong", "≠"), not counting "no mistakes" and the like."""
+    return bool(_NEGATIVE.search(_NEGATED_NEGATIVE.sub(" ", text)))
+
+
 def _undoes(eq: Equation, producer: Equation) -> Fraction | None:
     """The operand ``eq`` should land on when it undoes ``producer`` (``160 - 75`` undoes ``85 + 75 = 160``)."""
     first, second = eq.operation or (None, None, None), producer.operation
@@ -204,6 +215,7 @@ class _Region:
     candidate: int
     sentences: list[str]
     equations: list[Equation]
+    added: bool  #: the candidate is a bare worked result this check made one (taken back if it is no check)
 
 
 class _Reader:
@@ -255,9 +267,11 @@ class _Reader:
                 return
             self.finish_check(sentence if redo else "")
         if opens:
+            before, bare = len(self.candidates), self.statement is None
             candidate = self.close_block(checked=True)
             if candidate is not None:
-                self.region = _Region(candidate, [sentence], list(math.equations))
+                added = bare and len(self.candidates) > before
+                self.region = _Region(candidate, [sentence], list(math.equations), added)
             return
         if redo:
             self.close_block(checked=False)
@@ -289,10 +303,14 @@ class _Reader:
 
     def finish_check(self, next_sentence: str) -> None:
         region, self.region = self.region, None
-        if region is None or not region.equations:
-            return  # checking words without recomputation are no check
+        if region is None:
+            return
+        if not region.equations:  # checking words without recomputation are no check
+            if region.added:
+                self.candidates.pop()
+            return
         text = " ".join(s.strip() for s in region.sentences)
-        if _NEGATIVE.search(text) or _NEGATIVE.search(next_sentence):
+        if _negative(text) or _negative(next_sentence):
             agreed = False
         else:
             results = [eq.result for eq in region.equations]

@@ -68,6 +68,7 @@ _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGN
     (r"\)\s*(?=[(\d])", ") * "),
 ))
 
+_DIGIT = re.compile(r"\d")
 _TOKEN = re.compile(r"(\d+(?:\.\d+)?)|([-+*/()=])|([A-Za-z][A-Za-z'’]*)|(\s+)|(.)", re.DOTALL)
 
 
@@ -262,6 +263,8 @@ def read_math(text: str) -> MathLine:
         >>> read_math("Total cookies = 20").equations, read_math("Total cookies = 20").last_result
         ((), Fraction(20, 1))
     """
+    if not _DIGIT.search(text):
+        return MathLine((), None, ())
     tokens = _tokens(plain_math(text))
     numbers = tuple(Fraction(t) for kind, t in tokens if kind == "num")
     equations: list[Equation] = []
