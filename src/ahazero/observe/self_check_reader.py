@@ -8,10 +8,11 @@ within a line):
   content of an ``<answer>`` block inside the thinking (weak). The thinking runs in *blocks*;
   a block ends at a check or at a correction ("wait", "actually", "let me redo", "mistake",
   "wrong", "85, not 75"). A block's candidate is its last answer statement (a strong one counts
-  at once); a bare worked result (``85 * 2 = 170``) is a candidate only when a check follows it
-  (the model checked it, so it took it as its answer). So intermediate results of a
-  multi-step solution (``47 + 38 = 85`` on the way to 170) are steps, not candidates, and a
-  sub-result a model states and then builds on is replaced by the block's later statements.
+  at once), unless worked results follow a weak one in the block (then it stated a step: "so,
+  Alyana is 6" on the way to Anne's age); a bare worked result (``85 * 2 = 170``) is a
+  candidate only when a check follows it (the model checked it, so it took it as its answer).
+  So intermediate results of a multi-step solution (``47 + 38 = 85`` on the way to 170) are
+  steps, not candidates.
   The final answer (as the accuracy reward extracts it) is the last candidate. A candidate
   equal to the one before it is not repeated.
 - **Checks.** A sentence that opens a check ("let me check/verify", "check:", "substituting",
@@ -157,8 +158,6 @@ def answer_value(text: str | None, *, expressions: bool = False, leading: bool =
         if not lead and leading and len(value.split()) > MAX_TEXT_ANSWER_WORDS:
             return None  # a sentence, not an answer: "the answer is the one we found above"
     value = value.replace("$", "").replace(" ", "")
-    if parse_number_literal(value) is None and "," in value and parse_number_literal(value.replace(",", "")):
-        value = value.replace(",", "")
     return value[:MAX_CANDIDATE_CHARS] if _STATES_SOMETHING.search(value) else None
 
 
@@ -231,6 +230,7 @@ class _Reader:
 
     def _new_block(self) -> None:
         self.statement: str | None = None
+        self.stale = False  #: worked results came after the block's statement: it was a step, not the answer
         self.statement_eq: Equation | None = None
         self.result: Equation | Fraction | None = None
         self.last_eq: Equation | None = None
@@ -244,7 +244,7 @@ class _Reader:
 
     def close_block(self, *, checked: bool) -> int | None:
         """End the block: its statement (or, before a check, its last worked result) becomes a candidate."""
-        value = self.statement
+        value = None if self.stale else self.statement
         if value is None and checked and self.result is not None:
             if isinstance(self.result, Equation):
                 value = self.result.sides[0].text if self.expressions else format_value(self.result.result)
@@ -267,7 +267,7 @@ class _Reader:
                 return
             self.finish_check(sentence if redo else "")
         if opens:
-            before, bare = len(self.candidates), self.statement is None
+            before, bare = len(self.candidates), self.statement is None or self.stale
             candidate = self.close_block(checked=True)
             if candidate is not None:
                 added = bare and len(self.candidates) > before
@@ -287,6 +287,8 @@ class _Reader:
                     self.checks.append(CheckReading(index, sentence.strip(), eq.result == landing))
                 return
         self.originals.update(math.numbers)
+        if self.statement is not None and (math.equations or math.last_result is not None):
+            self.stale = True
         if math.equations:
             self.last_eq = math.equations[-1]
             self.result = self.last_eq
@@ -295,7 +297,7 @@ class _Reader:
         value, strong = _statement(sentence, self.expressions)
         if value is None:
             return
-        self.statement = value
+        self.statement, self.stale = value, False
         self.statement_eq = self.last_eq if (
             self.last_eq is not None and same_answer(format_value(self.last_eq.result), value)) else None
         if strong:

@@ -31,8 +31,7 @@ from ahazero.observe.behaviours import Behaviour, describe, summarize
 from ahazero.observe.rundir import write_failure
 from ahazero.observe.self_check import measure_self_checks, self_check_metrics
 
-__all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "correctness_reward",
-           "trace_steps"]
+__all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "first_reward", "trace_steps"]
 
 #: Reward names whose value 1.0 means "correct" (the first one present is used).
 CORRECTNESS_REWARDS = ("accuracy", "countdown")
@@ -40,15 +39,18 @@ CORRECTNESS_REWARDS = ("accuracy", "countdown")
 FORMAT_REWARDS = ("think_format",)
 
 
-def correctness_reward(funcs: Sequence[Any]) -> Any | None:
-    """The reward among ``funcs`` that says whether an answer is correct (:data:`CORRECTNESS_REWARDS` order).
+def first_reward(funcs: Sequence[Any], names: Sequence[str] = CORRECTNESS_REWARDS) -> Any | None:
+    """The first reward among ``funcs`` named in ``names`` (in ``names``' order): by default the one
+    that says whether an answer is correct.
 
     Example:
         >>> from rewards import get_reward
-        >>> correctness_reward([get_reward("think_format"), get_reward("accuracy")]).__name__
+        >>> first_reward([get_reward("think_format"), get_reward("accuracy")]).__name__
         'accuracy'
+        >>> first_reward([get_reward("accuracy")], FORMAT_REWARDS) is None
+        True
     """
-    for name in CORRECTNESS_REWARDS:
+    for name in names:
         for func in funcs:
             if getattr(func, "__name__", None) == name:
                 return func

@@ -30,7 +30,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
-from ahazero.observe.tracing import TraceWriter, correctness_reward
+from ahazero.observe.tracing import TraceWriter, first_reward
 from ahazero.training.tensorboard_env import tensorboard_dir
 
 __all__ = ["NonFiniteError", "build_trainer", "fit", "load_for_device", "prepare_dataset", "resolve_for_device",
@@ -167,7 +167,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         processing_class=tokenizer,
         callbacks=callbacks,
         peft_config=lora_config(cfg.model.lora),
-        tracer=make_tracer(cfg, run_dir, grader=correctness_reward(checked.reward_funcs)),
+        tracer=make_tracer(cfg, run_dir, grader=first_reward(checked.reward_funcs)),
         zero_variance=cfg.groups.zero_variance,
         group_reward=cfg.groups.reward,
     )
