@@ -95,7 +95,7 @@ def read_completions(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
         >>> read_completions(p)
         Traceback (most recent call last):
         ...
-        ahazero.observe.behaviours_cli.CompletionsFileError: ...c.jsonl line 2: not a JSON object (a list)
+        ahazero.observe.behaviours_cli.CompletionsFileError: ...c.jsonl line 2: not a JSON object (a list); ...
     """
     file = Path(path)
     if not file.is_file():

@@ -270,8 +270,8 @@ def markdown_rows(results: dict[str, Any], base: dict[str, Any] | None) -> list[
     """Rows ``| self_check.<key> | value | base value |`` for an eval's markdown table (no base column without base).
 
     Example:
-        >>> markdown_rows({"self_check": {"n": 2, "check_rate": 0.5}}, {"self_check": {"check_rate": 0.0}})[1]
-        '| self_check.revision_rate | n/a | n/a |'
+        >>> markdown_rows({"self_check": {"n": 2, "check_rate": 0.5}}, {"self_check": {"check_rate": 0.0}})[3:5]
+        ['| self_check.net_corrections_per_100 | n/a | n/a |', '| self_check.check_rate | 0.500 | 0.000 |']
     """
     mine = results.get("self_check")
     if not isinstance(mine, dict):

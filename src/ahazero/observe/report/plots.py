@@ -166,6 +166,8 @@ def plot_self_check(runs: Sequence[RunData]) -> bytes | None:
         for i, rd in enumerate(runs):
             color = COLORS[i % len(COLORS)]
             xs, ys = rd.series(key)
+            if len(xs) >= 15:
+                ax.plot(xs, ys, color=color, alpha=0.3, linewidth=1)
             ax.plot(xs, _rolling(ys, SMOOTH) if len(xs) >= 15 else ys, color=color, linewidth=1.8,
                     marker="o" if len(xs) < 15 else None, markersize=3, label=rd.name if len(runs) > 1 else None)
             base = (rd.base or {}).get("self_check")
