@@ -79,6 +79,15 @@ def test_checking_words_without_recomputation_are_no_check():
     assert s.candidates == ["48"] and not s.checked and s.checks == []
 
 
+def test_the_same_equation_written_again_is_no_second_route():
+    s = measure("85 * 2 = 170\nSo the answer is 170.\nLet me double-check: 85 * 2 = 170. Correct.\n</think>\n"
+                "<answer>170</answer>", "170")
+    assert s.candidates == ["170"] and not s.checked
+    again = measure("85 * 2 = 170\nSo the answer is 170.\nLet me double-check: 2 * 85 = 170. Correct.\n</think>\n"
+                    "<answer>170</answer>", "170")
+    assert [c["agreed"] for c in again.checks] == [True]
+
+
 def test_a_check_that_talks_a_right_answer_into_a_wrong_one():
     text = ("12 * 4 = 48\nSo the answer is 48.\nLet me check: 48 / 4 = 12. Hmm, wait, that is wrong, 12 * 4 is 46.\n"
             "So the answer is 46.\n</think>\n<answer>46</answer>")

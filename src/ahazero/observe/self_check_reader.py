@@ -18,9 +18,10 @@ within a line):
 - **Checks.** A sentence that opens a check ("let me check/verify", "check:", "substituting",
   "plug ... back", "undo", "double-check") and the sentences after it that carry arithmetic or a
   verdict (up to :data:`MAX_CHECK_SENTENCES` in all) form a check of the latest candidate,
-  if they recompute something: at least one worked equation. "Let me verify. Yes, correct."
-  is no check. Also a check, without any phrase: after an answer statement, an equation that
-  undoes the one that produced it (``160 - 75 = 85`` after ``85 + 75 = 160``).
+  if they recompute something by a second route: at least one worked equation that the work
+  before it did not already hold. "Let me verify. Yes, correct." is no check, nor is the same
+  ``85 * 2 = 170`` written again. Also a check, without any phrase: after an answer statement,
+  an equation that undoes the one that produced it (``160 - 75 = 85`` after ``85 + 75 = 160``).
 - **Agreement.** A check *disagrees* when it, or a correction right after it, says so ("not",
   "wrong", "mistake", "differ", "≠"); otherwise it *agrees* when its recomputation lands on an
   original quantity (its last result is a number of the problem or of the worked steps before
@@ -225,6 +226,7 @@ class _Reader:
         self.candidates: list[str] = []
         self.checks: list[CheckReading] = []
         self.originals = set(problem_numbers)
+        self.worked: set[str] = set()  #: the equations of the work so far (a check must compute something new)
         self.region: _Region | None = None
         self._new_block()
 
@@ -287,6 +289,7 @@ class _Reader:
                     self.checks.append(CheckReading(index, sentence.strip(), eq.result == landing))
                 return
         self.originals.update(math.numbers)
+        self.worked.update(str(eq) for eq in math.equations)
         if self.statement is not None and (math.equations or math.last_result is not None):
             self.stale = True
         if math.equations:
@@ -307,7 +310,8 @@ class _Reader:
         region, self.region = self.region, None
         if region is None:
             return
-        if not region.equations:  # checking words without recomputation are no check
+        if all(str(eq) in self.worked for eq in region.equations):
+            # checking words without recomputation, or the same equations written again, are no check
             if region.added:
                 self.candidates.pop()
             return
