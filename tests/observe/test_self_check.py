@@ -60,6 +60,53 @@ def test_the_same_trace_without_a_slip_and_the_control_without_checks():
     assert control.candidates == ["170"] and not control.checked and control.checks == []
 
 
+#: Other shapes a code-made reflective trace may take: the check before the answer statement (as the
+#: cold start writes it), a sign slip in a linear equation caught by substitution, a swapped digit in a chain.
+SLIP_VARIANTS = [
+    ("""Compute (47 + 38) * 2 step by step.
+Step 1: 47 + 38 = 75
+Step 2: 75 * 2 = 150
+Let me check by undoing each step: 150 / 2 = 75, 75 - 38 = 37. That does not give 47.
+Wait, 47 + 38 is 85, not 75.
+Step 1: 47 + 38 = 85
+Step 2: 85 * 2 = 170
+Let me check by undoing each step: 170 / 2 = 85, 85 - 38 = 47. Every step checks out.
+So the answer is 170.
+</think>
+<answer>170</answer>""", "Compute: (47 + 38) * 2", "170", ["150", "170"]),
+    ("""Solve 3x + 7 = x - 5 for x.
+Collect x on the left: subtract x on both sides: 2x + 7 = -5
+Collect the numbers on the right: subtract 7 on both sides: 2x = 2
+Divide both sides by 2: x = 2 / 2 = 1
+Let me check with x = 1: the left side is 3 * 1 + 7 = 10, the right side is 1 - 5 = -4. They differ.
+Wait, -5 - 7 is -12, not 2.
+Collect the numbers on the right: subtract 7 on both sides: 2x = -12
+Divide both sides by 2: x = -12 / 2 = -6
+Let me check with x = -6: the left side is 3 * (-6) + 7 = -11, the right side is (-6) - 5 = -11. Both sides agree.
+So the answer is -6.
+</think>
+<answer>-6</answer>""", "Solve for x: 3x + 7 = x - 5", "-6", ["1", "-6"]),
+    ("""Start with 17. Add 23, multiply by 4, subtract 75.
+Step 1: 17 + 23 = 40
+Step 2: 40 * 4 = 160
+Step 3: 160 - 75 = 58
+Let me check by undoing each step: 58 + 75 = 133, 133 / 4 = 33.25, which is not a whole number.
+Wait, 160 - 75 is 85, not 58.
+Step 3: 160 - 75 = 85
+Let me check by undoing each step: 85 + 75 = 160, 160 / 4 = 40, 40 - 23 = 17. Every step checks out.
+So the answer is 85.
+</think>
+<answer>85</answer>""", "Start with 17. Add 23, multiply by 4, subtract 75.", "85", ["58", "85"]),
+]
+
+
+@pytest.mark.parametrize(("text", "problem", "gold", "candidates"), SLIP_VARIANTS, ids=["check-first", "linear", "chain"])
+def test_slips_caught_in_other_trace_shapes(text, problem, gold, candidates):
+    s = measure(text, gold, problem)
+    assert s.candidates == candidates and s.caught_error and s.revised
+    assert [(c["candidate"], c["agreed"]) for c in s.checks] == [(candidates[0], False), (candidates[1], True)]
+
+
 def test_the_reading_does_not_need_the_problem_text():
     """The thinking restates the problem; its numbers are the quantities an undoing check lands on."""
     s = measure(CANONICAL, "170")
