@@ -270,6 +270,7 @@ def test_answer_values():
         "8", "1250", "7", "40,25,23"]
     assert answer_value("150, which is even", leading=True) == "150"
     assert answer_value("the one we found above", leading=True) is None
+    assert answer_value(r"\(\boxed{417", leading=True) is None  # a box a truncated completion left open
 
 
 def test_aggregates_and_metrics():

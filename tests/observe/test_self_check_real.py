@@ -1,4 +1,4 @@
-"""The self-check measure on real completions of the real model (greedy GSM8K test answers, read by hand).
+"""The self-check measure on real completions of the real model (greedy answers, read by hand).
 
 ``tests/reward_tests/data/gsm8k_real_outputs.jsonl`` holds 34 greedy completions of the base model
 and of a GSM8K-trained model (step 40), see ``tests/reward_tests/test_reward_gsm8k_real.py``. What
@@ -7,6 +7,12 @@ model's sub-answers in answer tags and the trained model's stated intermediate r
 not candidates); the final answer is graded exactly as the accuracy reward grades it; a
 completion that states an answer only inside its unclosed thinking has a candidate but no final
 answer.
+
+``data/arithmetic_base_completions.jsonl`` holds the first 16 held-out problems of
+``configs/default.yaml`` answered greedily by its base model (qwen2.5-coder-0.5b-instruct, CPU,
+``ahazero eval configs/default.yaml --model base --limit 16 --max-new-tokens 200``): 5 of them use
+one of R1's reflection words ("we evaluate the expression"), none checks or revises an answer; a
+completion cut off inside ``\boxed{417`` states no answer.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from ahazero.cli import main
+from ahazero.observe.behaviours import describe
 from ahazero.observe.self_check import measure_self_checks, summarize_self_checks
 from rewards import get_reward
 
@@ -65,3 +72,23 @@ def test_the_command_reads_the_same_file(tmp_path, capsys):
     assert len(lines) == 35 and lines[-1]["summary"]["check_rate"] == 0.0
     assert [r["final_correct"] for r in lines[:-1]] == [bool(c["any"]) for c in CASES]
     assert {"first_correct", "final_correct", "revised", "checked", "caught_error", "candidates"} <= set(lines[0])
+
+
+ARITHMETIC = Path(__file__).parent / "data" / "arithmetic_base_completions.jsonl"
+
+
+def test_real_arithmetic_completions_use_a_reflection_word_but_never_check():
+    cases = [json.loads(line) for line in ARITHMETIC.read_text(encoding="utf-8").splitlines()]
+    texts = [c["prefill"] + c["completion"] for c in cases]
+    results = measure_self_checks(texts, [{"answer": c["gold"], "problem": c["problem"]} for c in cases],
+                                  grader=get_reward("accuracy"))
+    assert [describe(t).reflections for t in texts].count(["evaluate"]) == 5
+    summary = summarize_self_checks(results)
+    assert (summary["n"], summary["check_rate"], summary["revision_rate"]) == (16, 0.0, 0.0)
+    assert [r.final_correct for r in results] == [c["correct"] for c in cases]
+    by_problem = {c["problem"]: r for c, r in zip(cases, results, strict=True)}
+    assert by_problem["Compute: (98 - 54) * 6"].candidates == ["264"]  # "... is \(\boxed{264}\)."
+    assert by_problem["Compute: 62 + 46 * 75"].candidates == []  # cut off inside "\boxed{417"
+    said = by_problem["Compute: 40 * 13"]  # "the answer to the question is 520." and no answer tags or box
+    assert said.candidates == ["520"] and said.final_answer is None
+    assert (said.first_correct, said.final_correct) == (True, False)

@@ -159,6 +159,8 @@ def answer_value(text: str | None, *, expressions: bool = False, leading: bool =
         if not lead and leading and len(value.split()) > MAX_TEXT_ANSWER_WORDS:
             return None  # a sentence, not an answer: "the answer is the one we found above"
     value = value.replace("$", "").replace(" ", "")
+    if "\\boxed" in value or "\\fbox" in value or value.count("{") != value.count("}"):
+        return None  # a box or brace left open (a truncated "\\boxed{417"): no answer stated
     return value[:MAX_CANDIDATE_CHARS] if _STATES_SOMETHING.search(value) else None
 
 
