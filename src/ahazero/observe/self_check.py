@@ -187,7 +187,8 @@ def measure_self_checks(texts: Sequence[str], rows: Sequence[dict[str, Any]], *,
         elif reading.final_answer is not None and grades:
             final = grades[-1]
         else:  # no final answer: wrong, when the completion can be graded at all
-            final = None if grader is None or grades_of(grader, [("", rows[i])])[0] is None else False
+            gradable = grader is not None and all(rows[i].get(c) is not None for c in required_columns(grader))
+            final = False if gradable else None
         out.append(_result(reading, grades, None if final is None else bool(final)))
     return out
 
