@@ -8,10 +8,10 @@ Dr. GRPO's keywords (base eval, first and last training step, trained eval), the
 reflective vs non-reflective held-out answers for both measures, the self-check (share of
 completions that recompute an answer, and revisions wrong -> right minus right -> wrong per 100:
 :mod:`ahazero.observe.self_check`) of the base eval, the first and last training step and the
-trained eval, steps, and training seconds (``train_runtime``). The target column checks the goal this project sets itself for a
-recipe: pass@1 up by at least 20 points; closed-think length at the last step at least 1.5x
-its value at the format-90% step; the trained model's held-out closed-think length above
-the base model's; at most 15 minutes of training.
+trained eval, steps, and training seconds (``train_runtime``). The target column checks the
+goal this project sets itself for a recipe: pass@1 up by at least 20 points; closed-think
+length at the last step at least 1.5x its value at the format-90% step; the trained model's
+held-out closed-think length above the base model's; at most 15 minutes of training.
 
 Example:
     >>> target({"pass1_base": 0.28, "pass1_final": 0.51, "think_closed_fmt90": 20.0, "think_closed_end": 31.0,
@@ -30,7 +30,8 @@ from typing import Any
 from ahazero.models.loading import is_model_folder
 from ahazero.observe.rundir import RunDir, read_metrics
 
-__all__ = ["SELF_CHECK_COLUMNS", "TARGET", "metric_rows", "progress_line", "render_markdown", "target", "variant_row", "write_summary"]
+__all__ = ["SELF_CHECK_COLUMNS", "TARGET", "metric_rows", "progress_line", "render_markdown", "target", "variant_row",
+           "write_summary"]
 
 #: The recipe target: (pass@1 gain, closed-think growth factor, training seconds).
 TARGET = {"min_gain": 0.20, "min_growth": 1.5, "max_train_seconds": 900.0}

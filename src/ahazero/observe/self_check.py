@@ -131,11 +131,11 @@ def grades_of(grader: Callable[..., Any] | None, items: Sequence[tuple[str, dict
     columns = {c: [items[i][1].get(c) for i in todo] for c in needed}
     try:
         scores = grader(completions=[f"<answer>{items[i][0]}</answer>" for i in todo], **columns)
+        for i, score in zip(todo, scores, strict=False):
+            out[i] = None if score is None else bool(float(score) >= 1.0 - 1e-6)
     except Exception as exc:  # noqa: BLE001 - a custom reward may fail; the measure must not
         logger.warning("self-check: grading candidates failed (%s: %.100s)", type(exc).__name__, exc)
-        return out
-    for i, score in zip(todo, scores, strict=False):
-        out[i] = None if score is None else bool(float(score) >= 1.0 - 1e-6)
+        return [None] * len(items)
     return out
 
 

@@ -4,10 +4,10 @@ Without a step: a per-step summary table (n, accuracy, format, thinking length, 
 rate, ...) and the aha verdict (:mod:`ahazero.observe.aha`). With a step (``--step N``, ``--steps
 10:20``, ``--last``) or a filter: the completions themselves, with the thinking, the answer and
 the reflection phrases highlighted, and the self-check read from each (the answers it stated,
-its checks; filters ``--revised`` / ``--checked``). A collapse alarm (:mod:`ahazero.observe.collapse`) comes
-first, whatever is shown. ``--compare PROMPT_ID`` / ``--compare-first-last`` put the
-same prompt at an early and a late step side by side; ``--json`` prints the selected records
-as JSON lines for scripting.
+its checks; filters ``--revised`` / ``--checked``). A collapse alarm
+(:mod:`ahazero.observe.collapse`) comes first, whatever is shown. ``--compare PROMPT_ID`` /
+``--compare-first-last`` put the same prompt at an early and a late step side by side;
+``--json`` prints the selected records as JSON lines for scripting.
 
 Example:
     $ ahazero traces runs/default                          # summary table + aha verdict
