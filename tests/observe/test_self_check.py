@@ -226,8 +226,8 @@ def test_ungradable_without_a_gold_or_a_grader():
     [no_grader] = measure_self_checks(["<think>2 + 2 = 4</think><answer>4</answer>"], [{"answer": "4"}])
     for s in (no_gold, no_grader):
         assert s.candidates == ["4"] and s.first_correct is None and s.final_correct is None
-    [no_answer] = measure_self_checks(["<think>2 + 2 = 4. So the answer is 4."], [{"answer": "4"}],
-                                      grader=ACCURACY)
+    [no_answer] = measure_self_checks(["<think>2 + 2 = 4, so 4."], [{"answer": "4"}], grader=ACCURACY)
+    assert no_answer.candidates == ["4"] and no_answer.first_correct is True
     assert no_answer.final_answer is None and no_answer.final_correct is False and not no_answer.revised
 
 

@@ -85,7 +85,9 @@ def test_real_arithmetic_completions_use_a_reflection_word_but_never_check():
     assert [describe(t).reflections for t in texts].count(["evaluate"]) == 5
     summary = summarize_self_checks(results)
     assert (summary["n"], summary["check_rate"], summary["revision_rate"]) == (16, 0.0, 0.0)
-    assert [r.final_correct for r in results] == [c["correct"] for c in cases]
+    reward = get_reward("accuracy")  # the final answers are graded as the reward grades the whole completion
+    assert [r.final_correct for r in results] == [bool(reward(completions=[t], answer=[c["gold"]])[0])
+                                                  for t, c in zip(texts, cases, strict=True)]
     by_problem = {c["problem"]: r for c, r in zip(cases, results, strict=True)}
     assert by_problem["Compute: (98 - 54) * 6"].candidates == ["264"]  # "... is \(\boxed{264}\)."
     assert by_problem["Compute: 62 + 46 * 75"].candidates == []  # cut off inside "\boxed{417"
