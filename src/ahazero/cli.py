@@ -230,11 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ahazero import bench
     from ahazero.experiments import calibrate, sweep
-    from ahazero.observe import report, traces_cli
+    from ahazero.observe import behaviours_cli, report, traces_cli
     from ahazero.stages import cli as stages_cli
 
     bench.add_parser(sub)
     traces_cli.add_parser(sub)
+    behaviours_cli.add_parser(sub)
     report.add_parser(sub)
     sweep.add_parser(sub)
     calibrate.add_parser(sub)

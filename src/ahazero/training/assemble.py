@@ -30,7 +30,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
-from ahazero.observe.tracing import TraceWriter
+from ahazero.observe.tracing import TraceWriter, first_reward
 from ahazero.training.tensorboard_env import tensorboard_dir
 
 __all__ = ["NonFiniteError", "build_trainer", "fit", "load_for_device", "prepare_dataset", "resolve_for_device",
@@ -167,7 +167,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         processing_class=tokenizer,
         callbacks=callbacks,
         peft_config=lora_config(cfg.model.lora),
-        tracer=make_tracer(cfg, run_dir),
+        tracer=make_tracer(cfg, run_dir, grader=first_reward(checked.reward_funcs)),
         zero_variance=cfg.groups.zero_variance,
         group_reward=cfg.groups.reward,
     )
@@ -179,8 +179,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     return trainer
 
 
-def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
-    """The trace writer for a run, as the ``logging`` section asks.
+def make_tracer(cfg: ExperimentConfig, run_dir: RunDir, *, grader: Any | None = None) -> TraceWriter:
+    """The trace writer for a run, as the ``logging`` section asks; ``grader`` grades the self-check's candidates.
 
     Behaviour metrics are computed even when ``logging.traces`` is false; only the files
     are skipped.
@@ -200,6 +200,7 @@ def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
         phrases=cfg.logging.reflection_phrases,
         language=lang or "en",
         enabled=cfg.logging.traces,
+        grader=grader,
     )
 
 
