@@ -13,7 +13,8 @@ after :meth:`ahazero.observe.rundir.RunDir.resume_point` chose the checkpoint ``
 - **traces/**: files of steps after ``N`` are deleted (training writes them again), a damaged
   one after it is moved to ``traces/damaged/`` first; a damaged file of a step up to ``N``
   cannot be regenerated: the original goes to ``traces/damaged/`` and the step keeps its
-  readable records. Leftover temp files (``.step-*.tmp``) are removed.
+  readable records. Anything else under a step file's name (a folder) is moved to
+  ``traces/damaged/`` too. Leftover temp files (``.step-*.tmp``) are removed.
 
 Every change is logged (a warning for damage, naming the file and line).
 
@@ -187,6 +188,14 @@ def repair_traces(folder: Path, *, keep_through: int) -> TracesRepair:
     report = TracesRepair()
     for step in trace_steps(folder):
         path = folder / f"step-{step:06d}.jsonl"
+        if not path.is_file():  # a folder (or a link to nowhere) where a step's trace file belongs
+            report.damaged.append(Problem(str(path), 0, "not a file"))
+            target = set_aside(path, folder / "damaged")
+            report.set_aside.append(target)
+            again = ("the step is traced again" if step > keep_through
+                     else f"step {step} is before the checkpoint and cannot be traced again")
+            logger.warning("%s is not a file; moved it to %s (%s)", path, target, again)
+            continue
         lines = list(scan_lines(path, check_trace_record))
         bad = [Problem(str(path), x.number, x.reason or "unusable") for x in lines if x.record is None]
         report.damaged += bad

@@ -30,6 +30,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig
 from ahazero.stages.samples import (
     RejectionRules,
     SamplesError,
+    sample_paths,
     select_samples,
     summarize_samples,
     write_samples,
@@ -54,6 +55,7 @@ class SampleRequest:
     batch_size: int = 256  #: sequences per generation batch
     out: str | Path | None = None  #: default: <run dir>/samples/<model tag>-<split>.jsonl
     quiet: bool = False  #: no progress bar
+    overwrite: bool = False  #: replace existing samples files (else they are an error, before any model loads)
 
     def rules(self) -> RejectionRules:
         """The rejection rules of this request."""
@@ -99,12 +101,23 @@ def check_sample(cfg: ExperimentConfig, request: SampleRequest, *, cuda: bool) -
 
 
 def _resolve_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, str]:
+    """The model to sample from and its tag, checked to be loadable (one line when it is not)."""
     from ahazero.evaluate import resolve_eval_model
+    from ahazero.models.model_argument import check_model_argument
 
     try:
-        return resolve_eval_model(cfg, model)
+        source, tag = resolve_eval_model(cfg, model)
     except FileNotFoundError as err:
         raise ConfigError(f"--model {model}: {err}") from None
+    check_model_argument(source, label=f"--model {model or '(default)'}" + (f" -> {source}" if source != model else ""))
+    return source, tag
+
+
+def _claim(out: Path, request: SampleRequest) -> Any:
+    """Check and lock the three samples files of ``out`` (before any model loads); the held lock."""
+    from ahazero.observe.run_lock import claim_output
+
+    return claim_output(sample_paths(out), overwrite=request.overwrite)
 
 
 def _finish(records: list[dict[str, Any]], request: SampleRequest, out: Path, info: dict[str, Any]) -> dict[str, Any]:
@@ -118,17 +131,28 @@ def _finish(records: list[dict[str, Any]], request: SampleRequest, out: Path, in
 
 
 def sample(cfg: ExperimentConfig, request: SampleRequest, *, cuda: bool | None = None) -> dict[str, Any]:
-    """Sample, score and select; write the samples files; return the summary (with ``files``)."""
-    from transformers import set_seed
+    """Sample, score and select; write the samples files; return the summary (with ``files``).
 
-    from ahazero.models.loading import gpu_available, load_model_and_tokenizer
-    from ahazero.stages.generate import Sampling, sample_completions
-    from ahazero.training.assemble import prepare_dataset
+    The model and the output files are checked, and the output locked, before the model loads.
+    """
+    from ahazero.models.loading import gpu_available
 
     cuda = gpu_available() if cuda is None else cuda
     checked = check_sample(cfg, request, cuda=cuda)
     source, tag = _resolve_model(cfg, request.model)
     out = Path(request.out) if request.out else cfg.run_dir / "samples" / f"{tag}-{request.split}.jsonl"
+    with _claim(out, request):
+        return _sample(cfg, request, checked, source, tag, out, cuda=cuda)
+
+
+def _sample(cfg: ExperimentConfig, request: SampleRequest, checked: Any, source: str, tag: str, out: Path, *,
+            cuda: bool) -> dict[str, Any]:
+    from transformers import set_seed
+
+    from ahazero.models.loading import load_model_and_tokenizer
+    from ahazero.stages.generate import Sampling, sample_completions
+    from ahazero.training.assemble import prepare_dataset
+
     model, tokenizer = load_model_and_tokenizer(source, dtype=cfg.model.dtype, revision=None,
                                                 trust_remote_code=cfg.model.trust_remote_code)
     if cuda:
@@ -178,9 +202,12 @@ def sample_from_traces(cfg: ExperimentConfig, run: str | Path, request: SampleRe
         ...
         ahazero.stages.samples.SamplesError: no traces in no/such/run (steps any to any)
     """
+    from ahazero.config.output_paths import check_output_files
     from ahazero.config.validate import check_config
     from ahazero.observe.trace_store import load_traces, steps_with_traces
 
+    out = Path(request.out) if request.out else Path(run) / "samples" / "traces-train.jsonl"
+    check_output_files(sample_paths(out), overwrite=request.overwrite)  # before the traces are read and scored
     lo, hi = steps
     wanted = [s for s in steps_with_traces(run) if (lo is None or s >= lo) and (hi is None or s <= hi)]
     traces = load_traces(run, wanted) if wanted else []
@@ -203,6 +230,6 @@ def sample_from_traces(cfg: ExperimentConfig, run: str | Path, request: SampleRe
     for record, trace in zip(records, traces):
         record["source"] = f"traces:{run}"
         record["step"] = trace.get("step")
-    out = Path(request.out) if request.out else Path(run) / "samples" / "traces-train.jsonl"
     info = {"source": f"traces:{run}", "task": cfg.task.name, "split": "train", "steps": wanted}
-    return _finish(records, request, out, info)
+    with _claim(out, request):
+        return _finish(records, request, out, info)
