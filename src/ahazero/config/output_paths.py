@@ -126,8 +126,11 @@ def _existing_part(path: Path) -> tuple[Path | None, str | None]:
         probe = probe.parent
 
 
-def folder_problem(path: str | Path) -> str | None:
+def folder_problem(path: str | Path, *, space: bool = True) -> str | None:
     """Why a folder cannot be written at ``path`` (created when missing), or None when it can.
+
+    With ``space`` a disk without a free byte is a problem too (a training run instead
+    watches its disk while it writes, and says so when it fills).
 
     Example:
         >>> import tempfile
@@ -146,7 +149,8 @@ def folder_problem(path: str | Path) -> str | None:
     assert existing is not None
     if not existing.is_dir():
         kind = file_kind(existing.stat().st_mode)
-        return f"{existing} is a {'file' if kind == 'regular file' else kind}, not a folder"
+        what = f"a {'file' if kind == 'regular file' else kind}, not a folder"
+        return what if existing == path else f"{existing} is {what}"
     fs = _filesystem_type(existing)
     if fs in SPECIAL_FILESYSTEMS:
         return f"{existing} is on the kernel's {fs} filesystem, where no file can be written"
@@ -157,7 +161,7 @@ def folder_problem(path: str | Path) -> str | None:
             read_only = False
         return f"{existing} is {'on a read-only filesystem' if read_only else 'not writable (permissions)'}"
     try:
-        full = shutil.disk_usage(existing).free == 0
+        full = space and shutil.disk_usage(existing).free == 0
     except OSError:
         full = False
     if full:

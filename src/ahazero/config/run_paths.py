@@ -6,7 +6,7 @@ characters), so the run directory is always a direct child of ``output_root``.
 root; the run directory, with every symlink resolved, may not lie in a system folder
 (:data:`SYSTEM_FOLDERS`); it must be writable (the checks of every output folder,
 :mod:`ahazero.config.output_paths`: no symlink to nowhere or symlink loop on the way, no
-special filesystem, no full disk); and when it exists it must be a run
+special filesystem); and when it exists it must be a run
 directory (holding ``config.yaml``, ``metrics.jsonl``, ``traces/``, ``eval/``, ...) or
 empty, so ``output_root=. name=src`` cannot write into a source folder.
 
@@ -65,6 +65,6 @@ def check_run_dir(run_dir: str | Path, output_root: str | Path) -> None:
         raise ValueError(f"output_root: the run directory {run_dir} would be inside the system folder {folder}; "
                          "give a folder of your own, e.g. 'runs'")
     _check_existing(run_dir)
-    problem = folder_problem(run_dir)
+    problem = folder_problem(run_dir, space=False)  # a full disk: reported by the run that meets it
     if problem is not None:
         raise ValueError(f"output_root: cannot write the run directory {run_dir} ({problem})")

@@ -107,8 +107,8 @@ _LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError)
 
 
 @contextlib.contextmanager
-def _one_line_load_errors(name_or_path: str) -> Iterator[None]:
-    """Turn a failed load (truncated weights, a damaged tokenizer, the hub unreachable) into one line."""
+def _one_line_load_errors(what: str) -> Iterator[None]:
+    """Turn a failed load of ``what`` (truncated weights, a damaged tokenizer, the hub unreachable) into one line."""
     from ahazero.models.model_argument import ModelLoadError
 
     errors = _LOAD_ERRORS
@@ -123,7 +123,7 @@ def _one_line_load_errors(name_or_path: str) -> Iterator[None]:
     except errors as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         reason = lines[0][:300] if lines else type(err).__name__
-        raise ModelLoadError(f"cannot load the model {name_or_path}: {reason}") from err
+        raise ModelLoadError(f"cannot load {what}: {reason}") from err
 
 
 def load_model_and_tokenizer(
@@ -142,11 +142,13 @@ def load_model_and_tokenizer(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with _one_line_load_errors(name_or_path):
+    with _one_line_load_errors(f"the model {name_or_path}"):
         source = resolve_model_path(name_or_path)
-        logger.info("loading model from %s", source)
-        kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    logger.info("loading model from %s", source)
+    kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    with _one_line_load_errors(f"the tokenizer of {name_or_path}"):
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    with _one_line_load_errors(f"the model {name_or_path}"):
         model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

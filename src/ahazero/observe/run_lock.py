@@ -63,6 +63,7 @@ class _Held:
     fd: int
     count: int
     pid: int
+    created: list[Path]  #: folders the acquire made for the lock file, innermost first
 
 
 #: Locks this process holds: lock file (resolved) -> descriptor and how many holders share it.
@@ -205,6 +206,7 @@ class RunLock:
         """Take the lock, or raise :class:`RunLockedError` naming what is locked and the process holding it."""
         if self._key is not None:
             return self
+        missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         key = os.path.realpath(self.path)
         with _HELD_GUARD:
@@ -218,7 +220,7 @@ class RunLock:
                                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": sys.argv}
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-            _HELD[key] = _Held(fd, 1, os.getpid())
+            _HELD[key] = _Held(fd, 1, os.getpid(), missing)
             self._key = key
         return self
 
@@ -327,6 +329,11 @@ class RunLock:
                     fcntl.flock(entry.fd, fcntl.LOCK_UN)
             finally:
                 os.close(entry.fd)
+            for folder in entry.created if self.remove_on_release else ():
+                try:
+                    folder.rmdir()  # made only for the lock, and left empty (the command wrote nothing)
+                except OSError:
+                    break
 
     def __enter__(self) -> RunLock:
         return self.acquire()

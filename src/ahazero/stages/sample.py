@@ -206,13 +206,13 @@ def sample_from_traces(cfg: ExperimentConfig, run: str | Path, request: SampleRe
     from ahazero.config.validate import check_config
     from ahazero.observe.trace_store import load_traces, steps_with_traces
 
-    out = Path(request.out) if request.out else Path(run) / "samples" / "traces-train.jsonl"
-    check_output_files(sample_paths(out), overwrite=request.overwrite)  # before the traces are read and scored
     lo, hi = steps
     wanted = [s for s in steps_with_traces(run) if (lo is None or s >= lo) and (hi is None or s <= hi)]
     traces = load_traces(run, wanted) if wanted else []
     if not traces:
         raise SamplesError(f"no traces in {run} (steps {lo or 'any'} to {hi or 'any'})")
+    out = Path(request.out) if request.out else Path(run) / "samples" / "traces-train.jsonl"
+    check_output_files(sample_paths(out), overwrite=request.overwrite)  # before the traces are scored
     _rules(request)
     checked = check_config(cfg, cuda=False)
     check_scorable(checked)
