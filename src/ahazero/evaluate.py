@@ -194,7 +194,8 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
             raise EvalError(f"--model {model}: no checkpoint for step {step} in {run.checkpoints}; "
                             f"this run has: {_run_models(run)}")
         return str(run.checkpoints / f"checkpoint-{step}"), f"step-{step}"
-    if _looks_like_path(model) and not Path(model).expanduser().exists():
+    path = Path(model).expanduser()
+    if _looks_like_path(model) and not path.exists() and not path.is_symlink():  # a link to nowhere: checked later
         raise EvalError(f"--model {model}: no such file or folder; give a model folder, a .gguf file, a hub id, "
                         f"a named model, or one of this run's: {_run_models(run)}")
     return model, _path_tag(Path(model))

@@ -149,8 +149,7 @@ def folder_problem(path: str | Path, *, space: bool = True) -> str | None:
     assert existing is not None
     if not existing.is_dir():
         kind = file_kind(existing.stat().st_mode)
-        what = f"a {'file' if kind == 'regular file' else kind}, not a folder"
-        return what if existing == path else f"{existing} is {what}"
+        return f"{existing} is a {'file' if kind == 'regular file' else kind}, not a folder"
     fs = _filesystem_type(existing)
     if fs in SPECIAL_FILESYSTEMS:
         return f"{existing} is on the kernel's {fs} filesystem, where no file can be written"
