@@ -86,8 +86,9 @@ def _command(argv: Any) -> str | None:
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         return None
     program = Path(argv[0])
-    name = program.parent.name if program.name == "__main__.py" else program.name
-    text = shlex.join([name, *argv[1:]])
+    name = ["python", "-c"] if argv[0] == "-c" else [program.parent.name if program.name == "__main__.py"
+                                                     else program.name]
+    text = shlex.join([*name, *argv[1:]])
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -202,7 +202,6 @@ def sample_from_traces(cfg: ExperimentConfig, run: str | Path, request: SampleRe
         ...
         ahazero.stages.samples.SamplesError: no traces in no/such/run (steps any to any)
     """
-    from ahazero.config.output_paths import check_output_files
     from ahazero.config.validate import check_config
     from ahazero.observe.trace_store import load_traces, steps_with_traces
 
@@ -212,24 +211,24 @@ def sample_from_traces(cfg: ExperimentConfig, run: str | Path, request: SampleRe
     if not traces:
         raise SamplesError(f"no traces in {run} (steps {lo or 'any'} to {hi or 'any'})")
     out = Path(request.out) if request.out else Path(run) / "samples" / "traces-train.jsonl"
-    check_output_files(sample_paths(out), overwrite=request.overwrite)  # before the traces are scored
-    _rules(request)
-    checked = check_config(cfg, cuda=False)
-    check_scorable(checked)
-    by_id = {str(row["id"]): dict(row) for row in checked.task.load("train")}
-    missing = sorted({str(t.get("prompt_id")) for t in traces} - set(by_id))
-    if missing:
-        raise ConfigError(f"{len(missing)} traced prompt(s) of {run} are not in task '{cfg.task.name}''s train "
-                          f"split (e.g. {missing[0]}); pass the run's own config ({Path(run) / 'config.yaml'})")
-    traces.sort(key=lambda t: -int(t.get("step", 0)))  # stable: within a step, the traced order
-    rows = [{**by_id[str(t["prompt_id"])], "prompt": t.get("prompt", ""), "prefill": t.get("prefill", "")}
-            for t in traces]
-    records = score_records(checked, rows, [t.get("completion", "") for t in traces],
-                            completion_tokens=[int(t.get("completion_tokens") or 0) for t in traces],
-                            truncated=[bool(t.get("truncated")) for t in traces])
-    for record, trace in zip(records, traces):
-        record["source"] = f"traces:{run}"
-        record["step"] = trace.get("step")
-    info = {"source": f"traces:{run}", "task": cfg.task.name, "split": "train", "steps": wanted}
-    with _claim(out, request):
+    with _claim(out, request):  # checked and locked before the traces are scored
+        _rules(request)
+        checked = check_config(cfg, cuda=False)
+        check_scorable(checked)
+        by_id = {str(row["id"]): dict(row) for row in checked.task.load("train")}
+        missing = sorted({str(t.get("prompt_id")) for t in traces} - set(by_id))
+        if missing:
+            raise ConfigError(f"{len(missing)} traced prompt(s) of {run} are not in task '{cfg.task.name}''s "
+                              f"train split (e.g. {missing[0]}); pass the run's own config "
+                              f"({Path(run) / 'config.yaml'})")
+        traces.sort(key=lambda t: -int(t.get("step", 0)))  # stable: within a step, the traced order
+        rows = [{**by_id[str(t["prompt_id"])], "prompt": t.get("prompt", ""), "prefill": t.get("prefill", "")}
+                for t in traces]
+        records = score_records(checked, rows, [t.get("completion", "") for t in traces],
+                                completion_tokens=[int(t.get("completion_tokens") or 0) for t in traces],
+                                truncated=[bool(t.get("truncated")) for t in traces])
+        for record, trace in zip(records, traces):
+            record["source"] = f"traces:{run}"
+            record["step"] = trace.get("step")
+        info = {"source": f"traces:{run}", "task": cfg.task.name, "split": "train", "steps": wanted}
         return _finish(records, request, out, info)
