@@ -175,10 +175,13 @@ def check_model_argument(value: str, *, label: str | None = None, hub: bool = Tr
     Example:
         >>> check_model_argument("Qwen/Qwen2.5-0.5B-Instruct", hub=False)
         'hub'
-        >>> check_model_argument("README.md", label="model.name_or_path README.md")
+        >>> import tempfile, pathlib
+        >>> notes = pathlib.Path(tempfile.mkdtemp()) / "notes.md"
+        >>> _ = notes.write_text("mine")
+        >>> check_model_argument(str(notes), label="model.name_or_path notes.md")
         Traceback (most recent call last):
         ...
-        ahazero.models.model_argument.ModelArgumentError: model.name_or_path README.md: a file, not a model; ...
+        ahazero.models.model_argument.ModelArgumentError: model.name_or_path notes.md: a file, not a model; ...
     """
     from ahazero.models.registry import NAMED_MODELS
 
