@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.observe.checkpoints import is_torn, weights_problem
 from ahazero.observe.records import Problem, check_metrics_row, check_trace_record, scan_lines
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError
@@ -155,9 +156,7 @@ def repair_metrics(path: Path, *, keep_through: int) -> MetricsRepair:
             logger.warning("%s line %d: %s (%s); set aside in %s", path, number, reason, where, damaged_file)
         if len(aside) > 10:
             logger.warning("%s: %d more damaged lines set aside in %s", path, len(aside) - 10, damaged_file)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(text + "\n" for text in kept), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(text + "\n" for text in kept), then="continue the run with --resume")
     if report.dropped:
         logger.info("resuming at step %d: dropped %d metric lines logged after it (logged again as training "
                     "repeats those steps)", keep_through, report.dropped)
@@ -211,9 +210,7 @@ def repair_traces(folder: Path, *, keep_through: int) -> TracesRepair:
         elif bad:
             good = "".join(x.text + "\n" for x in lines if x.record is not None)
             target = set_aside(path, folder / "damaged")
-            tmp = path.with_name(f".step-{step:06d}.tmp")
-            tmp.write_text(good, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, good, then="continue the run with --resume")
             report.set_aside.append(target)
             logger.warning("%s: %d damaged lines (first: line %d, %s); step %d is before the checkpoint and "
                            "cannot be traced again: it keeps its %d readable records, the original file is "
