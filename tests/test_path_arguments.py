@@ -232,9 +232,8 @@ def test_what_a_model_argument_may_be(models, monkeypatch):
     assert model_argument_problem("").startswith("empty;")
 
 
-def test_a_hub_id_offline_must_be_in_the_local_cache(monkeypatch, tmp_path):
+def test_a_hub_id_offline_must_be_in_the_local_cache(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ModelArgumentError, match=r"--model Qwen/No-Such-Model: not a named model or local path, and "
                                                  r"as a hub id it is not in the local Hugging Face cache while "
                                                  r"HF_HUB_OFFLINE is set; fetch it while online"):
@@ -269,8 +268,7 @@ def test_eval_model_arguments_exit_2_with_one_line(tmp_path, models, capsys, nam
     assert not (tmp_path / "runs" / "t" / "eval").exists()
 
 
-def test_eval_hub_id_offline_exits_2_before_loading(tmp_path, capsys, monkeypatch, no_model_loads):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+def test_eval_hub_id_offline_exits_2_before_loading(tmp_path, capsys, no_model_loads):
     assert main(["eval", write_config(tmp_path), "--model", "Qwen/No-Such-Model"]) == 2
     assert "HF_HUB_OFFLINE is set" in one_line(capsys, "model error: --model Qwen/No-Such-Model: ")
 
