@@ -154,6 +154,24 @@ def test_read_only_unwritable_full_and_special_folders_are_refused(tmp_path, mon
         check_output_folder(tmp_path / "eval")
 
 
+def test_a_name_too_long_for_the_filesystem_is_refused_before_any_work(tmp_path, capsys, no_model_loads):
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    with pytest.raises(OutputPathError, match=rf"is too long \({limit - 10} bytes; this filesystem allows {limit}, "
+                                              r"and ahazero adds 16 for its temp and lock files\)"):
+        check_output_file(tmp_path / ("a" * (limit - 16) + ".jsonl"))
+    with pytest.raises(OutputPathError, match=rf"is too long \({limit + 1} bytes; this filesystem allows {limit}\)$"):
+        check_output_folder(tmp_path / "new" / ("b" * (limit + 1)) / "eval")
+    config = write_config(tmp_path)
+    assert main(["coldstart", config, "--n", "2", "--out", str(tmp_path / ("d" * (limit - 6) + ".jsonl"))]) == 2
+    assert "is too long" in one_line(capsys, "path error: --out ")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "reward": 0.5}\n')
+    assert main(["report", str(run), "--out", str(tmp_path / ("c" * (limit - 5) + ".html"))]) == 2
+    assert "is too long" in one_line(capsys, "path error: --out ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "run"]
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/mounts"), reason="Linux only")
 def test_the_filesystem_type_is_read_from_the_mount_table():
     assert output_paths._filesystem_type(Path("/proc/self")) == "proc"

@@ -126,6 +126,25 @@ def _existing_part(path: Path) -> tuple[Path | None, str | None]:
         probe = probe.parent
 
 
+#: What ahazero adds to a file's name for its temp file and lock (``.<name>.<random>.tmp``, ``.<name>.lock``).
+NAME_ROOM = 16
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def _long_name(name: str, limit: int, room: int = 0) -> str | None:
+    size = len(name.encode("utf-8", errors="surrogateescape"))
+    if size + room <= limit:
+        return None
+    extra = f", and ahazero adds {room} for its temp and lock files" if room else ""
+    return f"the name {name[:20]}... is too long ({size} bytes; this filesystem allows {limit}{extra})"
+
+
 def folder_problem(path: str | Path, *, space: bool = True) -> str | None:
     """Why a folder cannot be written at ``path`` (created when missing), or None when it can.
 
@@ -150,6 +169,11 @@ def folder_problem(path: str | Path, *, space: bool = True) -> str | None:
     if not existing.is_dir():
         kind = file_kind(existing.stat().st_mode)
         return f"{existing} is a {'file' if kind == 'regular file' else kind}, not a folder"
+    limit = _name_max(existing)
+    for part in path.relative_to(existing).parts if path != existing else ():
+        problem = _long_name(part, limit)
+        if problem is not None:
+            return problem
     fs = _filesystem_type(existing)
     if fs in SPECIAL_FILESYSTEMS:
         return f"{existing} is on the kernel's {fs} filesystem, where no file can be written"
@@ -211,6 +235,9 @@ def check_output_file(path: str | Path, *, flag: str = "--out", overwrite: bool 
             raise OutputPathError(f"{flag} {path}: the file exists; pass --overwrite to replace it, or give another "
                                   f"{flag}")
     problem = folder_problem(path.parent)
+    if problem is None:
+        existing, _ = _existing_part(path.parent)
+        problem = _long_name(path.name, _name_max(existing or path.parent), NAME_ROOM)
     if problem is not None:
         raise OutputPathError(f"{flag} {path}: {problem}")
     return path

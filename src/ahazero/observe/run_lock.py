@@ -208,7 +208,6 @@ class RunLock:
         if self._key is not None:
             return self
         missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         key = os.path.realpath(self.path)
         with _HELD_GUARD:
             entry = self._held_here(key)
@@ -216,7 +215,11 @@ class RunLock:
                 entry.count += 1
                 self._key = key
                 return self
-            fd = self._lock_file()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = self._lock_file()
+            except OSError as err:
+                raise RunDirError(f"cannot create the lock file {self.path}: {err.strerror or err}") from None
             info: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(),
                                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": sys.argv}
             os.ftruncate(fd, 0)

@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,8 +119,9 @@ def check_report_out(html_path: str | Path, *, overwrite: bool = False) -> Path:
         ahazero.config.output_paths.OutputPathError: --out .../notes.html: the file exists; pass --overwrite to replace it, or give another --out
     """
     html_path = Path(html_path)
-    check_output_folder(html_path.parent)
-    if os.path.lexists(html_path) and not (html_path.is_file() and _is_report(html_path)):
+    if html_path.is_file() and _is_report(html_path):
+        check_output_folder(html_path.parent)
+    else:
         check_output_file(html_path, overwrite=overwrite)
     return html_path
 
