@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_lines, atomic_write_text
+from ahazero.config.output_paths import check_output_folder
 from ahazero.config.schema import ExperimentConfig
 from ahazero.eval_sampler import graph_completions, uses_graph_sampler
 from ahazero.observe import self_check
@@ -194,7 +196,8 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
             raise EvalError(f"--model {model}: no checkpoint for step {step} in {run.checkpoints}; "
                             f"this run has: {_run_models(run)}")
         return str(run.checkpoints / f"checkpoint-{step}"), f"step-{step}"
-    if _looks_like_path(model) and not Path(model).expanduser().exists():
+    path = Path(model).expanduser()
+    if _looks_like_path(model) and not path.exists() and not path.is_symlink():  # a link to nowhere: checked later
         raise EvalError(f"--model {model}: no such file or folder; give a model folder, a .gguf file, a hub id, "
                         f"a named model, or one of this run's: {_run_models(run)}")
     return model, _path_tag(Path(model))
@@ -338,12 +341,15 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
 
     from ahazero.config.validate import check_config
     from ahazero.models.loading import load_model_and_tokenizer
+    from ahazero.models.model_argument import check_model_argument
     from ahazero.training.assemble import prepare_dataset
 
     settings = settings or EvalSettings()
     check_settings(settings)
     checked = check_config(cfg)
     source, tag = resolve_eval_model(cfg, model)
+    check_model_argument(source, label=f"--model {model or '(default)'}" + (f" -> {source}" if source != model else ""))
+    out = check_output_folder(out_dir if out_dir is not None else RunDir(cfg.run_dir).root / "eval")
     lm, tokenizer = load_model_and_tokenizer(source, dtype=cfg.model.dtype, revision=None,
                                              trust_remote_code=cfg.model.trust_remote_code)
     if torch.cuda.is_available():
@@ -401,17 +407,14 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
             s["sampled"] = True
         samples += s_samples
 
-    out = Path(out_dir) if out_dir is not None else RunDir(cfg.run_dir).root / "eval"
     if tag != "base":  # the first training step only for this run's own models
         own = tag == "final" or tag.startswith("step-")
         results.update(reference_numbers(out / "base.json", RunDir(cfg.run_dir).metrics if own else None))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{tag}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (out / f"{tag}.md").write_text(render_markdown(results), encoding="utf-8")
-    with (out / f"{tag}-samples.jsonl").open("w", encoding="utf-8") as fh:
-        for s in samples:
-            fh.write(json.dumps(s, ensure_ascii=False) + "\n")
-    results["files"] = [str(out / f"{tag}.json"), str(out / f"{tag}.md"), str(out / f"{tag}-samples.jsonl")]
+    files = [out / f"{tag}.json", out / f"{tag}.md", out / f"{tag}-samples.jsonl"]  # each written whole
+    atomic_write_lines(files[2], (json.dumps(s, ensure_ascii=False) for s in samples))
+    atomic_write_text(files[1], render_markdown(results))
+    atomic_write_text(files[0], json.dumps(results, indent=2) + "\n")  # last: a sweep reads it as "evaluated"
+    results["files"] = [str(p) for p in files]
     return results
 
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.models.loading import is_model_folder
 from ahazero.observe.rundir import RunDir, read_metrics
 
@@ -325,7 +326,5 @@ def write_summary(out: Path, info: dict[str, Any], rows: Sequence[dict[str, Any]
             "variants": list(rows)}
     paths = (out / "summary.json", out / "summary.md")
     for path, text in zip(paths, (json.dumps(data, indent=2) + "\n", render_markdown(info, rows, bases))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text, then="write the summary again with the same command and --resume")
     return paths

@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from ahazero.config.schema import ConfigError, ExperimentConfig
-from ahazero.stages.samples import RejectionRules, select_samples, summarize_samples, write_samples
+from ahazero.stages.samples import (
+    RejectionRules,
+    sample_paths,
+    select_samples,
+    summarize_samples,
+    write_samples,
+)
 from ahazero.stages.scoring import check_scorable, score_records
 from ahazero.tasks._expr import Expr, Num, parse_expression
 
@@ -244,11 +250,14 @@ def check_coldstart(cfg: ExperimentConfig, *, n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = None) -> dict[str, Any]:
+def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = None,
+              overwrite: bool = False) -> dict[str, Any]:
     """Write ``n`` cold-start examples from the task's train split (a seeded choice); return the summary.
 
     Every example is scored with the config's rewards and must be kept (correct, formatted,
     language-consistent): one that is not is a bug in its writer, reported with the problem.
+    Existing output files are an error unless ``overwrite`` (checked, and the output locked,
+    before anything is written).
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -260,9 +269,15 @@ def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = N
         (5, 'runs/cs/coldstart.jsonl')
     """
     from ahazero.config.validate import check_config
+    from ahazero.observe.run_lock import claim_output
 
     rows = check_coldstart(cfg, n=n)
-    checked = check_config(cfg, cuda=False)
+    target = Path(out) if out else cfg.run_dir / "coldstart.jsonl"
+    with claim_output(sample_paths(target), overwrite=overwrite):
+        return _write_coldstart(cfg, check_config(cfg, cuda=False), rows, target)
+
+
+def _write_coldstart(cfg: ExperimentConfig, checked: Any, rows: list[dict[str, Any]], target: Path) -> dict[str, Any]:
     prefill = "<think>\n" if cfg.prompt.prefill_think else ""
     texts = []
     for row in rows:
@@ -281,7 +296,6 @@ def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = N
                            f"rewards {bad['rewards']}): {bad['problem']!r} -> {bad['completion']!r}")
     summary = summarize_samples(selected, rules=rules, info={"source": "coldstart", "task": cfg.task.name,
                                                               "split": "train"})
-    target = Path(out) if out else cfg.run_dir / "coldstart.jsonl"
     summary["files"] = [str(p) for p in write_samples(selected, target, summary)]
     logger.info("coldstart: wrote %d examples to %s", len(selected), target)
     return summary

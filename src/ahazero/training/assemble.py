@@ -332,11 +332,14 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
 
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available
+    from ahazero.models.model_argument import check_model_argument
     from ahazero.training.processes import agreed_resume_step
 
     cuda = gpu_available()
     cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already
     checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
+    check_model_argument(cfg.model.name_or_path, label=f"model.name_or_path {cfg.model.name_or_path}",
+                         revision=cfg.model.revision)
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
     calibration = _calibration_record(checked.task)
