@@ -128,10 +128,16 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ahazero.config.schema import load_config
+    from ahazero.eval_report import decoding_origin
     from ahazero.evaluate import EvalSettings, evaluate, render_markdown
     from ahazero.models.loading import gpu_available
 
-    cfg = _load(args, cuda=gpu_available())  # on a CPU: the CPU profile's run (e.g. runs/default-cpu)
+    cuda = gpu_available()
+    cfg = _load(args, cuda=cuda)  # on a CPU: the CPU profile's run (e.g. runs/default-cpu)
+    origin = decoding_origin(load_config(args.config), cfg, cuda=cuda, flag=args.max_new_tokens)
     settings = EvalSettings(
         split=args.split,
         limit=args.limit,
@@ -141,9 +147,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         temperature=args.temperature if args.temperature is not None else float(cfg.grpo.get("temperature", 1.0)),
         seed=cfg.seed,
     )
-    results = evaluate(cfg, model=args.model, settings=settings, out_dir=args.out)
-    print(render_markdown(results))
-    print("wrote " + ", ".join(results["files"]))
+    results = evaluate(cfg, model=args.model, settings=settings, out_dir=args.out, origin=origin)
+    # a terminal wraps the summary at word boundaries (no number cut); a pipe or file gets whole lines
+    out = Console(markup=False, highlight=False, soft_wrap=not sys.stdout.isatty())
+    out.print(render_markdown(results))
+    out.print("wrote " + ", ".join(results["files"]))
     return 0
 
 
