@@ -128,12 +128,11 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from ahazero.config.schema import load_config
     from ahazero.eval_report import decoding_origin
     from ahazero.evaluate import EvalSettings, evaluate, render_markdown
     from ahazero.models.loading import gpu_available
+    from ahazero.observe.terminal import text_console
 
     cuda = gpu_available()
     cfg = _load(args, cuda=cuda)  # on a CPU: the CPU profile's run (e.g. runs/default-cpu)
@@ -148,8 +147,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         seed=cfg.seed,
     )
     results = evaluate(cfg, model=args.model, settings=settings, out_dir=args.out, origin=origin)
-    # a terminal wraps the summary at word boundaries (no number cut); a pipe or file gets whole lines
-    out = Console(markup=False, highlight=False, soft_wrap=not sys.stdout.isatty())
+    out = text_console()  # a terminal wraps the summary at words (no number cut); a pipe gets whole lines
     out.print(render_markdown(results))
     out.print("wrote " + ", ".join(results["files"]))
     return 0

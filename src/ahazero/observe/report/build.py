@@ -41,6 +41,7 @@ from ahazero.observe.report.data import RunData, load_run, slug
 from ahazero.observe.report.html import CSS, esc, img
 from ahazero.observe.report.plots import COLORS, PLOTS, SMOOTH, plot_metric, plot_reflective_accuracy
 from ahazero.observe.report.sections import aha_section, base_line, base_section, eval_table, runs_table
+from ahazero.observe.terminal import text_console
 from ahazero.observe.trace_store import set_aside_note
 
 __all__ = ["NotARunError", "add_parser", "build_report", "check_is_run", "damage_notes", "report_paths", "run_report"]
@@ -243,7 +244,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
     """
     from ahazero.observe.trace_select import resolve_run
 
-    console = console or Console()
+    console = console or text_console(markup=True)  # wrapped at words on a terminal
     try:
         import matplotlib  # noqa: F401
     except ImportError:
