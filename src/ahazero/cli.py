@@ -29,11 +29,12 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _load(args: argparse.Namespace, *, cuda: bool):
+def _load(args: argparse.Namespace, *, cuda: bool, say_cost: bool = False):
     """The config as it will run here: file, presets, the CPU profile without a GPU, then overrides."""
     from ahazero.training.assemble import load_for_device
 
-    return load_for_device(args.config, cuda=cuda, presets=getattr(args, "preset", None), overrides=args.overrides)
+    return load_for_device(args.config, cuda=cuda, presets=getattr(args, "preset", None), overrides=args.overrides,
+                           say_cost=say_cost)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ahazero.training.launch import in_distributed_launch, launch_command, plan_launch
 
     cuda = gpu_available()
-    cfg = _load(args, cuda=cuda)  # validate the schema before launching anything
+    cfg = _load(args, cuda=cuda, say_cost=True)  # validate the schema before launching anything
     if cfg.stages:  # a pipeline of stages (grpo, sample, sft, ...): the stages wing runs it
         from ahazero.stages.cli import train_stages
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ahazero.config.cpu_profile import ProfileCost
 from ahazero.config.generation_schema import GenerationSettings, UpdateSettings
 from ahazero.config.named_entries import is_selector, replaced_entry, selectors_first
 from ahazero.config.stage_schema import SFTSection, StageSpec, unique_stage_names
@@ -231,6 +232,10 @@ class ExperimentConfig(_Strict):
         default_factory=dict,
         description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",
     )
+    cpu_expected: ProfileCost | None = Field(
+        None, description="What `ahazero train` with the CPU profile takes (minutes, peak memory, disk; measured), "
+        "said in its first log line without a GPU.",
+    )
     sft: SFTSection = Field(
         default_factory=SFTSection, description="`ahazero sft`: the samples file; other keys go to trl.SFTConfig."
     )
@@ -429,6 +434,8 @@ def _drop_empty_sections(data: dict[str, Any]) -> dict[str, Any]:
     """Drop optional sections that are unset (``model.lora: null``) from a dumped config."""
     if data["model"].get("lora") is None:
         data["model"].pop("lora", None)
+    if data.get("cpu_expected", {}) is None:
+        data.pop("cpu_expected")
     if data.get("sft") == {"data": None}:
         data.pop("sft")
     if data.get("stages") == []:
