@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ahazero.observe import self_check
+
 __all__ = ["TRUNCATION_WARN", "DecodingOrigin", "ProgressLog", "decoding_line", "decoding_origin", "limit_warning",
            "render_markdown"]
 
@@ -155,6 +157,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     else:
         lines = [f"| metric | {results['tag']} |", "|---|---|"]
         lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
+    lines += self_check.markdown_rows(results, base)
     header = f"**{results['tag']}** ({results['model']}) on `{results['task']}` {results['split']}, n={results['n']}"
     first = results.get("first_step") if isinstance(results.get("first_step"), dict) else None
     if first:
