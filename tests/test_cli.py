@@ -11,8 +11,9 @@ from helpers import REPO
 
 
 def ahazero(*args, timeout=120):
+    """``python -m ahazero ARGS`` in the test's working folder (``configs/`` is the checkout's; ``runs/`` its own)."""
     env = dict(os.environ, PYTHONPATH=f"{REPO / 'src'}{os.pathsep}{REPO}")
-    return subprocess.run([sys.executable, "-m", "ahazero", *args], cwd=REPO, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ahazero", *args], env=env, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
 
@@ -74,7 +75,6 @@ def test_several_gpus_relaunch_with_the_same_presets_and_overrides(monkeypatch):
         seen["cmd"] = cmd
         return subprocess.CompletedProcess(cmd, 0)
 
-    monkeypatch.chdir(REPO)
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.delenv("ACCELERATE_LAUNCHED", raising=False)

@@ -80,7 +80,7 @@ def test_a_count_left_out_gets_its_default(monkeypatch, capsys, tmp_path):
 
     seen = []
 
-    def fake_evaluate(cfg, *, model, settings, out_dir):
+    def fake_evaluate(cfg, *, model, settings, out_dir, origin):
         seen.append(settings.max_new_tokens)
         return {"files": []}
 

@@ -8,8 +8,9 @@ from ahazero.config.schema import load_config
 from ahazero.stages.plan import plan_stages
 from ahazero.training.assemble import load_for_device, resolve_for_device
 
-#: Settings that name a run, say where it goes or decide checkpointing and time budgets: not the recipe.
-NOT_RECIPE = ("name", "output_root", "cpu_overrides", "stages", "max_train_seconds")
+#: Settings that name a run, say where it goes, describe the CPU profile or decide checkpointing and time budgets:
+#: not the recipe.
+NOT_RECIPE = ("name", "output_root", "cpu_overrides", "cpu_expected", "stages", "max_train_seconds")
 NOT_GRPO_RECIPE = ("save_steps", "save_total_limit")
 #: TRL's own defaults, which a config may also write out.
 TRL_DEFAULTS = {"loss_type": "dapo", "scale_rewards": "group"}

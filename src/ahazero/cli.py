@@ -29,11 +29,12 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _load(args: argparse.Namespace, *, cuda: bool):
+def _load(args: argparse.Namespace, *, cuda: bool, say_cost: bool = False):
     """The config as it will run here: file, presets, the CPU profile without a GPU, then overrides."""
     from ahazero.training.assemble import load_for_device
 
-    return load_for_device(args.config, cuda=cuda, presets=getattr(args, "preset", None), overrides=args.overrides)
+    return load_for_device(args.config, cuda=cuda, presets=getattr(args, "preset", None), overrides=args.overrides,
+                           say_cost=say_cost)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ahazero.training.launch import in_distributed_launch, launch_command, plan_launch
 
     cuda = gpu_available()
-    cfg = _load(args, cuda=cuda)  # validate the schema before launching anything
+    cfg = _load(args, cuda=cuda, say_cost=True)  # validate the schema before launching anything
     if cfg.stages:  # a pipeline of stages (grpo, sample, sft, ...): the stages wing runs it
         from ahazero.stages.cli import train_stages
 
@@ -128,10 +129,15 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from ahazero.config.schema import load_config
+    from ahazero.eval_report import decoding_origin
     from ahazero.evaluate import EvalSettings, evaluate, render_markdown
     from ahazero.models.loading import gpu_available
+    from ahazero.observe.terminal import text_console
 
-    cfg = _load(args, cuda=gpu_available())  # on a CPU: the CPU profile's run (e.g. runs/default-cpu)
+    cuda = gpu_available()
+    cfg = _load(args, cuda=cuda)  # on a CPU: the CPU profile's run (e.g. runs/default-cpu)
+    origin = decoding_origin(load_config(args.config), cfg, cuda=cuda, flag=args.max_new_tokens)
     settings = EvalSettings(
         split=args.split,
         limit=args.limit,
@@ -142,9 +148,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         temperature=args.temperature if args.temperature is not None else float(cfg.grpo.get("temperature", 1.0)),
         seed=cfg.seed,
     )
-    results = evaluate(cfg, model=args.model, settings=settings, out_dir=args.out)
-    print(render_markdown(results))
-    print("wrote " + ", ".join(results["files"]))
+    results = evaluate(cfg, model=args.model, settings=settings, out_dir=args.out, origin=origin)
+    out = text_console()  # a terminal wraps the summary at words (no number cut); a pipe gets whole lines
+    out.print(render_markdown(results))
+    out.print("wrote " + ", ".join(results["files"]))
     return 0
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from ahazero.cache.atomic_files import atomic_write_lines, atomic_write_text
 from ahazero.config.output_paths import check_output_folder
 from ahazero.config.schema import ExperimentConfig
+from ahazero.eval_report import DecodingOrigin, ProgressLog, limit_warning, render_markdown
 from ahazero.eval_sampler import graph_completions, uses_graph_sampler
 from ahazero.observe import self_check
 from ahazero.observe.behaviours import describe, summarize
@@ -243,7 +244,7 @@ def _score(func: Any, texts: list[str], rows: list[dict[str, Any]]) -> list[floa
 
 def _generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings, *, sample: bool,
               progress_label: str, generation: Any = None) -> list[list[tuple[str, int]]]:
-    """Generate ``k`` completions per prompt (1 when greedy), batched, with a progress bar.
+    """Generate ``k`` completions per prompt (1 when greedy), batched, with a progress bar and progress log lines.
 
     On a GPU with the ``auto`` or ``graph`` backend, the graph sampler decodes
     (:mod:`ahazero.eval_sampler`); otherwise ``model.generate``.
@@ -255,13 +256,20 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSett
     per_batch = max(1, settings.batch_size // k)
     outputs: list[list[tuple[str, int]]] = []
     device = next(model.parameters()).device
+    logger.info("%s: %d problems x %d completion(s) in batches of %d problems, up to %d new tokens each, on %s",
+                progress_label, len(prompts), k, per_batch, settings.max_new_tokens, device.type.upper())
+    log = ProgressLog(progress_label, len(prompts))
     with Progress(transient=False) as progress:
         bar = progress.add_task(progress_label, total=len(prompts))
+
+        def advance(n: int) -> None:
+            progress.advance(bar, n)
+            log.advance(n)
+
         if generation is not None and uses_graph_sampler(device.type, generation.backend):
             return graph_completions(model, tokenizer, prompts, generation, max_new_tokens=settings.max_new_tokens,
                                      batch_size=settings.batch_size, k=k, sample=sample,
-                                     temperature=settings.temperature, top_p=settings.top_p,
-                                     advance=lambda n: progress.advance(bar, n))
+                                     temperature=settings.temperature, top_p=settings.top_p, advance=advance)
         for start in range(0, len(prompts), per_batch):
             batch = prompts[start:start + per_batch]
             enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
@@ -288,7 +296,7 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSett
                 lengths.append(n)
             for i in range(len(batch)):
                 outputs.append(list(zip(texts[i * k:(i + 1) * k], lengths[i * k:(i + 1) * k], strict=True)))
-            progress.advance(bar, len(batch))
+            advance(len(batch))
     return outputs
 
 
@@ -328,8 +336,12 @@ def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, A
 
 
 def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalSettings | None = None,
-             out_dir: str | Path | None = None) -> dict[str, Any]:
+             out_dir: str | Path | None = None, origin: DecodingOrigin | None = None) -> dict[str, Any]:
     """Evaluate a model on the config's task; write JSON, markdown and samples; return the results.
+
+    The results name the decoding (``max_new_tokens`` and, with ``origin``, where it came from;
+    the weights' dtype; the config profile) and carry ``limit_warning`` when too many answers
+    stopped at the token limit (:func:`ahazero.eval_report.limit_warning`, also logged).
 
     Example:
         >>> results = evaluate(load_config("configs/smoke.yaml"), model="base")   # doctest: +SKIP
@@ -370,6 +382,9 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
     results: dict[str, Any] = {
         "model": source, "tag": tag, "task": cfg.task.name, "split": settings.split, "n": len(rows),
         "max_new_tokens": settings.max_new_tokens,
+        "max_new_tokens_from": origin.max_new_tokens_from if origin else None,
+        "dtype": str(next(lm.parameters()).dtype).removeprefix("torch."),
+        "profile": origin.profile if origin else ("GPU" if torch.cuda.is_available() else "CPU"),
         "pass@1": metrics.get("behaviour/accuracy"),
     }
     if "behaviour/accuracy_in_tags" in metrics:  # an accuracy reward: also the strict, in-tags reading
@@ -407,6 +422,9 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
             s["sampled"] = True
         samples += s_samples
 
+    results["limit_warning"] = limit_warning(results, origin)
+    if results["limit_warning"]:
+        logger.warning(results["limit_warning"])
     if tag != "base":  # the first training step only for this run's own models
         own = tag == "final" or tag.startswith("step-")
         results.update(reference_numbers(out / "base.json", RunDir(cfg.run_dir).metrics if own else None))
@@ -450,40 +468,3 @@ def reference_numbers(base_json: Path, metrics_jsonl: Path | None) -> dict[str, 
         out["first_step"] = {"step": first.get("step"), "reflection_rate": first.get("behaviour/reflection_rate"),
                              "reflection_rate_drgrpo": first.get("behaviour/reflection_rate_drgrpo")}
     return out
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def render_markdown(results: dict[str, Any]) -> str:
-    """A markdown table of the headline numbers.
-
-    Example:
-        >>> print(render_markdown({"model": "m", "tag": "base", "task": "arithmetic", "split": "test",
-        ...                        "n": 2, "pass@1": 0.5}).splitlines()[2])
-        | pass@1 | 0.500 |
-    """
-    keys = ["pass@1", "pass@1_in_tags"] + [k for k in results if k.startswith(("pass@", "maj@"))
-                                           and k not in ("pass@1", "pass@1_in_tags")] + [
-        "sampled_accuracy", "format_rate", "think_tokens_mean", "think_tokens_closed_mean", "reflection_rate",
-        "reflection_rate_drgrpo", "language_consistency", "truncation_rate"]
-    base = results.get("base") if isinstance(results.get("base"), dict) else None
-    if base:
-        lines = [f"| metric | {results['tag']} | base model |", "|---|---|---|"]
-        lines += [f"| {k} | {_fmt(results.get(k))} | {_fmt(base.get(k))} |" for k in keys if k in results]
-    else:
-        lines = [f"| metric | {results['tag']} |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
-    lines += self_check.markdown_rows(results, base)
-    header = f"**{results['tag']}** ({results['model']}) on `{results['task']}` {results['split']}, n={results['n']}"
-    first = results.get("first_step") if isinstance(results.get("first_step"), dict) else None
-    if first:
-        header += (f"; first training step ({first.get('step')}, sampled, before any update): reflection_rate "
-                   f"{_fmt(first.get('reflection_rate'))}, reflection_rate_drgrpo "
-                   f"{_fmt(first.get('reflection_rate_drgrpo'))}")
-    return "\n".join(lines) + "\n\n" + header + "\n"

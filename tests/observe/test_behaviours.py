@@ -75,7 +75,7 @@ def test_viewer_summary_and_report_show_the_second_measure(tmp_path):
     console.print(render_summary([{"step": 1, "n": 4, "behaviour/reflection_rate": 0.5,
                                    "behaviour/reflection_rate_drgrpo": 0.25}]))
     text = console.export_text()
-    assert "Dr.GRPO" in text and "25.0%" in text
+    assert "DrGRPO" in text and "25.0%" in text
 
     run = tmp_path / "run"
     (run / "eval").mkdir(parents=True)

@@ -224,6 +224,21 @@ def test_cli_entry_points(runs, tmp_path):
     assert run_report(bad, console=Console(record=True, file=sys.stderr)) == 2
 
 
+def test_the_printed_summary_at_80_columns_wraps_at_words_and_cuts_no_number(runs, tmp_path):
+    import io
+
+    console = Console(record=True, width=80, file=io.StringIO())
+    args = argparse.Namespace(runs=[str(r) for r in runs], out=str(tmp_path / "both.html"), title=None, examples=1)
+    assert run_report(args, console=console) == 0
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    flat = " ".join(text.split())
+    for run in runs:
+        verdict = load_run(run).aha.verdict
+        assert re.search(r"\d", verdict)  # the verdict states numbers (rates, steps)
+        assert " ".join(f"{run.name}: {verdict}".split()) in flat  # only the line breaks moved
+
+
 @pytest.mark.slow
 def test_headless_chromium_screenshot(single, tmp_path):
     """The report renders in a real browser (skipped without chromium)."""

@@ -202,7 +202,6 @@ def test_the_cli_stops_before_launching_or_loading_a_model(monkeypatch, capsys):
     def no_launch(*args, **kwargs):
         raise AssertionError("nothing may launch")
 
-    monkeypatch.chdir(REPO)
     monkeypatch.setattr(subprocess, "run", no_launch)
     monkeypatch.setattr("ahazero.training.assemble.train", no_launch)
     monkeypatch.delenv("LOCAL_RANK", raising=False)

@@ -1,6 +1,7 @@
 """The config wing: the experiment's one typed surface, checked before any model loads.
 
-``schema`` (the pydantic model, loading, ``key=value`` overrides), ``stage_schema`` (its ``sft``
+``schema`` (the pydantic model, loading, ``key=value`` overrides; ``named_entries``: a new
+``rewards.N.name`` replaces the entry), ``stage_schema`` (its ``sft``
 and ``stages`` sections), ``yaml_load`` (bounded YAML
 reading: text only, size and alias expansion capped), ``backend_choice`` (what
 ``generation.backend`` may say and what it sets in GRPOConfig), ``sharding`` (whether FSDP or

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ahazero.config.cpu_profile import ProfileCost
 from ahazero.config.generation_schema import GenerationSettings, UpdateSettings
+from ahazero.config.named_entries import is_selector, replaced_entry, selectors_first
 from ahazero.config.stage_schema import SFTSection, StageSpec, unique_stage_names
 from ahazero.config.yaml_load import YamlLoadError, parse_yaml_text, read_yaml_file
 
@@ -50,6 +53,8 @@ __all__ = [
     "load_config",
 ]
 
+
+logger = logging.getLogger("ahazero.config")
 
 #: The longest run name (a folder name; files and folders are named after it).
 MAX_NAME_LENGTH = 100
@@ -232,6 +237,10 @@ class ExperimentConfig(_Strict):
         default_factory=dict,
         description="Dotted overrides applied when no GPU is present (the recipe's CPU profile).",
     )
+    cpu_expected: ProfileCost | None = Field(
+        None, description="What `ahazero train` with the CPU profile takes (minutes, peak memory, disk; measured), "
+        "said in its first log line without a GPU.",
+    )
     sft: SFTSection = Field(
         default_factory=SFTSection, description="`ahazero sft`: the samples file; other keys go to trl.SFTConfig."
     )
@@ -393,24 +402,45 @@ def _set_path(data: Any, path: list[str], value: Any, full: str) -> None:
 def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | dict[str, Any]) -> ExperimentConfig:
     """Return a new config with dotted overrides applied and the result re-validated.
 
+    Naming another reward for a list entry (``rewards.1.name=X``, or a stage's ``kind``)
+    replaces the entry with X's defaults, keeping its weight (see :mod:`ahazero.config.named_entries`).
+
     Example:
-        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
-        ...                      "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"}, "task": {"name": "arithmetic"},
+        ...                      "rewards": [{"name": "think_format", "weight": 0.5, "require_answer_tags": True}]})
         >>> apply_overrides(cfg, ["rewards.0.weight=2", "name=y"]).rewards[0].weight
         2.0
+        >>> apply_overrides(cfg, ["rewards.0.name=format_gate"]).rewards[0].model_dump()
+        {'name': 'format_gate', 'weight': 0.5}
     """
     data = _drop_empty_sections(cfg.model_dump(mode="python"))
     items = overrides.items() if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
-    for key, value in items:
-        path = key.split(".") if isinstance(key, str) else key
-        _set_path(data, path, value, ".".join(path))
+    paths = [(key.split(".") if isinstance(key, str) else list(key), value) for key, value in items]
+    for path, value in selectors_first(paths):
+        if not _replace_named_entry(data, path, value):
+            _set_path(data, path, value, ".".join(path))
     return validate_dict(data)
+
+
+def _replace_named_entry(data: dict[str, Any], path: list[str], value: Any) -> bool:
+    """Set a list entry's name (``rewards.1.name=X``) by replacing the entry; False when that is not the case."""
+    entries = data.get(path[0]) if is_selector(path) else None
+    if not isinstance(entries, list) or int(path[1]) >= len(entries):
+        return False  # not an entry's name, or no such entry (_set_path says so)
+    replaced = replaced_entry(path, entries[int(path[1])], value)
+    if replaced is None:
+        return False
+    entries[int(path[1])], note = replaced
+    logger.info(note)
+    return True
 
 
 def _drop_empty_sections(data: dict[str, Any]) -> dict[str, Any]:
     """Drop optional sections that are unset (``model.lora: null``) from a dumped config."""
     if data["model"].get("lora") is None:
         data["model"].pop("lora", None)
+    if data.get("cpu_expected", {}) is None:
+        data.pop("cpu_expected")
     if data.get("sft") == {"data": None}:
         data.pop("sft")
     if data.get("stages") == []:

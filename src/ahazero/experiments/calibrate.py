@@ -33,6 +33,7 @@ from rich.console import Console
 from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.config.output_paths import check_output_files
 from ahazero.config.schema import ConfigError, ExperimentConfig, validate_dict
+from ahazero.observe.terminal import text_console
 from ahazero.observe.tracing import CORRECTNESS_REWARDS
 from ahazero.tasks.calibration import band_counts, write_calibration
 
@@ -417,7 +418,7 @@ def run_calibrate(args: Any, console: Console | None = None) -> int:
     from ahazero.models.loading import gpu_available
     from ahazero.training.assemble import load_for_device
 
-    console = console or Console()
+    console = console or text_console()  # wrapped at words on a terminal
     settings = CalibrationSettings(k=args.k, band=parse_band(args.band), model=args.model, limit=args.limit,
                                    batch_size=args.batch_size, max_seconds=getattr(args, "max_seconds", None))
     settings.check()

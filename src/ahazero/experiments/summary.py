@@ -30,9 +30,10 @@ from typing import Any
 from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.models.loading import is_model_folder
 from ahazero.observe.rundir import RunDir, read_metrics
+from ahazero.observe.terminal import Column, FittedTable
 
-__all__ = ["SELF_CHECK_COLUMNS", "TARGET", "metric_rows", "progress_line", "render_markdown", "target", "variant_row",
-           "write_summary"]
+__all__ = ["SELF_CHECK_COLUMNS", "TARGET", "metric_rows", "progress_line", "render_markdown", "render_table", "target",
+           "variant_row", "write_summary"]
 
 #: The recipe target: (pass@1 gain, closed-think growth factor, training seconds).
 TARGET = {"min_gain": 0.20, "min_growth": 1.5, "max_train_seconds": 900.0}
@@ -229,6 +230,34 @@ def progress_line(row: dict[str, Any], index: int, total: int, seconds: float | 
             f"{_n(row['think_closed_fmt90'])} (step {row['format90_step'] or '–'}, format ≥ 90%) → "
             f"{_n(row['think_closed_end'])} · reflection {_pct(r1['first_step'])} → {_pct(r1['end'])} "
             f"(Dr. GRPO {_pct(drg['first_step'])} → {_pct(drg['end'])}) · log {log}")
+
+
+def render_table(rows: Sequence[dict[str, Any]]) -> FittedTable:
+    """The variants as a table for the terminal (``summary.md`` has every column, and the definitions).
+
+    Example:
+        >>> import io
+        >>> from rich.console import Console
+        >>> row = {"variant": "lr=1e-05", "status": "finished", "steps": 60, "train_seconds": 612.0,
+        ...        "pass1_base": 0.285, "pass1_final": 0.51, "format_final": 0.97, "think_closed_growth": 1.62,
+        ...        "reflection_r1": {"first_step": 0.185, "end": 0.4}, "target": {"met": True}}
+        >>> c = Console(width=80, file=io.StringIO(), record=True)
+        >>> c.print(render_table([row]))
+        >>> text = c.export_text()
+        >>> "28.5% → 51.0%" in text and "18.5% → 40.0%" in text
+        True
+    """
+    columns = [Column("variant", justify="left", wraps=True), Column("status", justify="left", wraps=True),
+               Column("steps"), Column("train sec", optional=True), Column("pass@1 base → trained"),
+               Column("format", optional=True), Column("think growth", optional=True),
+               Column("reflection first → last"), Column("target")]
+    cells = [[r["variant"], r["status"], str(r["steps"] or "–"), _n(r.get("train_seconds"), 0),
+              f"{_pct(r['pass1_base'])} → {_pct(r['pass1_final'])}", _pct(r.get("format_final")),
+              _times(r.get("think_closed_growth")),
+              f"{_pct(r['reflection_r1']['first_step'])} → {_pct(r['reflection_r1']['end'])}",
+              _mark(r["target"]["met"])] for r in rows]
+    return FittedTable(columns, cells, title="held-out pass@1, closed-think growth, reflection (R1's words)",
+                       caption="summary.md has every column and says how to read them")
 
 
 def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases: Sequence[dict[str, Any]]) -> str:

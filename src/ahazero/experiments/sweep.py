@@ -42,8 +42,9 @@ from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.config.output_paths import check_output_folder
 from ahazero.experiments.plan import SweepPlan, VariantPlan, build_plan, sweep_folder
 from ahazero.experiments.runner import INTERRUPTED, Job, SweepInterrupted, run_jobs, tail
-from ahazero.experiments.summary import progress_line, variant_row, write_summary
+from ahazero.experiments.summary import progress_line, render_table, variant_row, write_summary
 from ahazero.observe.run_lock import RunLock
+from ahazero.observe.terminal import text_console
 
 __all__ = ["add_parser", "command_prefix", "run_sweep", "run_sweep_command", "sweep_jobs", "sweep_lock"]
 
@@ -146,7 +147,7 @@ def run_sweep(plan: SweepPlan, *, parallel: int = 1, eval_batch_size: int = 200,
         >>> run_sweep(plan, parallel=2)                                               # doctest: +SKIP
         0
     """
-    console = console or Console(soft_wrap=True)
+    console = console or text_console(markup=True)
     with sweep_lock(plan.name, plan.out):  # one sweep writes this folder (and starts its variants) at a time
         return _run_sweep(plan, parallel=parallel, eval_batch_size=eval_batch_size, command=command,
                           prefix=prefix or command_prefix(), console=console, overlay=overlay)
@@ -204,7 +205,7 @@ def _run_sweep(plan: SweepPlan, *, parallel: int, eval_batch_size: int, command:
         line = progress_line(row, done[0], len(variant_jobs), job.seconds, job.log)
         if job.exit_code:
             line += " · " + " / ".join(tail(job.log))
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(line, markup=False, highlight=False)  # wrapped at words on a terminal
 
     code = 0
     exit_codes: dict[str, int | None] = {}
@@ -227,6 +228,7 @@ def _run_sweep(plan: SweepPlan, *, parallel: int, eval_batch_size: int, command:
             "grid": {a.key: list(a.raw) for a in plan.axes}, "variants": plan.explicit_json(), "seeds": plan.seeds,
             "notes": plan.notes, "report": None if report is None else str(report)}
     paths = write_summary(plan.out, info, rows, bases)
+    console.print(render_table(rows))
     console.print(f"wrote {paths[1]} and {paths[0]}" + (f"; overlay report {report}" if report else ""))
     if code == 130:
         stopped = [j.name for j in jobs if j.exit_code == INTERRUPTED]
@@ -321,7 +323,7 @@ def run_sweep_command(args: Any, console: Console | None = None, prefix: list[st
     """
     from ahazero.config.schema import ConfigError
 
-    console = console or Console(soft_wrap=True)
+    console = console or text_console(markup=True)
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1 (got {args.parallel})")
     if args.eval_batch_size < 1:

@@ -11,7 +11,8 @@ behaviours``), ``tracing`` (the
 per-step trace writer the trainer calls), ``trace_store`` (reading traces back), ``aha``
 (the statistical test for a rise in reflection), ``collapse`` (format or thinking collapse,
 judged from the per-step metrics), ``trace_select`` / ``traces_view`` /
-``traces_cli`` (``ahazero traces``) and ``report/`` (``ahazero report``).
+``traces_cli`` (``ahazero traces``), ``report/`` (``ahazero report``) and ``terminal`` (tables
+that fit the terminal's width and a console that wraps at words, for every command that prints).
 It may import ``config``, ``tasks``, ``cache`` and the ``rewards`` package, never training,
 rollout or models: readers read the run directory, not the trainer, so they work on any run
 folder, also one copied from another machine.

@@ -26,6 +26,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ahazero.observe.terminal import Column, FittedTable
 from ahazero.observe.trace_select import completion_spans, middle_cut
 from ahazero.observe.trace_store import (
     full_text,
@@ -33,7 +34,8 @@ from ahazero.observe.trace_store import (
     summarize_records,
 )
 
-__all__ = ["STYLES", "highlight_completion", "render_compare", "render_record", "render_summary", "visible_controls"]
+__all__ = ["STYLES", "SUMMARY_LEGEND", "highlight_completion", "render_compare", "render_record", "render_summary",
+           "visible_controls"]
 
 
 #: Rich styles of the highlighted parts of a completion.
@@ -135,7 +137,7 @@ def _self_check_line(sc: dict[str, Any]) -> Text:
 
 
 def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
-    """One completion as a rich Panel: a header of its numbers and the highlighted text.
+    """One completion as a rich Panel titled by its step and prompt: a header of its numbers and the highlighted text.
 
     Example:
         >>> import io
@@ -144,7 +146,7 @@ def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
         >>> c.print(render_record({"step": 3, "prompt_id": "p1", "problem": "1+1", "completion": "2",
         ...                        "reward": 1.0, "correct": True, "gold": "2", "extracted_answer": "2"}))
         >>> text = c.export_text()
-        >>> "step 3 · p1 · reward 1.00" in text and "✓ correct" in text
+        >>> "step 3 · p1" in text and "reward: 1.00" in text and "✓ correct" in text
         True
     """
     shown = record
@@ -165,33 +167,46 @@ def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
     lc = record.get("language_consistency")
     if lc is not None and lc < 0.999:
         head.append(f"   language consistency: {lc:.2f}", style="magenta")
+    head.append(f"\nreward: {_num(record.get('reward'))}")
+    if record.get("advantage") is not None:
+        head.append(f" (advantage {record['advantage']:+.2f})")
     rewards = record.get("rewards") or {}
     if rewards:
-        head.append("\nrewards: " + "  ".join(f"{k}={_num(v)}" for k, v in rewards.items()), style="dim")
+        head.append("   " + "  ".join(f"{k}={_num(v)}" for k, v in rewards.items()), style="dim")
     if is_reflective(record):
         head.append("\nreflections: ")
         head.append(_reflection_summary(record), style=STYLES["reflection"])
     if isinstance(record.get("self_check"), dict):
         head.append_text(_self_check_line(record["self_check"]))
-    title = (f"step {record.get('step', '?')} · {record.get('prompt_id', '?')} · "
-             f"reward {_num(record.get('reward'))}")
-    if record.get("advantage") is not None:
-        title += f" (advantage {record['advantage']:+.2f})"
+    # the numbers live in the text above, which wraps; a title is cut where the panel is narrow
+    title = f"step {record.get('step', '?')} · {record.get('prompt_id', '?')}"
     return Panel(Group(head, Text(""), highlight_completion(shown, max_chars=max_chars)),
                  title=Text(title), title_align="left", border_style="green" if record.get("correct") else "blue")
 
 
+#: The per-step summary's columns after ``step`` and ``n`` (short headers: the caption spells them out).
+_SUMMARY_COLUMNS = (Column("reward"), Column("acc"), Column("format"), Column("think"), Column("p10–p90", optional=True),
+                    Column("refl"), Column("refl DrGRPO", optional=True), Column("trunc"), Column("lang", optional=True))
+
+#: What the short headers mean.
+SUMMARY_LEGEND = ("acc: accuracy · think: mean thinking tokens (p10–p90: their spread) · refl: reflective "
+                  "completions, R1's words (DrGRPO: Dr. GRPO's keywords) · trunc: cut at the token limit · "
+                  "lang: language consistency")
+
+
 def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] | None = None,
-                   max_rows: int = 40, title: str = "per-step behaviour") -> Table:
+                   max_rows: int = 40, title: str = "per-step behaviour") -> FittedTable:
     """The per-step summary table (rows from :func:`ahazero.observe.trace_store.step_metrics`).
 
     More than ``max_rows`` steps are thinned to every k-th step (the last always kept). ``matching``
-    adds a column with how many records of each step passed the filters.
+    adds a column with how many records of each step passed the filters. The table fits the
+    console (:class:`~ahazero.observe.terminal.FittedTable`): numbers are never cut; on a
+    narrow terminal the spread, Dr. GRPO and language columns are left out, and it says so.
 
     Example:
         >>> import io
         >>> from rich.console import Console
-        >>> c = Console(record=True, width=120, file=io.StringIO())
+        >>> c = Console(record=True, width=80, file=io.StringIO())
         >>> c.print(render_summary([{"step": 1, "n": 4, "behaviour/reflection_rate": 0.25}]))
         >>> "25.0%" in c.export_text()
         True
@@ -200,22 +215,16 @@ def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] |
     if len(shown) > max_rows:
         stride = -(-len(shown) // (max_rows - 1))
         shown = shown[::stride] + ([shown[-1]] if (len(shown) - 1) % stride else [])
-    caption = None if len(shown) == len(rows) else f"one step in {stride} shown ({len(shown)} of {len(rows)}); use --steps A:B for all"
-    table = Table(title=Text(visible_controls(title), style="italic"), caption=caption, header_style="bold",
-                  show_lines=False)
-    table.add_column("step", justify="right")
-    table.add_column("n", justify="right")
-    if matching is not None:
-        table.add_column("matching", justify="right")
-    for name in ("reward", "accuracy", "format", "think tok", "p10–p90", "reflection", "refl. Dr.GRPO", "truncated",
-                 "lang"):
-        table.add_column(name, justify="right")
+    thinned = None if len(shown) == len(rows) else (f"one step in {stride} shown ({len(shown)} of {len(rows)}); "
+                                                    "use --steps A:B for all")
+    columns = [Column("step"), Column("n")] + ([Column("match")] if matching is not None else [])
+    cells = []
     for r in shown:
-        cells = [str(r.get("step")), _num(r.get("n"))]
+        row = [str(r.get("step")), _num(r.get("n"))]
         if matching is not None:
-            cells.append(str(matching.get(int(r["step"]), 0)))
+            row.append(str(matching.get(int(r["step"]), 0)))
         p10, p90 = r.get("behaviour/think_tokens_p10"), r.get("behaviour/think_tokens_p90")
-        cells += [
+        row += [
             _num(r.get("reward")),
             _pct(r.get("behaviour/accuracy")),
             _pct(r.get("behaviour/format_rate")),
@@ -226,8 +235,10 @@ def render_summary(rows: Sequence[dict[str, Any]], *, matching: dict[int, int] |
             _pct(r.get("behaviour/truncation_rate")),
             _num(r.get("behaviour/language_consistency"), 3),
         ]
-        table.add_row(*(Text(visible_controls(cell)) for cell in cells))
-    return table
+        cells.append([Text(visible_controls(cell)) for cell in row])
+    caption = " · ".join(n for n in (thinned, SUMMARY_LEGEND) if n)
+    return FittedTable([*columns, *_SUMMARY_COLUMNS], cells, title=Text(visible_controls(title), style="italic"),
+                       caption=caption)
 
 
 def _group_header(group: Sequence[dict[str, Any]], label: str) -> Text:

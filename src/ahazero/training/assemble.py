@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ahazero.config.cpu_profile import profile_line
 from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides, dump_config, load_config
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
@@ -45,12 +46,14 @@ class NonFiniteError(RuntimeError):
     """Training stopped on a non-finite gradient (``on_nonfinite: stop``)."""
 
 
-def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool,
-                       overrides: list[str] | dict[str, Any] | None = None) -> ExperimentConfig:
+def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool, overrides: list[str] | dict[str, Any] | None = None,
+                       say_cost: bool = False) -> ExperimentConfig:
     """Apply ``cpu_overrides`` when no GPU is present, then ``overrides`` (which win over the profile).
 
     The profile is applied once: the result has an empty ``cpu_overrides``, so resolving it
-    again changes nothing. On a GPU the profile is kept (unused) for the record.
+    again changes nothing. On a GPU the profile is kept (unused) for the record. Applying it
+    logs one WARNING line; with ``say_cost`` (``ahazero train``) the line also states the
+    recipe's ``cpu_expected`` (time, peak memory, disk).
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -64,15 +67,18 @@ def resolve_for_device(cfg: ExperimentConfig, *, cuda: bool,
         {}
     """
     if not cuda and cfg.cpu_overrides:
-        logger.warning("no GPU found: running this recipe's CPU profile (cpu_overrides: %s)",
-                       ", ".join(f"{k}={v}" for k, v in cfg.cpu_overrides.items()))
-        cfg = apply_overrides(cfg, {**cfg.cpu_overrides, "cpu_overrides": {}})
+        profile = cfg.cpu_overrides
+        run_dir = Path(str(profile.get("output_root", cfg.output_root))) / str(profile.get("name", cfg.name))
+        logger.warning(profile_line(profile, cfg.cpu_expected if say_cost else None, run_dir=run_dir))
+        cfg = apply_overrides(cfg, {**profile, "cpu_overrides": {}})
     return apply_overrides(cfg, overrides) if overrides else cfg
 
 
 def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None = None,
-                    overrides: list[str] | None = None) -> ExperimentConfig:
+                    overrides: list[str] | None = None, say_cost: bool = False) -> ExperimentConfig:
     """The config as it runs here: the file, then ``presets``, the CPU profile without a GPU, then ``overrides``.
+
+    ``say_cost``: the CPU profile's log line states its expected cost (see :func:`resolve_for_device`).
 
     Example:
         >>> import tempfile, pathlib
@@ -91,7 +97,7 @@ def load_for_device(path: str | Path, *, cuda: bool, presets: list[str] | None =
         if changes and os.environ.get("RANK", "0") == "0":  # said once, not by every process
             logger.info("preset %s changes the config's %s", ", ".join(presets), "; ".join(changes))
         cfg = apply_overrides(cfg, preset_override_strings(presets))
-    return resolve_for_device(cfg, cuda=cuda, overrides=overrides)
+    return resolve_for_device(cfg, cuda=cuda, overrides=overrides, say_cost=say_cost)
 
 
 def prepare_dataset(task: Any, split: str, tokenizer: Any, cfg: ExperimentConfig) -> Any:

@@ -53,6 +53,7 @@ from ahazero.observe.report.plots import (
     plot_self_check,
 )
 from ahazero.observe.report.sections import aha_section, base_line, base_section, eval_table, runs_table
+from ahazero.observe.terminal import text_console
 from ahazero.observe.trace_store import set_aside_note
 
 __all__ = ["NotARunError", "add_parser", "build_report", "check_is_run", "check_report_out", "damage_notes",
@@ -298,7 +299,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
     from ahazero.observe.trace_select import resolve_run
 
     check_count("--examples", getattr(args, "examples", 2), least=0)
-    console = console or Console()
+    console = console or text_console(markup=True)  # wrapped at words on a terminal
     try:
         import matplotlib  # noqa: F401
     except ImportError:
