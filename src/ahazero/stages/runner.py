@@ -120,10 +120,11 @@ def _run(stage: PlannedStage, *, resume: bool, cuda: bool, quiet: bool) -> dict[
                                f"sample more (n, prompts) or a better model; {stage.output_samples} and the rejected "
                                "ones beside it show what was sampled")
     else:
-        from ahazero.stages.coldstart import coldstart
+        from ahazero.stages.coldstart import coldstart, coldstart_request
 
-        summary = coldstart(stage.config, n=stage.spec.n or 300, out=stage.output_samples)
-    keys = ("sampled", "kept", "prompts", "prompts_kept", "correct_rate", "rejected", "generation_seconds")
+        summary = coldstart(stage.config, coldstart_request(stage.spec), out=stage.output_samples)
+    keys = ("sampled", "kept", "prompts", "prompts_kept", "correct_rate", "rejected", "generation_seconds",
+            "coldstart")
     return {"samples": str(stage.output_samples), **{k: summary[k] for k in keys if k in summary}}
 
 
