@@ -209,6 +209,7 @@ def coldstart_request(spec: StageSpec | None = None, **given: Any) -> ColdStartR
     if given.get("style", "reflective") != "reflective":
         fields.update(slip_fraction=None, slip_kinds=None)
     fields.update(given)
+    n = fields.pop("n", None)  # its range depends on the task: check_coldstart says it
     try:
         checked = StageSpec(name="coldstart", kind="coldstart", **fields)
     except ValidationError as err:
@@ -221,7 +222,7 @@ def coldstart_request(spec: StageSpec | None = None, **given: Any) -> ColdStartR
     style = checked.style or "checked"
     reflective = style == "reflective"
     return ColdStartRequest(
-        n=checked.n or 300, style=style, seed=checked.seed,
+        n=300 if n is None else n, style=style, seed=checked.seed,
         slip_fraction=(0.3 if checked.slip_fraction is None else checked.slip_fraction) if reflective else 0.0,
         slip_kinds=tuple(checked.slip_kinds or SLIP_KINDS) if reflective else ())
 
@@ -318,9 +319,8 @@ def coldstart(cfg: ExperimentConfig, request: ColdStartRequest | None = None, *,
         >>> summary = coldstart(cfg, n=5)
         >>> summary["kept"], summary["files"][0]
         (5, 'runs/cs/coldstart.jsonl')
-        >>> import tempfile
         >>> request = coldstart_request(n=10, style="reflective", slip_fraction=0.5)
-        >>> summary = coldstart(cfg, request, out=tempfile.mkdtemp() + "/reflective.jsonl")
+        >>> summary = coldstart(cfg.model_copy(update={"name": "cs-reflective"}), request)
         >>> summary["coldstart"]["slipped"], sum(summary["coldstart"]["slips"].values())
         (5, 5)
     """
