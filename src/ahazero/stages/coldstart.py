@@ -40,77 +40,13 @@ from typing import Any
 from ahazero.config.schema import ConfigError, ExperimentConfig
 from ahazero.stages.samples import RejectionRules, select_samples, summarize_samples, write_samples
 from ahazero.stages.scoring import check_scorable, score_records
-from ahazero.tasks._expr import BinOp, Expr, Num
+from ahazero.tasks._expr import Expr, Num, parse_expression
 
 __all__ = ["WRITERS", "chain_of_thought", "check_coldstart", "coldstart", "parse_expression"]
 
 logger = logging.getLogger("ahazero.stages.coldstart")
 
-_TOKEN = re.compile(r"\s*(\d+|[-+*/()])")
 _INVERSE = {"+": "-", "-": "+", "*": "/", "/": "*"}
-
-
-def parse_expression(text: str) -> Expr:
-    """Parse ``1 + 2 * (3 - 4)`` (positive integers, ``+ - * /``, parentheses) into a tree.
-
-    The usual precedence, left to right: the inverse of :func:`ahazero.tasks._expr.render`.
-
-    Example:
-        >>> from ahazero.tasks._expr import render
-        >>> render(parse_expression("9 - (4 - 2) * 3"))
-        '9 - (4 - 2) * 3'
-        >>> parse_expression("2 +")
-        Traceback (most recent call last):
-        ...
-        ValueError: cannot parse '2 +': expected a number or '(' at the end
-    """
-    tokens, pos = [], 0
-    while pos < len(text.rstrip()):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ValueError(f"cannot parse {text!r}: unexpected {text[pos:].strip()[:10]!r}")
-        tokens.append(m.group(1))
-        pos = m.end()
-    index = 0
-
-    def peek() -> str | None:
-        return tokens[index] if index < len(tokens) else None
-
-    def take() -> str:
-        nonlocal index
-        token = peek()
-        if token is None:
-            raise ValueError(f"cannot parse {text!r}: expected a number or '(' at the end")
-        index += 1
-        return token
-
-    def atom() -> Expr:
-        token = take()
-        if token == "(":
-            inner = sum_()
-            if take() != ")":
-                raise ValueError(f"cannot parse {text!r}: missing ')'")
-            return inner
-        if not token.isdigit():
-            raise ValueError(f"cannot parse {text!r}: unexpected {token!r}")
-        return Num(int(token))
-
-    def product() -> Expr:
-        node = atom()
-        while peek() in ("*", "/"):
-            node = BinOp(take(), node, atom())
-        return node
-
-    def sum_() -> Expr:
-        node = product()
-        while peek() in ("+", "-"):
-            node = BinOp(take(), node, product())
-        return node
-
-    tree = sum_()
-    if peek() is not None:
-        raise ValueError(f"cannot parse {text!r}: unexpected {peek()!r}")
-    return tree
 
 
 def _fmt(value: Fraction) -> str:
