@@ -224,3 +224,18 @@ def test_the_command_takes_the_options_and_refuses_bad_ones_with_exit_2(tmp_path
     assert main(countdown) == 2
     assert "the plain and reflective styles write traces for arithmetic, chain, linear_equation" in (
         capsys.readouterr().err)
+
+
+def test_a_coldstart_stage_writes_its_set_and_records_the_slips(tmp_path, tiny_model_dir):
+    from ahazero.stages.runner import run_stages
+
+    cfg = validate_dict(base_config(name="p", output_root=str(tmp_path), logging={"report_to": []},
+                                    task={"name": "arithmetic", "num_train": 40, "num_test": 2}, rewards=RECIPE_REWARDS,
+                                    stages=[{"name": "c", "kind": "coldstart", "n": 20, "style": "reflective",
+                                             "slip_fraction": 0.5, "seed": 7},
+                                            {"name": "s", "kind": "sft"}]))
+    root = run_stages(cfg, cuda=False, stop_after="c")
+    record = json.loads((root / "c" / "stage.json").read_text())
+    assert record["kept"] == 20 and record["coldstart"]["slipped"] == 10 and record["coldstart"]["seed"] == 7
+    assert sum(r["slip"] is not None for r in read_samples(root / "c" / "samples.jsonl")) == 10
+    assert "20 examples, style reflective: 10 of 20 traces (50.0%) with a slip" in (root / "report.md").read_text()

@@ -57,14 +57,13 @@ from ahazero.stages.worked import (
     linear_side,
     linear_text,
     operand,
-    parse_expression,
     read_chain,
     step_line,
     substituted,
     undo,
     written_values,
 )
-from ahazero.tasks._expr import BinOp, Expr, Num, render
+from ahazero.tasks._expr import BinOp, Expr, Num, parse_expression, render
 
 __all__ = ["WRITERS", "ColdStartRequest", "chain_of_thought", "check_coldstart", "coldstart", "coldstart_request",
            "describe_set", "parse_expression"]

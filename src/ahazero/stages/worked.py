@@ -3,8 +3,9 @@
 The cold-start writers (:mod:`ahazero.stages.coldstart` for today's chains,
 :mod:`ahazero.stages.reflective` for the plain and reflective ones) share what is here:
 
-- reading a problem: ``Compute: <expression>`` (:func:`parse_expression`), a ``chain`` task's
-  sentence (:func:`read_chain`), one side of a linear equation (:func:`linear_side`);
+- reading a problem: ``Compute: <expression>`` (with ``ahazero.tasks._expr.parse_expression``),
+  a ``chain`` task's sentence (:func:`read_chain`), one side of a linear equation
+  (:func:`linear_side`);
 - its steps: :class:`Step` is one operation whose operands are numbers of the problem or
   results of earlier steps, so a slip written in one step can be carried through the rest
   (:func:`written_values`);
@@ -26,79 +27,14 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ahazero.tasks._expr import BinOp, Expr, Num, apply_op
+from ahazero.tasks._expr import Expr, Num, apply_op, parse_expression
 
 __all__ = ["INVERSE", "Step", "chain_steps", "expression_steps", "fmt", "linear_side", "linear_text",
-           "long_multiplication", "long_multiplication_parts", "operand", "parse_expression", "read_chain",
+           "long_multiplication", "long_multiplication_parts", "operand", "read_chain",
            "step_line", "substituted", "undo", "written_values"]
-
-_TOKEN = re.compile(r"\s*(\d+|[-+*/()])")
 
 #: The operation that undoes each one.
 INVERSE = {"+": "-", "-": "+", "*": "/", "/": "*"}
-
-
-def parse_expression(text: str) -> Expr:
-    """Parse ``1 + 2 * (3 - 4)`` (positive integers, ``+ - * /``, parentheses) into a tree.
-
-    The usual precedence, left to right: the inverse of :func:`ahazero.tasks._expr.render`.
-
-    Example:
-        >>> from ahazero.tasks._expr import render
-        >>> render(parse_expression("9 - (4 - 2) * 3"))
-        '9 - (4 - 2) * 3'
-        >>> parse_expression("2 +")
-        Traceback (most recent call last):
-        ...
-        ValueError: cannot parse '2 +': expected a number or '(' at the end
-    """
-    tokens, pos = [], 0
-    while pos < len(text.rstrip()):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ValueError(f"cannot parse {text!r}: unexpected {text[pos:].strip()[:10]!r}")
-        tokens.append(m.group(1))
-        pos = m.end()
-    index = 0
-
-    def peek() -> str | None:
-        return tokens[index] if index < len(tokens) else None
-
-    def take() -> str:
-        nonlocal index
-        token = peek()
-        if token is None:
-            raise ValueError(f"cannot parse {text!r}: expected a number or '(' at the end")
-        index += 1
-        return token
-
-    def atom() -> Expr:
-        token = take()
-        if token == "(":
-            inner = sum_()
-            if take() != ")":
-                raise ValueError(f"cannot parse {text!r}: missing ')'")
-            return inner
-        if not token.isdigit():
-            raise ValueError(f"cannot parse {text!r}: unexpected {token!r}")
-        return Num(int(token))
-
-    def product() -> Expr:
-        node = atom()
-        while peek() in ("*", "/"):
-            node = BinOp(take(), node, atom())
-        return node
-
-    def sum_() -> Expr:
-        node = product()
-        while peek() in ("+", "-"):
-            node = BinOp(take(), node, product())
-        return node
-
-    tree = sum_()
-    if peek() is not None:
-        raise ValueError(f"cannot parse {text!r}: unexpected {peek()!r}")
-    return tree
 
 
 def fmt(value: Fraction) -> str:
