@@ -68,7 +68,7 @@ def test_every_gpu_command_line_is_valid_and_the_script_reaches_its_table(tmp_pa
     pipelines = {cfg.name: (args, plan_stages(cfg, cuda=True, require_inputs=False))
                  for command, args, cfg in checked if command == "stages"}
     assert sorted(pipelines) == sorted(f"ar-{v}" for v in VARIANTS)
-    for name, (args, plan) in pipelines.items():  # the same GRPO everywhere, at a fixed step count, no stage evals
+    for name, (_, plan) in pipelines.items():  # the same GRPO everywhere, at a fixed step count, no stage evals
         grpo = plan[-1].config
         assert (grpo.grpo, grpo.task, grpo.rewards, grpo.max_train_seconds) == (
             recipe.grpo, recipe.task, recipe.rewards, None), name
