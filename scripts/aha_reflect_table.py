@@ -123,28 +123,32 @@ def _mean_row(label: str, stage: str, rows: list[dict[str, Any]]) -> dict[str, A
 
 
 def set_rows(runs: Path, prefix: str, name: str) -> list[dict[str, Any]]:
-    """Every row of one held-out set's table."""
-    base = read_eval(runs / f"{prefix}-base" / "eval" / name)
-    rows = [_row("every variant", "before (base model)", base)]
+    """Every row of one held-out set's table: the base model, (a), (b) per seed and their mean, (d), (c)."""
+    rows = [_row("every variant", "before (base model)", read_eval(runs / f"{prefix}-base" / "eval" / name))]
     seeds: dict[str, list[dict[str, Any]]] = {"after cold start": [], "end of RL": []}
     for v in variants(runs, prefix):
+        if "seed" not in v and seeds["end of RL"] and not any(r["variant"].startswith("(d)") for r in rows):
+            rows += _seed_summary(seeds)  # after the last seed of (b)
         for stage, folder in v["stages"].items():
-            title = "after cold start" if stage == "cold start" else "end of RL"
             if folder is None:
                 continue
-            row = _row(v["label"], title, read_eval(v["run"] / folder / "eval" / name))
-            rows.append(row)
+            title = "after cold start" if stage == "cold start" else "end of RL"
+            rows.append(_row(v["label"], title, read_eval(v["run"] / folder / "eval" / name)))
             if "seed" in v:
-                seeds[title].append(row)
-    for title, group in seeds.items():
-        if len(group) > 1:
-            rows.append(_mean_row("(b) reflective cold start -> GRPO, mean", title, group))
+                seeds[title].append(rows[-1])
+    return rows
+
+
+def _seed_summary(seeds: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The mean rows of (b)'s seeds, and (d): the models after (b)'s cold start."""
+    out = [_mean_row("(b) reflective cold start -> GRPO, mean", title, group) for title, group in seeds.items()
+           if len(group) > 1]
     alone = seeds["after cold start"]
     if alone:
-        rows.append({**(_mean_row("", "", alone) if len(alone) > 1 else alone[0]),
-                     "variant": "(d) reflective cold start alone (the model after (b)'s cold start)",
-                     "stage": "after cold start"})
-    return rows
+        out.append({**(_mean_row("", "", alone) if len(alone) > 1 else alone[0]),
+                    "variant": "(d) reflective cold start alone (the model after (b)'s cold start)",
+                    "stage": "after cold start"})
+    return out
 
 
 def render_rows(rows: list[dict[str, Any]]) -> list[str]:
@@ -243,25 +247,26 @@ def _caught(record: dict[str, Any]) -> bool:
 
 
 def caught_traces(runs: Path, prefix: str, k: int = 2) -> list[str]:
-    """Up to ``k`` caught errors from the first and the last steps of each (b) seed's RL, as markdown."""
-    lines = []
+    """How many caught errors each variant's RL traces hold; up to ``k`` of the first (b) seed's, early and late."""
+    lines, shown = [], False
     for v in variants(runs, prefix):
-        if "seed" not in v or not (v["run"] / "grpo" / "traces").is_dir():
+        if not (v["run"] / "grpo" / "traces").is_dir():
             continue
         caught = [r for r in load_traces(v["run"] / "grpo") if _caught(r)]
-        if not caught:
-            lines.append(f"- {v['label']}: no trace marks a caught error")
-            continue
         steps = sorted({int(r["step"]) for r in caught})
+        lines.append(f"- {v['label']}: {len(caught)} caught errors in the traces of {len(steps)} steps"
+                     + (f" ({steps[0]} to {steps[-1]})" if steps else ""))
+        if shown or "seed" not in v or not caught:
+            continue
+        shown = True
         early = [r for r in caught if int(r["step"]) == steps[0]][:k]
         late = [r for r in caught if int(r["step"]) == steps[-1]][:k] if len(steps) > 1 else []
-        lines.append(f"- {v['label']}: {len(caught)} caught errors in the traces of {len(steps)} steps")
         for when, picked in (("early", early), ("late", late)):
             for r in picked:
                 text = (r.get("prefill") or "") + (r.get("completion") or "")
                 lines += ["", f"  {when}, step {r['step']}, {'right' if r.get('correct') else 'wrong'} "
                           f"(gold {r.get('gold')}): {r.get('problem')}", "", "  ```text",
-                          *("  " + t for t in text[:1500].splitlines()), "  ```"]
+                          *("  " + t for t in text[:1500].splitlines()), "  ```", ""]
     return lines
 
 
