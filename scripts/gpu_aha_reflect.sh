@@ -60,49 +60,12 @@ fi
 T_PIPELINE=${T_PIPELINE:-480} T_EVAL=${T_EVAL:-240}
 WORK=${WORK:-.}
 RUNS=$WORK/runs
-LOGS=$WORK/logs
-STATUS=$LOGS/status.txt
-mkdir -p "$LOGS" "$RUNS"
+LOG_DIR=$WORK/logs
+STATUS=$LOG_DIR/status.txt
+mkdir -p "$LOG_DIR" "$RUNS"
 START=$SECONDS
 
-status() {  # status STEP VERDICT SECONDS [NOTE]: one line in logs/status.txt (and on stdout)
-    local line
-    line=$(printf '%s %-26s %-8s %5ss %s' "$(date +%H:%M:%S)" "$1" "$2" "$3" "${4:-}")
-    echo "$line" >> "$STATUS"
-    echo "$line"
-}
-
-run_step() {  # run_step STEP TIMEOUT_S ARGS...: `ahazero ARGS...` under timeout, output in logs/STEP.log
-    local step=$1 limit=$2 start=$SECONDS rc log
-    shift 2
-    log=$LOGS/$step.log
-    echo "+ ${AZ[*]} $*" >> "$log"
-    timeout -k 30 "$limit" "${AZ[@]}" "$@" < /dev/null >> "$log" 2>&1 &
-    CHILD=$!   # in the background, so that a signal to this script can stop it (on_signal)
-    wait "$CHILD"
-    rc=$?
-    CHILD=
-    local secs=$((SECONDS - start))
-    if (( rc == 0 )); then status "$step" ok "$secs"
-    elif (( rc == 124 || rc == 137 )); then status "$step" TIMEOUT "$secs" "after ${limit}s, see $log"
-    else status "$step" FAIL "$secs" "rc=$rc: $(grep -v '^\s*$' "$log" | tail -n 1 | cut -c1-160)"
-    fi
-    return "$rc"
-}
-
-skip() { status "$1" skip 0 "$2"; }
-done_before() { status "$1" done 0 "before: $2"; }
-
-CHILD= LANE_PID=
-on_signal() {  # stop the running command (and the other lane), then exit
-    [[ -n $CHILD ]] && kill -TERM "$CHILD" 2> /dev/null
-    [[ -n $LANE_PID ]] && kill -TERM "$LANE_PID" 2> /dev/null
-    echo "=== interrupted" >> "$STATUS"
-    exit 130
-}
-trap on_signal INT TERM
-
-is_model() { [[ -f $1/config.json ]]; }   # a final model/ is renamed into place whole
+source scripts/gpu_steps.sh   # status, run_step, skip, done_before, is_model, on_signal
 
 evaluate() {  # evaluate STEP MODEL OUT_DIR SET: one eval command, results in OUT_DIR/<tag>.json
     local step=$1 model=$2 out=$3 set=$4 tag
@@ -154,7 +117,7 @@ lane_b() {
 
 FIRST_LINE=$( (cat "$STATUS" 2> /dev/null || true) | wc -l)   # this run's lines come after it
 echo "=== $(date '+%F %T') gpu_aha_reflect.sh smoke=$SMOKE parallel=$PARALLEL prefix=$PREFIX only='$ONLY'" >> "$STATUS"
-echo "status: $STATUS, logs: $LOGS/<step>.log, runs: $RUNS/$PREFIX-*"
+echo "status: $STATUS, logs: $LOG_DIR/<step>.log, runs: $RUNS/$PREFIX-*"
 
 # ---- 0: preflight -------------------------------------------------------------------------------
 {
@@ -162,24 +125,24 @@ echo "status: $STATUS, logs: $LOGS/<step>.log, runs: $RUNS/$PREFIX-*"
     "$PYTHON" -c "import torch, transformers, trl; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
 'transformers', transformers.__version__, 'trl', trl.__version__)" 2>&1
     command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>&1
-} >> "$LOGS/0-preflight.log"
+} >> "$LOG_DIR/0-preflight.log"
 ok=1
 run_step 0-preflight-model 300 fetch-model "$MODEL" || ok=0
 run_step 0-preflight-recipe 120 check "$RECIPE" "output_root=$RUNS" "${MODEL_OVR[@]}" || ok=0
 run_step 0-preflight-control 120 check "$CONTROL" "output_root=$RUNS" "${MODEL_OVR[@]}" || ok=0
 run_step 0-preflight-zero 120 check "$RECIPE" "$ZERO_STAGES" "output_root=$RUNS" "${MODEL_OVR[@]}" || ok=0
 if [[ $ok != 1 ]]; then
-    status 0-preflight FAIL 0 "see $LOGS/0-preflight-*.log; stopping"
+    status 0-preflight FAIL 0 "see $LOG_DIR/0-preflight-*.log; stopping"
     exit 1
 fi
 
 # ---- 1: base evals and the pipelines, two lanes -----------------------------------------------
 if [[ $PARALLEL == 1 ]]; then
     ( trap '[[ -n $CHILD ]] && kill -TERM "$CHILD" 2> /dev/null; exit 143' TERM; lane_a ) &
-    LANE_PID=$!
+    OTHER_PID=$!
     lane_b
-    wait "$LANE_PID"
-    LANE_PID=
+    wait "$OTHER_PID"
+    OTHER_PID=
 else
     lane_b
     lane_a
@@ -187,14 +150,14 @@ fi
 
 # ---- 2: the table -------------------------------------------------------------------------------
 start=$SECONDS
-if "$PYTHON" scripts/aha_reflect_table.py --runs "$RUNS" --prefix "$PREFIX" --out "$LOGS/aha_reflect.md" \
-        > "$LOGS/table.log" 2>&1; then
-    status table ok $((SECONDS - start)) "$LOGS/aha_reflect.md"
-    grep -E '^- (PASS|FAIL|n/a):' "$LOGS/aha_reflect.md" | sed 's/^/  /' | tee -a "$STATUS"
+if "$PYTHON" scripts/aha_reflect_table.py --runs "$RUNS" --prefix "$PREFIX" --out "$LOG_DIR/aha_reflect.md" \
+        > "$LOG_DIR/table.log" 2>&1; then
+    status table ok $((SECONDS - start)) "$LOG_DIR/aha_reflect.md"
+    grep -E '^- (PASS|FAIL|n/a):' "$LOG_DIR/aha_reflect.md" | sed 's/^/  /' | tee -a "$STATUS"
 else
-    status table FAIL $((SECONDS - start)) "see $LOGS/table.log"
+    status table FAIL $((SECONDS - start)) "see $LOG_DIR/table.log"
 fi
-command -v nvidia-smi > /dev/null && nvidia-smi >> "$LOGS/table.log" 2>&1
+command -v nvidia-smi > /dev/null && nvidia-smi >> "$LOG_DIR/table.log" 2>&1
 echo "=== done in $((SECONDS - START)) s" | tee -a "$STATUS"
 if tail -n +$((FIRST_LINE + 1)) "$STATUS" | grep -qE '^[0-9:]+ +[^ ]+ +(FAIL|TIMEOUT) '; then exit 1; fi
 exit 0

@@ -7,7 +7,32 @@ parser and config checks, so a GPU session never meets a command that fails on i
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
+from types import ModuleType
+
+from helpers import REPO
+
+
+def script_workdir(tmp_path: Path, *scripts: str) -> Path:
+    """A copy of ``scripts`` (and the step machinery they source) beside the repository's configs.
+
+    A script run there writes its runs/ and logs/ into ``tmp_path``.
+    """
+    (tmp_path / "scripts").mkdir()
+    for name in (*scripts, "gpu_steps.sh"):
+        shutil.copy2(REPO / "scripts" / name, tmp_path / "scripts" / name)
+    (tmp_path / "configs").symlink_to(REPO / "configs")
+    return tmp_path
+
+
+def load_script(name: str) -> ModuleType:
+    """A Python script of scripts/ as a module (e.g. ``beyond_zero_table``)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def check_command(argv: list) -> tuple:

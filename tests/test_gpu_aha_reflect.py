@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from gpu_script_commands import check_command
+from gpu_script_commands import check_command, load_script, script_workdir
 from helpers import REPO
 
 SCRIPT = "gpu_aha_reflect.sh"
@@ -23,19 +21,12 @@ STEPS = (["0-preflight-model", "0-preflight-recipe", "0-preflight-control", "0-p
 
 
 def load_table_module():
-    spec = importlib.util.spec_from_file_location("aha_reflect_table", REPO / "scripts" / "aha_reflect_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("aha_reflect_table")
 
 
 def workdir(tmp_path: Path) -> Path:
     """A copy of the two scripts beside the repository's configs: the script writes runs/ and logs/ there."""
-    (tmp_path / "scripts").mkdir()
-    for name in (SCRIPT, "aha_reflect_table.py"):
-        shutil.copy2(REPO / "scripts" / name, tmp_path / "scripts" / name)
-    (tmp_path / "configs").symlink_to(REPO / "configs")
-    return tmp_path
+    return script_workdir(tmp_path, SCRIPT, "aha_reflect_table.py")
 
 
 def run_script(work: Path, ahazero: str, **env: str) -> subprocess.CompletedProcess:

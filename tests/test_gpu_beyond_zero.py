@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -11,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gpu_script_commands import check_command
+from gpu_script_commands import check_command, load_script, script_workdir
 from helpers import REPO
 
 SCRIPT = REPO / "scripts" / "gpu_beyond_zero.sh"
@@ -22,19 +21,12 @@ STEPS = ["c1-coldstart-set", "c2-cold-sft", "c3-cold-sft-eval", "c4-cold-grpo", 
 
 
 def load_table_module():
-    spec = importlib.util.spec_from_file_location("beyond_zero_table", REPO / "scripts" / "beyond_zero_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("beyond_zero_table")
 
 
 def workdir(tmp_path: Path) -> Path:
     """A copy of the two scripts beside the repository's configs: the script writes runs/ and logs/ there."""
-    (tmp_path / "scripts").mkdir()
-    for name in ("gpu_beyond_zero.sh", "beyond_zero_table.py"):
-        shutil.copy2(REPO / "scripts" / name, tmp_path / "scripts" / name)
-    (tmp_path / "configs").symlink_to(REPO / "configs")
-    return tmp_path
+    return script_workdir(tmp_path, "gpu_beyond_zero.sh", "beyond_zero_table.py")
 
 
 def run_script(work: Path, ahazero: str, *args: str, **env: str) -> subprocess.CompletedProcess:
