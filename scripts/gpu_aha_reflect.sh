@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue #27, the aha moment itself: does a reflective cold start (configs/aha-reflect.yaml) give RL checks
-# that change answers to amplify? One unattended pass on one (shared) GPU, about 14 minutes on an H100.
+# that change answers to amplify? One unattended pass on one (shared) GPU, sized (not measured) for about 14 minutes
+# of an H100: five pipelines of a cold start, SFT and 20 GRPO steps, two at a time, and 22 evals of 200 problems.
 #
 #   scripts/gpu_aha_reflect.sh               # on the GPU machine, from anywhere in the checkout
 #   SMOKE=1 scripts/gpu_aha_reflect.sh       # the same commands on the tiny offline model (CPU, minutes)
@@ -16,7 +17,8 @@
 #                              reflect-s1, reflect-s2   the recipe with seeds 1 and 2 (same held-out sets)
 #                            (d), the reflective cold start alone, is each reflect run's sft model
 #   <variant>-<stage>-<set>  `ahazero eval` of a stage's model (sft, grpo) on a held-out set (heldout, hard):
-#                            200 problems, greedy, the graph sampler on a GPU; hard = task.max_terms=5 task.max_value=999
+#                            200 problems, greedy, the graph sampler on a GPU, up to EVAL_TOKENS tokens;
+#                            hard = task.max_terms=5 task.max_value=999
 #   table                    scripts/aha_reflect_table.py: logs/aha_reflect.md, .json and two PNGs of the RL curves
 # Two lanes share the GPU (PARALLEL=1): [base evals, control, reflect-s1] beside [reflect-s0, zero, reflect-s2].
 # A failed step skips only what needs its output. Running the script again skips what is done and resumes an
@@ -25,7 +27,8 @@
 #
 # Settings (environment): AHAZERO (default "python3 -m ahazero"), PYTHON (python3), WORK (where runs/ and logs/ go;
 # default .), PREFIX (ar: run names runs/ar-*), PARALLEL (1; 0: one pipeline at a time), ONLY ("zero reflect control
-# seeds": what to run), T_PIPELINE (480 s per pipeline), T_EVAL (240 s per eval), EVAL_TOKENS (512).
+# seeds": what to run), T_PIPELINE (480 s per pipeline), T_EVAL (240 s per eval), EVAL_TOKENS (1024: the reflective
+# cold start's traces of the harder set run to 924 tokens).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"   # a checkout runs without being installed
@@ -49,7 +52,7 @@ NO_STAGE_EVALS=(stages.1.eval=false stages.2.eval=false)
 HARD=(task.max_terms=5 task.max_value=999)
 MODEL=qwen2.5-coder-0.5b-instruct
 MODEL_OVR=()
-EVAL=(--batch-size 200 --max-new-tokens "${EVAL_TOKENS:-512}")
+EVAL=(--batch-size 200 --max-new-tokens "${EVAL_TOKENS:-1024}")
 if [[ $SMOKE == 1 ]]; then  # the tiny random model and the configs' CPU profile; the same commands and keys
     WORK=${WORK:-runs/gpu-aha-reflect-smoke}
     MODEL=tiny

@@ -75,8 +75,8 @@ def test_every_gpu_command_line_is_valid_and_the_script_reaches_its_table(tmp_pa
 
     evals = [(args, cfg) for command, args, cfg in checked if command == "eval"]
     assert len(evals) == 2 + 2 * (2 * 4 + 1)
-    for args, cfg in evals:  # one eval command: 200 problems, greedy, 512 tokens, the recipe's prompt and rewards
-        assert (args.batch_size, args.max_new_tokens, args.samples, args.split, args.limit) == (200, 512, 0, "test",
+    for args, cfg in evals:  # one eval command: 200 problems, greedy, 1024 tokens, the recipe's prompt and rewards
+        assert (args.batch_size, args.max_new_tokens, args.samples, args.split, args.limit) == (200, 1024, 0, "test",
                                                                                                None)
         assert (cfg.prompt, cfg.rewards, cfg.model) == (recipe.prompt, recipe.rewards, recipe.model)
         options = cfg.task.options()

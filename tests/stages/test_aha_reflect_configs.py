@@ -43,10 +43,10 @@ def test_the_control_differs_from_the_recipe_only_in_name_and_coldstart_style():
 def test_the_recipe_is_the_aha_rewards_without_length_or_check_phrase_credit_and_counts_steps_not_time():
     recipe, aha = load_for_device(RECIPE, cuda=True), load_for_device(REPO / "configs" / "aha.yaml", cuda=True)
     assert recipe.rewards == aha.rewards and recipe.prompt == aha.prompt
-    assert recipe.max_train_seconds is None and recipe.grpo["max_steps"] == 24
+    assert recipe.max_train_seconds is None and recipe.grpo["max_steps"] == 20
     g = recipe.grpo
     assert g["per_device_train_batch_size"] * g["gradient_accumulation_steps"] == 256
-    assert (g["temperature"], g["max_completion_length"]) == (1.1, 384)
+    assert (g["temperature"], g["max_completion_length"]) == (1.1, 512)
     assert recipe.task.options()["seed"] == 0  # other seeds keep the held-out sets
     request = coldstart_request(recipe.stages[0])
     assert (request.n, request.slip_fraction, request.slip_kinds) == (400, 0.3, ("carry", "sign", "swap"))

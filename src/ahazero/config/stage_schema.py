@@ -12,6 +12,8 @@ Example:
     ...
     pydantic_core._pydantic_core.ValidationError: 1 validation error for StageSpec
     ...
+    >>> StageSpec(name="c", kind="coldstart", n=400, style="reflective", slip_kinds=["carry", "swap"]).slip_kinds
+    ['carry', 'swap']
     >>> SFTSection(data="samples.jsonl", num_train_epochs=2).args()
     {'num_train_epochs': 2}
 """
