@@ -8,6 +8,7 @@ ZeRO-3 shard the parameters, and which rollout backends survive it), ``presets``
 bundles of overrides), ``throughput`` (checks of the big-batch settings) and ``validate`` (every check that needs no model: tasks and their local
 files, TRL's fields, batch sizes), with ``grpo_ranges`` (the valid range of each ``grpo``
 number), ``reward_checks`` (what may be a reward; the guard that checks what a custom reward
-returns) and ``run_paths`` (where a run directory may be).
+returns), ``run_paths`` (where a run directory may be) and ``reference`` (the configuration
+reference page, written from the schema).
 It may import ``tasks``, ``cache`` and the ``rewards`` package; nothing that trains or loads models.
 """
