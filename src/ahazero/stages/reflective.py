@@ -44,6 +44,7 @@ from ahazero.config.schema import ConfigError
 from ahazero.config.stage_schema import SLIP_KINDS
 from ahazero.stages.worked import (
     Step,
+    Values,
     chain_steps,
     expression_steps,
     fmt,
@@ -58,15 +59,11 @@ from ahazero.stages.worked import (
 )
 from ahazero.tasks._expr import apply_op
 
-__all__ = ["REFLECTIVE_TASKS", "Slip", "Values", "plan_slips", "possible_slips", "slip_counts", "worked_solution",
+__all__ = ["REFLECTIVE_TASKS", "Slip", "plan_slips", "possible_slips", "slip_counts", "worked_solution",
            "write_trace"]
 
 #: The tasks the plain and reflective styles write (besides any task whose problems read ``Compute: ...``).
 REFLECTIVE_TASKS = ("arithmetic", "chain", "linear_equation")
-
-#: ``(left, right, result)`` of each step as written.
-Values = list[tuple[Fraction, Fraction, Fraction]]
-
 
 @dataclass(frozen=True)
 class Slip:

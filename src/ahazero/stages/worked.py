@@ -29,7 +29,7 @@ from fractions import Fraction
 
 from ahazero.tasks._expr import Expr, Num, apply_op, parse_expression
 
-__all__ = ["INVERSE", "Step", "chain_steps", "expression_steps", "fmt", "linear_side", "linear_text",
+__all__ = ["INVERSE", "Step", "Values", "chain_steps", "expression_steps", "fmt", "linear_side", "linear_text",
            "long_multiplication", "long_multiplication_parts", "operand", "read_chain",
            "step_line", "substituted", "undo", "written_values"]
 
@@ -58,6 +58,21 @@ def operand(value: Fraction) -> str:
     return f"({text})" if value < 0 or value.denominator != 1 else text
 
 
+def long_multiplication_parts(a: Fraction, b: Fraction) -> list[int] | None:
+    """The partial products of ``a * b`` by the place values of ``b``; None for fractions, a factor under 10 or
+    a ``b`` with one non-zero digit (no long multiplication to write).
+
+    Example:
+        >>> long_multiplication_parts(Fraction(37), Fraction(-84)), long_multiplication_parts(Fraction(37), Fraction(80))
+        ([2960, 148], None)
+    """
+    if a.denominator != 1 or b.denominator != 1 or abs(a) < 10 or abs(b) < 10:
+        return None
+    x, digits = abs(int(a)), str(abs(int(b)))
+    parts = [x * int(d) * 10 ** (len(digits) - 1 - i) for i, d in enumerate(digits) if d != "0"]
+    return parts if len(parts) >= 2 else None
+
+
 def long_multiplication(a: Fraction, b: Fraction, written: Fraction) -> str | None:
     """``37 * 84 = 37 * 80 + 37 * 4 = 2960 + 148 = 3108`` when both are integers of two or more digits.
 
@@ -71,31 +86,15 @@ def long_multiplication(a: Fraction, b: Fraction, written: Fraction) -> str | No
         >>> long_multiplication(Fraction(37), Fraction(4), Fraction(148)) is None
         True
     """
-    if a.denominator != 1 or b.denominator != 1 or abs(a) < 10 or abs(b) < 10:
+    parts = long_multiplication_parts(a, b)
+    if parts is None:
         return None
     x, y = abs(int(a)), abs(int(b))
-    digits = str(y)
-    parts = [int(d) * 10 ** (len(digits) - 1 - i) for i, d in enumerate(digits) if d != "0"]
-    if len(parts) < 2:
-        return None
-    line = (f"{x} * {y} = " + " + ".join(f"{x} * {p}" for p in parts) + " = "
-            + " + ".join(str(x * p) for p in parts) + f" = {fmt(abs(written))}")
+    line = (f"{x} * {y} = " + " + ".join(f"{x} * {part // x}" for part in parts) + " = "
+            + " + ".join(map(str, parts)) + f" = {fmt(abs(written))}")
     if written < 0 or (a < 0) != (b < 0):
         line += f", so {operand(a)} * {operand(b)} = {fmt(written)}"
     return line
-
-
-def long_multiplication_parts(a: Fraction, b: Fraction) -> list[int] | None:
-    """The partial products :func:`long_multiplication` adds (None when it does not apply).
-
-    Example:
-        >>> long_multiplication_parts(Fraction(37), Fraction(84))
-        [2960, 148]
-    """
-    if long_multiplication(a, b, a * b) is None:
-        return None
-    x, digits = abs(int(a)), str(abs(int(b)))
-    return [x * int(d) * 10 ** (len(digits) - 1 - i) for i, d in enumerate(digits) if d != "0"]
 
 
 @dataclass(frozen=True)
@@ -113,8 +112,11 @@ class Step:
     right_step: int | None = None
 
 
-def written_values(steps: list[Step], slip: tuple[int, Fraction] | None = None) -> list[tuple[Fraction, Fraction,
-                                                                                               Fraction]]:
+#: ``(left, right, result)`` of each step as written.
+Values = list[tuple[Fraction, Fraction, Fraction]]
+
+
+def written_values(steps: list[Step], slip: tuple[int, Fraction] | None = None) -> Values:
     """``(left, right, result)`` of every step as written, with ``slip = (step, value)`` written instead.
 
     Every step after a slip works from the values written before it, so the slip carries on.
@@ -124,7 +126,7 @@ def written_values(steps: list[Step], slip: tuple[int, Fraction] | None = None) 
         >>> [fmt(v) for v in written_values(steps, slip=(0, Fraction(75)))[1]]
         ['75', '2', '150']
     """
-    out: list[tuple[Fraction, Fraction, Fraction]] = []
+    out: Values = []
     for i, step in enumerate(steps):
         a = step.left if step.left is not None else out[step.left_step or 0][2]
         b = step.right if step.right is not None else out[step.right_step or 0][2]
