@@ -46,15 +46,16 @@ SETS = {"heldout": "held-out (the task's 200 test problems)", "hard": "harder he
         "task.max_value=999)"}
 #: Column title, where the value is (``self_check`` keys or top-level eval keys), how it is written.
 COLUMNS: list[tuple[str, str, str]] = [
-    ("pass@1", "pass@1", "pct"), ("revision rate", "self_check.revision_rate", "pct"),
+    ("pass@1", "pass@1", "pct"),
+    ("revision rate", "self_check.revision_rate", "pct"),
     ("net corrections / 100", "self_check.net_corrections_per_100", "signed"),
-    ("check rate", "self_check.check_rate", "pct"), ("check agreed when right", "self_check.check_agreed_when_right",
-                                                      "pct"),
+    ("check rate", "self_check.check_rate", "pct"),
+    ("check agreed when right", "self_check.check_agreed_when_right", "pct"),
     ("check disagreed when wrong", "self_check.check_disagreed_when_wrong", "pct"),
     ("accuracy checked", "self_check.accuracy_checked", "pct"),
     ("accuracy unchecked", "self_check.accuracy_unchecked", "pct"),
-    ("Dr. GRPO keywords", "reflection_rate_drgrpo", "pct"), ("closed thinking (tokens)", "think_tokens_closed_mean",
-                                                             "num"),
+    ("Dr. GRPO keywords", "reflection_rate_drgrpo", "pct"),
+    ("closed thinking (tokens)", "think_tokens_closed_mean", "num"),
 ]
 CURVES = [("behaviour/check_rate", "Check rate over RL", True, "check-rate"),
           ("behaviour/net_corrections_per_100", "Net corrections per 100 over RL", False, "net-corrections")]
@@ -96,23 +97,23 @@ def read_eval(folder: Path) -> dict[str, Any] | None:
 
 
 def variants(runs: Path, prefix: str) -> list[dict[str, Any]]:
-    """The runs of the comparison: ``{label, run, stages: {stage: its folder or None}}`` (and ``seed`` for (b))."""
+    """The runs of the comparison: ``{label, run, stages: {stage title: stage folder}}`` (and ``seed`` for (b))."""
     found = [{"label": "(a) zero (GRPO from the base model)", "run": runs / f"{prefix}-zero",
-              "stages": {"cold start": None, "RL": "grpo"}}]
+              "stages": {"end of RL": "grpo"}}]
     seeds = sorted(runs.glob(f"{prefix}-reflect-s*"), key=lambda p: (len(p.name), p.name))
     for run in seeds or [runs / f"{prefix}-reflect-s0"]:
         seed = run.name.rsplit("-s", 1)[1]
         found.append({"label": f"(b) reflective cold start -> GRPO, seed {seed}", "run": run,
-                      "seed": seed, "stages": {"cold start": "sft", "RL": "grpo"}})
+                      "seed": seed, "stages": {"after cold start": "sft", "end of RL": "grpo"}})
     found.append({"label": "(c) non-reflective cold start -> GRPO", "run": runs / f"{prefix}-control",
-                  "stages": {"cold start": "sft", "RL": "grpo"}})
+                  "stages": {"after cold start": "sft", "end of RL": "grpo"}})
     return found
 
 
-def _row(label: str, stage: str, result: dict[str, Any] | None, note: str = "") -> dict[str, Any]:
+def _row(label: str, stage: str, result: dict[str, Any] | None) -> dict[str, Any]:
     values = {title: value_of(result, key) for title, key, _ in COLUMNS}
     return {"variant": label, "stage": stage, **values, "n": value_of(result, "n"),
-            "evaluated": note or (value_of(result, "tag") if result else "no eval")}
+            "evaluated": value_of(result, "tag") if result else "no eval"}
 
 
 def _mean_row(label: str, stage: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,10 +130,7 @@ def set_rows(runs: Path, prefix: str, name: str) -> list[dict[str, Any]]:
     for v in variants(runs, prefix):
         if "seed" not in v and seeds["end of RL"] and not any(r["variant"].startswith("(d)") for r in rows):
             rows += _seed_summary(seeds)  # after the last seed of (b)
-        for stage, folder in v["stages"].items():
-            if folder is None:
-                continue
-            title = "after cold start" if stage == "cold start" else "end of RL"
+        for title, folder in v["stages"].items():
             rows.append(_row(v["label"], title, read_eval(v["run"] / folder / "eval" / name)))
             if "seed" in v:
                 seeds[title].append(rows[-1])
