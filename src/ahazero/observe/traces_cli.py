@@ -3,15 +3,17 @@
 Without a step: a per-step summary table (n, accuracy, format, thinking length, reflection
 rate, ...) and the aha verdict (:mod:`ahazero.observe.aha`). With a step (``--step N``, ``--steps
 10:20``, ``--last``) or a filter: the completions themselves, with the thinking, the answer and
-the reflection phrases highlighted. A collapse alarm (:mod:`ahazero.observe.collapse`) comes
-first, whatever is shown. ``--compare PROMPT_ID`` / ``--compare-first-last`` put the
-same prompt at an early and a late step side by side; ``--json`` prints the selected records
-as JSON lines for scripting.
+the reflection phrases highlighted, and the self-check read from each (the answers it stated,
+its checks; filters ``--revised`` / ``--checked``). A collapse alarm
+(:mod:`ahazero.observe.collapse`) comes first, whatever is shown. ``--compare PROMPT_ID`` /
+``--compare-first-last`` put the same prompt at an early and a late step side by side;
+``--json`` prints the selected records as JSON lines for scripting.
 
 Example:
     $ ahazero traces runs/default                          # summary table + aha verdict
     $ ahazero traces runs/default --last --reflective      # reflective completions of the newest step
     $ ahazero traces runs/default --steps 1:10 --wrong --sort thinking --limit 3
+    $ ahazero traces runs/default --last --checked --revised   # completions that checked and changed their answer
     $ ahazero traces runs/default --compare-first-last
     $ ahazero traces runs/default --step 60 --json | jq .reward
 
@@ -33,6 +35,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ahazero.config.cli_numbers import check_count
 from ahazero.observe.aha import detect_aha
 from ahazero.observe.collapse import collapse_from_run
 from ahazero.observe.records import Problem, describe_problems
@@ -86,6 +89,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="only truncated (--no-truncated: finished) completions")
     p.add_argument("--formatted", action=argparse.BooleanOptionalAction, default=None,
                    help="only well-formatted (--no-formatted: badly formatted) completions")
+    p.add_argument("--revised", action=argparse.BooleanOptionalAction, default=None,
+                   help="only completions whose final answer differs from their first stated answer "
+                        "(--no-revised: the others); see `ahazero behaviours`")
+    p.add_argument("--checked", action=argparse.BooleanOptionalAction, default=None,
+                   help="only completions that check an answer by recomputing it (--no-checked: the others)")
     p.add_argument("--min-reward", type=float, default=None, help="total reward at least this")
     p.add_argument("--max-reward", type=float, default=None, help="total reward at most this")
     p.add_argument("--grep", default=None, metavar="TEXT",
@@ -132,6 +140,8 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
         "max_reward": getattr(args, "max_reward", None),
         "search": getattr(args, "grep", None),
         "prompt_id": getattr(args, "prompt", None),
+        "revised": getattr(args, "revised", None),
+        "checked": getattr(args, "checked", None),
     }
 
 
@@ -148,6 +158,8 @@ def run_traces(args: argparse.Namespace, console: Console | None = None) -> int:
         >>> "no traces" in c.export_text()
         True
     """
+    check_count("--limit", args.limit)
+    check_count("--max-chars", args.max_chars, least=0)
     console = console or Console()
     problems: list[Problem] = []
     try:
@@ -205,7 +217,7 @@ def _run(args: argparse.Namespace, console: Console, problems: list[Problem]) ->
         shown = [filter_traces(g, **filters) for g in (early, late)]
         if args.sort:
             shown = [sort_traces(g, args.sort, descending=not args.ascending) for g in shown]
-        limit = args.limit or 2
+        limit = 2 if args.limit is None else args.limit
         if args.json:
             for r in shown[0][:limit] + shown[1][:limit]:
                 console.out(json_line(r), highlight=False)

@@ -30,7 +30,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
-from ahazero.observe.tracing import TraceWriter
+from ahazero.observe.tracing import TraceWriter, first_reward
 from ahazero.training.tensorboard_env import tensorboard_dir
 
 __all__ = ["NonFiniteError", "build_trainer", "fit", "load_for_device", "prepare_dataset", "resolve_for_device",
@@ -167,7 +167,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         processing_class=tokenizer,
         callbacks=callbacks,
         peft_config=lora_config(cfg.model.lora),
-        tracer=make_tracer(cfg, run_dir),
+        tracer=make_tracer(cfg, run_dir, grader=first_reward(checked.reward_funcs)),
         zero_variance=cfg.groups.zero_variance,
         group_reward=cfg.groups.reward,
     )
@@ -179,8 +179,8 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     return trainer
 
 
-def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
-    """The trace writer for a run, as the ``logging`` section asks.
+def make_tracer(cfg: ExperimentConfig, run_dir: RunDir, *, grader: Any | None = None) -> TraceWriter:
+    """The trace writer for a run, as the ``logging`` section asks; ``grader`` grades the self-check's candidates.
 
     Behaviour metrics are computed even when ``logging.traces`` is false; only the files
     are skipped.
@@ -200,6 +200,7 @@ def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
         phrases=cfg.logging.reflection_phrases,
         language=lang or "en",
         enabled=cfg.logging.traces,
+        grader=grader,
     )
 
 
@@ -364,17 +365,21 @@ def fit(trainer: Any, run_dir: RunDir, step: int | None) -> None:
     """Train from ``checkpoint-<step>`` (None: from the start); stop with an error if the guard stopped the run.
 
     A run that ``on_nonfinite: stop`` ended raises :class:`NonFiniteError`; updates skipped
-    for a non-finite gradient are logged, with their steps. GRPO and SFT runs share it.
+    for a non-finite gradient are logged, with their steps. GRPO and SFT runs share it. An
+    exit asked for during training (``sys.exit``, ``os._exit(0)``) never passes for success
+    (:func:`ahazero.config.exit_guard.unfinished_run`).
 
     Example:
         >>> fit(trainer, RunDir("runs/default"), 40)   # doctest: +SKIP
     """
+    from ahazero.config.exit_guard import unfinished_run
     from ahazero.training.callbacks import NonFiniteGradientGuard
 
     checkpoint = str(run_dir.checkpoints / f"checkpoint-{step}") if step is not None else None
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    with unfinished_run(f"run {run_dir.root.name!r}"):  # an exit from user code (a reward, a callback) is no success
+        trainer.train(resume_from_checkpoint=checkpoint)
     guard = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, NonFiniteGradientGuard))
     if guard.stopped:
         raise NonFiniteError(f"stopped at step {guard.skipped_steps[-1]}: non-finite gradient "

@@ -1,7 +1,8 @@
 """``ahazero report RUN [RUN ...]``: one self-contained HTML report of a run's behaviours (plus the PNGs).
 
 The report shows, over training steps: each reward component and the total, accuracy, format
-rate, thinking length (mean with a p10–p90 band), reflection rate, language consistency and
+rate, thinking length (mean with a p10–p90 band), reflection rate, self-check (check rate and
+net corrections per 100, :mod:`ahazero.observe.self_check`), language consistency and
 truncation rate (several runs overlaid, one colour each); the aha test of :mod:`ahazero.observe.aha`
 with its verdict and example completions from before and after the aha step (or early vs
 late), reflection phrases highlighted; the base model's behaviour from ``eval/base.json``
@@ -34,12 +35,21 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ahazero.config.cli_numbers import check_count
 from ahazero.observe.aha import DEFINITION
 from ahazero.observe.collapse import first_alarms, settings_from_config
 from ahazero.observe.records import describe_problems
 from ahazero.observe.report.data import RunData, load_run, slug
 from ahazero.observe.report.html import CSS, esc, img
-from ahazero.observe.report.plots import COLORS, PLOTS, SMOOTH, plot_metric, plot_reflective_accuracy
+from ahazero.observe.report.plots import (
+    COLORS,
+    PLOTS,
+    SELF_CHECK_TITLE,
+    SMOOTH,
+    plot_metric,
+    plot_reflective_accuracy,
+    plot_self_check,
+)
 from ahazero.observe.report.sections import aha_section, base_line, base_section, eval_table, runs_table
 from ahazero.observe.trace_store import set_aside_note
 
@@ -157,6 +167,10 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         if png:
             pngs[f"accuracy-reflective-vs-non-reflective{measure.replace('_', '-')}.png"] = png
             figures.append(img(png, f"Accuracy: reflective vs non-reflective completions{label}"))
+    png = plot_self_check(data)
+    if png:
+        pngs["self-check.png"] = png
+        figures.append(img(png, SELF_CHECK_TITLE))
 
     aha_parts = []
     for i, rd in enumerate(data):
@@ -185,7 +199,10 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         "<h2>Training curves</h2>",
         "<p>Per training step, from the sampled completions of that step (thin line: each step; thick line: "
         f"{SMOOTH}-step rolling mean when a run has 15 steps or more). Dashed horizontal lines: the base model "
-        "from <code>eval/base.json</code> (greedy decoding on the held-out split), where present.</p>",
+        "from <code>eval/base.json</code> (greedy decoding on the held-out split), where present. Self-check: "
+        "the share of completions that recompute an answer (undo the steps, substitute it back), and revisions "
+        "wrong→right minus right→wrong per 100 completions, each answer graded by the task's reward "
+        "(<code>ahazero behaviours</code>).</p>",
         f'<div class="grid">{"".join(figures)}</div>' if figures else "<p>No logged steps yet.</p>",
         "<h2>The aha test</h2>", *aha_parts,
         "<h2>Base model</h2>", *[base_section(rd, examples) for rd in data],
@@ -243,6 +260,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
     """
     from ahazero.observe.trace_select import resolve_run
 
+    check_count("--examples", getattr(args, "examples", 2), least=0)
     console = console or Console()
     try:
         import matplotlib  # noqa: F401
