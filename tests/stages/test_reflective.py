@@ -239,3 +239,27 @@ def test_a_coldstart_stage_writes_its_set_and_records_the_slips(tmp_path, tiny_m
     assert record["kept"] == 20 and record["coldstart"]["slipped"] == 10 and record["coldstart"]["seed"] == 7
     assert sum(r["slip"] is not None for r in read_samples(root / "c" / "samples.jsonl")) == 10
     assert "20 examples, style reflective: 10 of 20 traces (50.0%) with a slip" in (root / "report.md").read_text()
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_the_self_check_measure_reads_the_sets_as_the_contract_says(task):
+    """Each slipped trace: a caught error, first answer wrong, final right; the rest: one agreeing check; plain: none."""
+    from ahazero.observe.self_check import measure_self_checks
+    from rewards import get_reward
+
+    problems = rows(task, n=40)
+    solutions = [worked_solution(r, task=task) for r in problems]
+    slips = plan_slips(solutions, fraction=0.5, kinds=list(SLIP_KINDS), rng=random.Random(1))
+    grader = get_reward("accuracy", isolate=False)
+    for style in ("reflective", "plain"):
+        texts = ["<think>\n" + write_trace(s, style=style, slip=slip if style == "reflective" else None)
+                 for s, slip in zip(solutions, slips)]
+        for read, slip, text in zip(measure_self_checks(texts, problems, grader=grader), slips, texts):
+            assert read.final_correct is True, text
+            if style == "plain":
+                assert (read.checked, read.revised, len(read.candidates)) == (False, False, 1), text
+            elif slip is None:
+                assert read.checked and [c["agreed"] for c in read.checks] == [True] and not read.revised, text
+            else:
+                assert (read.first_correct, read.revised, read.caught_error) == (False, True, True), text
+                assert [c["agreed"] for c in read.checks] == [False, True] and len(read.candidates) == 2, text
