@@ -8,7 +8,7 @@ import re
 from fractions import Fraction
 
 import pytest
-from helpers import REPO, base_config
+from helpers import CANONICAL, CONTROL, NO_SLIP, REPO, base_config
 
 from ahazero.cli import main
 from ahazero.config.schema import ConfigError, validate_dict
@@ -20,19 +20,6 @@ from ahazero.tasks import get_task
 
 RECIPE_REWARDS = [{"name": "accuracy"}, {"name": "think_format", "weight": 0.5, "require_answer_tags": True},
                   {"name": "language_consistency", "weight": 0.1}]
-
-CANONICAL = """Compute (47 + 38) * 2 step by step.
-Step 1: 47 + 38 = 75
-Step 2: 75 * 2 = 150
-So the answer is 150.
-Let me check by undoing each step: 150 / 2 = 75, 75 - 38 = 37, but the problem has 47.
-Wait, 47 + 38 is 85, not 75. Let me redo it.
-Step 1: 47 + 38 = 85
-Step 2: 85 * 2 = 170
-So the answer is 170.
-Let me check by undoing each step: 170 / 2 = 85, 85 - 38 = 47. It checks out.
-</think>
-<answer>170</answer>"""
 
 TASKS = {"arithmetic": {"max_terms": 4}, "chain": {"min_steps": 3, "max_steps": 6},
          "linear_equation": {}}
@@ -61,9 +48,8 @@ def test_the_contracts_canonical_trace_and_its_slip_free_and_plain_versions():
     solution = worked_solution({"problem": "Compute: (47 + 38) * 2"}, task="arithmetic")
     assert Slip("carry", 0, Fraction(75)) in possible_slips(solution, "carry")
     assert write_trace(solution, style="reflective", slip=Slip("carry", 0, Fraction(75))) == CANONICAL
-    lines = CANONICAL.splitlines()
-    assert write_trace(solution, style="reflective") == "\n".join([lines[0], *lines[6:]])
-    assert write_trace(solution, style="plain") == "\n".join([lines[0], *lines[6:9], *lines[10:]])
+    assert write_trace(solution, style="reflective") == NO_SLIP
+    assert write_trace(solution, style="plain") == CONTROL
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
