@@ -97,31 +97,7 @@ mkdir -p "$LOG_DIR" "$DATA"
 STATUS=$LOG_DIR/status.txt
 
 # ---------------------------------------------------------------------------------------------
-status() {  # status STEP VERDICT SECONDS [NOTE]: one line in logs/status.txt (and on stdout)
-  local line
-  line=$(printf '%s %-26s %-8s %5ss %s' "$(date +%H:%M:%S)" "$1" "$2" "$3" "${4:-}")
-  echo "$line" >> "$STATUS"
-  echo "$line"
-}
-
-run_step() {  # run_step STEP TIMEOUT_S ARGS... : `ahazero ARGS...` under timeout, output to logs/STEP.log
-  local step=$1 limit=$2; shift 2
-  local log=$LOG_DIR/$step.log start=$SECONDS rc
-  echo "+ ${AZ[*]} $*" > "$log"
-  timeout -k 30 "$limit" "${AZ[@]}" "$@" < /dev/null >> "$log" 2>&1 &
-  CHILD=$!   # in the background, so that a signal to this script can stop it (on_signal)
-  wait "$CHILD"
-  rc=$?
-  CHILD=
-  local secs=$((SECONDS - start))
-  if (( rc == 0 )); then status "$step" ok "$secs"
-  elif (( rc == 124 || rc == 137 )); then status "$step" TIMEOUT "$secs" "after ${limit}s, see $log"
-  else status "$step" FAIL "$secs" "rc=$rc: $(grep -v '^\s*$' "$log" | tail -n 1 | cut -c1-160)"
-  fi
-  return "$rc"
-}
-
-skip() { status "$1" skip 0 "$2"; return 1; }
+source scripts/gpu_steps.sh   # status, run_step, skip, done_before, is_model, on_signal
 
 left() { echo $((DEADLINE - ($(date +%s) - START_EPOCH))); }
 
@@ -130,19 +106,6 @@ capped() {  # capped LIMIT: LIMIT, or less so that the step ends EVAL_RESERVE s 
   (( room >= 30 )) || return 1
   echo $((room < $1 ? room : $1))
 }
-done_before() { status "$1" done 0 "before: $2"; }
-
-CHILD= COLD_PID=
-on_signal() {  # stop the running command (and the other comparison), then exit
-  [[ -n $CHILD ]] && kill -TERM "$CHILD" 2> /dev/null
-  [[ -n $COLD_PID ]] && kill -TERM "$COLD_PID" 2> /dev/null
-  echo "=== interrupted" >> "$STATUS"
-  exit 130
-}
-trap on_signal INT TERM
-
-is_model() { [[ -f $1/config.json ]]; }   # a final model/ is renamed into place whole
-
 model_of() {  # the model a run left: its final model/, else its newest checkpoint (a cut-short run)
   if is_model "$1/model"; then echo "$1/model"; return 0; fi
   local ckpt
@@ -255,9 +218,9 @@ elif ! has_part distill; then
   coldstart
 elif [[ $PARALLEL == 1 ]]; then
   ( trap '[[ -n $CHILD ]] && kill -TERM "$CHILD" 2> /dev/null; exit 143' TERM; coldstart ) &
-  COLD_PID=$!
+  OTHER_PID=$!
   distill
-  wait "$COLD_PID"
+  wait "$OTHER_PID"
 else
   coldstart
   distill

@@ -6,6 +6,23 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: The canonical code-made reflective trace of the shared contract (after the "<think>" prefill).
+CANONICAL = """Compute (47 + 38) * 2 step by step.
+Step 1: 47 + 38 = 75
+Step 2: 75 * 2 = 150
+So the answer is 150.
+Let me check by undoing each step: 150 / 2 = 75, 75 - 38 = 37, but the problem has 47.
+Wait, 47 + 38 is 85, not 75. Let me redo it.
+Step 1: 47 + 38 = 85
+Step 2: 85 * 2 = 170
+So the answer is 170.
+Let me check by undoing each step: 170 / 2 = 85, 85 - 38 = 47. It checks out.
+</think>
+<answer>170</answer>"""
+#: The same without a slip, and the matched control without any check line.
+NO_SLIP = "\n".join(CANONICAL.splitlines()[:1] + CANONICAL.splitlines()[6:])
+CONTROL = "\n".join(line for line in NO_SLIP.splitlines() if not line.startswith("Let me check"))
+
 
 def base_config(**changes) -> dict:
     """A minimal valid config dict for tests."""

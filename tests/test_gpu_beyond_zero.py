@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gpu_script_commands import check_command, load_script, script_workdir
 from helpers import REPO
 
 SCRIPT = REPO / "scripts" / "gpu_beyond_zero.sh"
@@ -21,19 +21,12 @@ STEPS = ["c1-coldstart-set", "c2-cold-sft", "c3-cold-sft-eval", "c4-cold-grpo", 
 
 
 def load_table_module():
-    spec = importlib.util.spec_from_file_location("beyond_zero_table", REPO / "scripts" / "beyond_zero_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("beyond_zero_table")
 
 
 def workdir(tmp_path: Path) -> Path:
     """A copy of the two scripts beside the repository's configs: the script writes runs/ and logs/ there."""
-    (tmp_path / "scripts").mkdir()
-    for name in ("gpu_beyond_zero.sh", "beyond_zero_table.py"):
-        shutil.copy2(REPO / "scripts" / name, tmp_path / "scripts" / name)
-    (tmp_path / "configs").symlink_to(REPO / "configs")
-    return tmp_path
+    return script_workdir(tmp_path, "gpu_beyond_zero.sh", "beyond_zero_table.py")
 
 
 def run_script(work: Path, ahazero: str, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -46,42 +39,6 @@ def run_script(work: Path, ahazero: str, *args: str, **env: str) -> subprocess.C
 def status_of(work: Path) -> dict:
     lines = (work / "logs" / "status.txt").read_text().splitlines()
     return {line.split()[1]: line.split()[2] for line in lines if not line.startswith("===")}
-
-
-def check_command(argv: list) -> tuple:
-    """Parse and check one recorded command as ahazero would on a GPU; return (command, args, config)."""
-    from ahazero.cli import build_parser
-    from ahazero.config.validate import check_config
-    from ahazero.evaluate import EvalSettings, check_settings, resolve_eval_model
-    from ahazero.stages.coldstart import check_coldstart
-    from ahazero.stages.sample import SampleRequest, check_sample
-    from ahazero.stages.sft import check_sft
-    from ahazero.training.assemble import load_for_device
-
-    args, extra = build_parser().parse_known_args(argv)  # as ahazero.cli.main: trailing overrides are allowed
-    assert all("=" in e and not e.startswith("-") for e in extra), argv
-    args.overrides.extend(extra)
-    cfg = load_for_device(args.config, cuda=True, presets=getattr(args, "preset", None), overrides=args.overrides)
-    assert not cfg.stages or args.command == "coldstart"  # the others refuse a stages config
-    if args.command == "train":
-        check_config(cfg, cuda=True)
-    elif args.command == "sft":
-        check_sft(cfg, cuda=True)
-    elif args.command == "sample":
-        check_sample(cfg, SampleRequest(model=args.model, split=args.split, n=args.n, prompts=args.prompts,
-                                        max_per_prompt=args.max_per_prompt), cuda=True)
-        assert Path(args.model).is_dir()
-    elif args.command == "coldstart":
-        check_coldstart(cfg, n=args.n)
-    elif args.command == "eval":
-        check_settings(EvalSettings(split=args.split, limit=args.limit, batch_size=args.batch_size,
-                                    max_new_tokens=args.max_new_tokens))
-        check_config(cfg, cuda=True)
-        _, tag = resolve_eval_model(cfg, args.model)
-        assert (Path(args.out) / f"{tag}.json").is_file(), (argv, tag)  # the script's tag_of agrees with ahazero's
-    else:
-        raise AssertionError(f"unexpected command {argv}")
-    return args.command, args, cfg
 
 
 def test_every_gpu_command_line_is_valid_and_the_script_reaches_its_tables(tmp_path, monkeypatch):

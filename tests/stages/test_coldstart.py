@@ -86,7 +86,7 @@ def test_coldstart_picks_a_seeded_subset_and_writes_without_a_prefill_when_the_p
 def test_unsupported_task_and_too_many_examples_fail_before_writing(tmp_path):
     countdown = validate_dict(base_config(task={"name": "countdown", "num_train": 8, "num_test": 2},
                                           rewards=[{"name": "countdown"}], output_root=str(tmp_path)))
-    with pytest.raises(ConfigError, match="coldstart writes chains of thought for arithmetic, linear_equation"):
+    with pytest.raises(ConfigError, match="coldstart writes chains of thought for arithmetic, chain, linear_equation"):
         coldstart(countdown, n=4)
     small = validate_dict(base_config(rewards=RECIPE_REWARDS, output_root=str(tmp_path)))
     with pytest.raises(ConfigError, match="n must be between 1 and the 32 train problems"):

@@ -12,6 +12,8 @@ Example:
     ...
     pydantic_core._pydantic_core.ValidationError: 1 validation error for StageSpec
     ...
+    >>> StageSpec(name="c", kind="coldstart", n=400, style="reflective", slip_kinds=["carry", "swap"]).slip_kinds
+    ['carry', 'swap']
     >>> SFTSection(data="samples.jsonl", num_train_epochs=2).args()
     {'num_train_epochs': 2}
 """
@@ -23,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["RESERVED_STAGE_NAMES", "STAGE_KINDS", "STAGE_OWNED_KEYS", "SFTSection", "StageSpec",
-           "unique_stage_names"]
+__all__ = ["COLDSTART_STYLES", "RESERVED_STAGE_NAMES", "SLIP_KINDS", "STAGE_KINDS", "STAGE_OWNED_KEYS", "SFTSection",
+           "StageSpec", "unique_stage_names"]
 
 #: What a stage may run.
 STAGE_KINDS = ("grpo", "sft", "sample", "coldstart")
@@ -33,6 +35,12 @@ STAGE_KINDS = ("grpo", "sft", "sample", "coldstart")
 #: and what makes a folder a run (``ahazero.config.run_paths.RUN_ENTRIES``).
 RESERVED_STAGE_NAMES = frozenset({"config.yaml", "run.json", "report.md", "report", "stage.json", "metrics.jsonl",
                                   "traces", "checkpoints", "model", "tensorboard", "eval", "sweep.log", "eval.log"})
+
+#: How a cold-start set is written (see :mod:`ahazero.stages.reflective`).
+COLDSTART_STYLES = ("plain", "checked", "reflective")
+
+#: The slips a reflective cold-start set makes (and catches).
+SLIP_KINDS = ("carry", "sign", "swap")
 
 #: Stage fields that only some kinds read: field -> kinds.
 _FIELD_KINDS: dict[str, tuple[str, ...]] = {
@@ -44,6 +52,10 @@ _FIELD_KINDS: dict[str, tuple[str, ...]] = {
     "split": ("sample",),
     "min_language": ("sample",),
     "eval": ("grpo", "sft"),
+    "style": ("coldstart",),
+    "slip_fraction": ("coldstart",),
+    "slip_kinds": ("coldstart",),
+    "seed": ("coldstart",),
 }
 
 #: Config keys a stage's ``overrides`` may not set, and why.
@@ -99,6 +111,24 @@ class StageSpec(BaseModel):
     eval: bool | None = Field(
         None, description="grpo/sft: evaluate the stage's final model on the held-out split (default true)."
     )
+    style: Literal[COLDSTART_STYLES] | None = Field(
+        None,
+        description="coldstart: 'checked' (the default: worked steps, a line that undoes each step, the answer), "
+        "'reflective' (worked steps, the answer, then a check by a second route; in slip_fraction of the traces a "
+        "slip in a step that the check catches, says in words and corrects) or 'plain' (the reflective set's "
+        "steps and answer without any check: its matched control).",
+    )
+    slip_fraction: float | None = Field(
+        None, ge=0.0, le=1.0, description="coldstart, style reflective: share of the traces with a slip (0.3)."
+    )
+    slip_kinds: list[Literal[SLIP_KINDS]] | None = Field(
+        None, min_length=1,
+        description="coldstart, style reflective: the slips to make, any of carry (a carry or borrow dropped), "
+        "sign (a sign lost or flipped), swap (two digits of a result swapped); default all three, in equal shares.",
+    )
+    seed: int | None = Field(
+        None, description="coldstart: seed of the choice of problems and of the slips (default: the config's seed)."
+    )
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="Dotted overrides of the config for this stage (e.g. grpo.max_steps: 30)."
     )
@@ -124,6 +154,12 @@ class StageSpec(BaseModel):
             reason = STAGE_OWNED_KEYS.get(key) or STAGE_OWNED_KEYS.get(key.split(".")[0])
             if reason:
                 raise ValueError(f"overrides may not set '{key}': {reason}")
+        for key in ("slip_fraction", "slip_kinds"):
+            if getattr(self, key) is not None and self.style != "reflective":
+                raise ValueError(f"'{key}' applies only to style 'reflective' (this stage's style is "
+                                 f"'{self.style or 'checked'}')")
+        if self.slip_kinds is not None and len(set(self.slip_kinds)) != len(self.slip_kinds):
+            raise ValueError(f"slip_kinds repeats a kind: {', '.join(self.slip_kinds)}")
         return self
 
     @property

@@ -4,6 +4,7 @@ Example:
     $ ahazero sample configs/default.yaml --model final --n 8 --prompts 500 --max-per-prompt 2
     $ ahazero sample configs/default.yaml --from-traces runs/default --steps 41:60
     $ ahazero coldstart configs/coldstart.yaml --n 300 --out runs/coldstart-set.jsonl
+    $ ahazero coldstart configs/aha-reflect.yaml --style plain --out runs/plain-set.jsonl
     $ ahazero sft my-sft.yaml sft.data=runs/coldstart-set.jsonl
     $ ahazero stages configs/coldstart.yaml --resume
 
@@ -25,6 +26,7 @@ from rich.console import Console
 
 from ahazero.config.cli_numbers import check_count
 from ahazero.config.schema import ConfigError, ExperimentConfig
+from ahazero.config.stage_schema import COLDSTART_STYLES, SLIP_KINDS
 
 __all__ = ["add_parsers", "cmd_coldstart", "cmd_sample", "cmd_sft", "cmd_stages", "train_stages"]
 
@@ -93,13 +95,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_coldstart(args: argparse.Namespace) -> int:
-    """``ahazero coldstart``: write the long chain-of-thought SFT set of the config's task."""
-    from ahazero.stages.coldstart import coldstart
+    """``ahazero coldstart``: write the cold-start SFT set of the config's task.
+
+    The config's first coldstart stage, when it has one, gives the defaults; the options win.
+    """
+    from ahazero.stages.coldstart import coldstart, coldstart_request, describe_set
     from ahazero.stages.samples import render_summary
 
     cfg = _load(args, cuda=False)
-    summary = coldstart(cfg, n=args.n, out=args.out, overwrite=args.overwrite)
+    spec = next((s for s in cfg.stages if s.kind == "coldstart"), None)
+    kinds = [k.strip() for k in args.slip_kinds.split(",")] if args.slip_kinds is not None else None
+    request = coldstart_request(spec, n=args.n, style=args.style, slip_fraction=args.slip_fraction,
+                                slip_kinds=kinds, seed=args.seed)
+    summary = coldstart(cfg, request, out=args.out, overwrite=args.overwrite)
     _out.print(render_summary(summary))
+    _out.print(describe_set(summary))
     _out.print("wrote " + ", ".join(summary["files"]))
     return 0
 
@@ -195,7 +205,19 @@ def add_parsers(subparsers: Any) -> None:
 
     p = subparsers.add_parser("coldstart", help="write a long chain-of-thought SFT set from the task's structure")
     _common(p, "configs/coldstart.yaml")
-    p.add_argument("--n", type=int, default=300, help="examples (default 300)")
+    p.add_argument("--n", type=int, default=None,
+                   help="examples (default: the config's coldstart stage's n, else 300)")
+    p.add_argument("--style", default=None, choices=COLDSTART_STYLES,
+                   help="checked (worked steps, a line that undoes each step, the answer), reflective (the answer, "
+                        "then a check; some traces with a slip the check catches and corrects) or plain (the "
+                        "reflective steps without checks: the matched control); default: the config's coldstart "
+                        "stage's, else checked")
+    p.add_argument("--slip-fraction", type=float, default=None,
+                   help="reflective: share of the traces with a slip (default 0.3)")
+    p.add_argument("--slip-kinds", default=None, metavar="KINDS",
+                   help=f"reflective: comma-separated slips to make, of {','.join(SLIP_KINDS)} (default all)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the choice of problems and slips (default: the config's seed)")
     p.add_argument("--out", default=None, help="output file (default runs/<name>/coldstart.jsonl)")
     _overwrite_option(p)
     p.set_defaults(func=cmd_coldstart)

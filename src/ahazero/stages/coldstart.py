@@ -7,8 +7,15 @@ chains are written by rule from each problem's structure, so every one is correc
   way): one line per operation in evaluation order, a multiplication of two numbers of two or
   more digits worked out by place value (``37 * 84 = 37 * 80 + 37 * 4 = 2960 + 148 = 3108``),
   a check line that undoes every step from the last to the first, then the answer;
+- ``chain``: the sentence worked as the expression it describes;
 - ``linear_equation``: collect x on the left and the constants on the right, divide, then
   check both sides with the solution substituted.
+
+That is the ``checked`` style, the default. The ``reflective`` style (its matched control,
+``plain``) is written by :mod:`ahazero.stages.reflective`: a check after the answer, and in a
+set share of the traces a slip that the check catches and corrects; :func:`coldstart_request`
+reads the options (``style``, ``slip_fraction``, ``slip_kinds``, ``seed``) of a coldstart
+stage or of the command line.
 
 Each text ends with ``</think>`` and ``<answer>…</answer>``, the recipe's format, and is scored
 with the config's rewards like any sample; an example the rewards do not keep is an error.
@@ -31,13 +38,17 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ahazero.config.schema import ConfigError, ExperimentConfig
+from ahazero.config.stage_schema import SLIP_KINDS, StageSpec
+from ahazero.stages.reflective import Slip, plan_slips, slip_counts, worked_solution, write_trace
 from ahazero.stages.samples import (
     RejectionRules,
     sample_paths,
@@ -46,43 +57,24 @@ from ahazero.stages.samples import (
     write_samples,
 )
 from ahazero.stages.scoring import check_scorable, score_records
-from ahazero.tasks._expr import Expr, Num, parse_expression
+from ahazero.stages.worked import (
+    expression_steps,
+    fmt,
+    linear_side,
+    linear_text,
+    operand,
+    read_chain,
+    step_line,
+    substituted,
+    undo,
+    written_values,
+)
+from ahazero.tasks._expr import BinOp, Expr, Num, parse_expression, render
 
-__all__ = ["WRITERS", "chain_of_thought", "check_coldstart", "coldstart", "parse_expression"]
+__all__ = ["WRITERS", "ColdStartRequest", "chain_of_thought", "check_coldstart", "coldstart", "coldstart_request",
+           "describe_set", "parse_expression"]
 
 logger = logging.getLogger("ahazero.stages.coldstart")
-
-_INVERSE = {"+": "-", "-": "+", "*": "/", "/": "*"}
-
-
-def _fmt(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
-
-
-def _num(value: Fraction) -> str:
-    """A value as an operand: negative numbers and fractions in parentheses."""
-    text = _fmt(value)
-    return f"({text})" if value < 0 or value.denominator != 1 else text
-
-
-def _apply(op: str, a: Fraction, b: Fraction) -> Fraction:
-    return {"+": a + b, "-": a - b, "*": a * b}[op] if op != "/" else a / b
-
-
-def _long_multiplication(a: Fraction, b: Fraction, result: Fraction) -> str | None:
-    """``37 * 84 = 37 * 80 + 37 * 4 = 2960 + 148 = 3108`` when both are integers of two or more digits."""
-    if a.denominator != 1 or b.denominator != 1 or abs(a) < 10 or abs(b) < 10:
-        return None
-    x, y = abs(int(a)), abs(int(b))
-    digits = str(y)
-    parts = [int(d) * 10 ** (len(digits) - 1 - i) for i, d in enumerate(digits) if d != "0"]
-    if len(parts) < 2:
-        return None
-    line = (f"{x} * {y} = " + " + ".join(f"{x} * {p}" for p in parts) + " = "
-            + " + ".join(str(x * p) for p in parts) + f" = {x * y}")
-    if result < 0:
-        line += f", so {_num(a)} * {_num(b)} = {_fmt(result)}"
-    return line
 
 
 def _arithmetic(row: dict[str, Any]) -> tuple[list[str], str]:
@@ -90,64 +82,31 @@ def _arithmetic(row: dict[str, Any]) -> tuple[list[str], str]:
     if not problem.startswith("Compute:"):
         raise ValueError(f"not a 'Compute: <expression>' problem: {problem!r}")
     expression = problem.removeprefix("Compute:").strip()
-    steps: list[tuple[str, Fraction, Fraction, Fraction]] = []
-
-    def walk(node: Expr) -> Fraction:
-        if isinstance(node, Num):
-            return Fraction(node.value)
-        a, b = walk(node.left), walk(node.right)
-        if node.op == "/" and b == 0:
-            raise ValueError(f"division by zero in {problem!r}")
-        result = _apply(node.op, a, b)
-        steps.append((node.op, a, b, result))
-        return result
-
-    value = walk(parse_expression(expression))
+    steps = expression_steps(expression)
+    if not steps:
+        raise ValueError(f"no operation to work out in {problem!r}")
+    try:
+        values = written_values(steps)
+    except ZeroDivisionError:
+        raise ValueError(f"division by zero in {problem!r}") from None
     lines = [f"Compute {expression} step by step."]
-    for i, (op, a, b, result) in enumerate(steps, 1):
-        long = _long_multiplication(a, b, result) if op == "*" else None
-        lines.append(f"Step {i}: " + (long or f"{_num(a)} {op} {_num(b)} = {_fmt(result)}"))
-    checks = []
-    for op, a, b, result in reversed(steps):
-        if op == "*" and b == 0:
-            op, a, b = "*", b, a  # undo the multiplication by the other factor
-        if (op == "*" and b == 0) or (op == "/" and b == 0):
-            continue
-        checks.append(f"{_num(result)} {_INVERSE[op]} {_num(b)} = {_fmt(a)}")
+    lines += [step_line(i, step.op, *v) for i, (step, v) in enumerate(zip(steps, values), 1)]
+    checks = [undone[0] for step, v in reversed(list(zip(steps, values))) if (undone := undo(step.op, *v))]
     if checks:
         lines.append("Let me check by undoing each step: " + ", ".join(checks) + ". Every step checks out.")
-    return lines, _fmt(value)
+    return lines, fmt(values[-1][2])
 
 
-_LINEAR_TERM = re.compile(r"([+-]?)\s*(\d*)(x?)")
-
-
-def _linear_side(text: str) -> tuple[Fraction, Fraction]:
-    """``3x - 4`` -> (3, -4); ``-x`` -> (-1, 0); ``7`` -> (0, 7)."""
-    coefficient, constant = Fraction(0), Fraction(0)
-    rest = text.replace(" ", "")
-    if not rest:
-        raise ValueError("empty side of an equation")
-    while rest:
-        m = _LINEAR_TERM.match(rest)
-        if m is None or not m.group(0) or not (m.group(2) or m.group(3)):
-            raise ValueError(f"cannot read the linear expression {text!r}")
-        sign = -1 if m.group(1) == "-" else 1
-        if m.group(3):
-            coefficient += sign * (int(m.group(2)) if m.group(2) else 1)
-        else:
-            constant += sign * int(m.group(2))
-        rest = rest[m.end():]
-    return coefficient, constant
-
-
-def _linear_text(coefficient: Fraction, constant: Fraction) -> str:
-    x = {1: "x", -1: "-x"}.get(coefficient, f"{_fmt(coefficient)}x") if coefficient else ""
-    if not constant:
-        return x or "0"
-    if not x:
-        return _fmt(constant)
-    return f"{x} - {_fmt(-constant)}" if constant < 0 else f"{x} + {_fmt(constant)}"
+def _chain(row: dict[str, Any]) -> tuple[list[str], str]:
+    """A ``chain`` sentence, worked as the expression it describes."""
+    problem = str(row["problem"])
+    if problem.startswith("Compute:"):
+        return _arithmetic(row)
+    start, operations = read_chain(problem)
+    tree: Expr = Num(start)
+    for op, value in operations:
+        tree = BinOp(op, tree, Num(value))
+    return _arithmetic({**row, "problem": f"Compute: {render(tree)}"})
 
 
 def _linear_equation(row: dict[str, Any]) -> tuple[list[str], str]:
@@ -155,41 +114,32 @@ def _linear_equation(row: dict[str, Any]) -> tuple[list[str], str]:
     if not problem.startswith("Solve for x:") or problem.count("=") != 1:
         raise ValueError(f"not a 'Solve for x: ... = ...' problem: {problem!r}")
     left, right = problem.removeprefix("Solve for x:").split("=")
-    a, b = _linear_side(left)
-    c, d = _linear_side(right)
+    a, b = linear_side(left)
+    c, d = linear_side(right)
     if a == c:
         raise ValueError(f"no unique solution: {problem!r}")
     lines = [f"Solve {left.strip()} = {right.strip()} for x."]
     if c:
-        move = f"subtract {_linear_text(c, Fraction(0))}" if c > 0 else f"add {_linear_text(-c, Fraction(0))}"
-        lines.append(f"Collect x on the left: {move} on both sides: {_linear_text(a - c, b)} = {_fmt(d)}")
+        move = f"subtract {linear_text(c, Fraction(0))}" if c > 0 else f"add {linear_text(-c, Fraction(0))}"
+        lines.append(f"Collect x on the left: {move} on both sides: {linear_text(a - c, b)} = {fmt(d)}")
     if b:
-        move = f"subtract {_fmt(b)}" if b > 0 else f"add {_fmt(-b)}"
+        move = f"subtract {fmt(b)}" if b > 0 else f"add {fmt(-b)}"
         lines.append(f"Collect the numbers on the right: {move} on both sides: "
-                     f"{_linear_text(a - c, Fraction(0))} = {_fmt(d - b)}")
+                     f"{linear_text(a - c, Fraction(0))} = {fmt(d - b)}")
     k, x = a - c, (d - b) / (a - c)
     if k != 1:
-        lines.append(f"Divide both sides by {_num(k)}: x = {_fmt(d - b)} / {_num(k)} = {_fmt(x)}")
+        lines.append(f"Divide both sides by {operand(k)}: x = {fmt(d - b)} / {operand(k)} = {fmt(x)}")
     lhs, rhs = a * x + b, c * x + d
-    lines.append(f"Let me check with x = {_fmt(x)}: the left side is {_substituted(a, b, x)} = {_fmt(lhs)}, "
-                 f"the right side is {_substituted(c, d, x)} = {_fmt(rhs)}. "
+    lines.append(f"Let me check with x = {fmt(x)}: the left side is {substituted(a, b, x)} = {fmt(lhs)}, "
+                 f"the right side is {substituted(c, d, x)} = {fmt(rhs)}. "
                  + ("Both sides agree." if lhs == rhs else "They differ."))
-    return lines, _fmt(x)
-
-
-def _substituted(coefficient: Fraction, constant: Fraction, x: Fraction) -> str:
-    """``coefficient*x + constant`` with x written out: ``3 * (-6) + 7``, ``(-6) - 5``, ``7``."""
-    if not coefficient:
-        return _fmt(constant)
-    text = _num(x) if coefficient == 1 else f"{_num(coefficient)} * {_num(x)}"
-    if constant:
-        text += f" - {_fmt(-constant)}" if constant < 0 else f" + {_fmt(constant)}"
-    return text
+    return lines, fmt(x)
 
 
 #: Task name -> writer of (thinking lines, answer) for one row.
 WRITERS: dict[str, Callable[[dict[str, Any]], tuple[list[str], str]]] = {
     "arithmetic": _arithmetic,
+    "chain": _chain,
     "linear_equation": _linear_equation,
 }
 
@@ -224,7 +174,66 @@ def chain_of_thought(row: dict[str, Any], *, task: str) -> str:
     return "\n".join([*lines, f"So the answer is {answer}.", "</think>", f"<answer>{answer}</answer>"])
 
 
-def check_coldstart(cfg: ExperimentConfig, *, n: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ColdStartRequest:
+    """What a cold-start set holds, its defaults filled in (see :func:`coldstart_request`)."""
+
+    n: int = 300  #: examples
+    style: str = "checked"  #: checked | reflective | plain
+    slip_fraction: float = 0.0  #: share of the traces with a slip (reflective only)
+    slip_kinds: tuple[str, ...] = ()  #: the slips to make (reflective only)
+    seed: int | None = None  #: seed of the choice of problems and slips (None: the config's)
+
+
+_REQUEST_FIELDS = ("n", "style", "slip_fraction", "slip_kinds", "seed")
+
+
+def coldstart_request(spec: StageSpec | None = None, **given: Any) -> ColdStartRequest:
+    """A coldstart stage's settings, with ``given`` values (None: not given) in their place; checked by the schema.
+
+    Giving a style other than ``reflective`` drops the stage's slip settings. A bad value is a
+    :class:`ConfigError` naming the option as the command line spells it.
+
+    Example:
+        >>> coldstart_request(style="reflective")
+        ColdStartRequest(n=300, style='reflective', slip_fraction=0.3, slip_kinds=('carry', 'sign', 'swap'), seed=None)
+        >>> coldstart_request(style="plain", slip_fraction=0.5)
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: coldstart: 'slip_fraction' applies only to style 'reflective' (this stage's style is 'plain')
+        >>> coldstart_request(slip_kinds=["carry", "typo"], style="reflective")
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: coldstart: --slip-kinds: Input should be 'carry', 'sign' or 'swap'
+    """
+    unknown = sorted(set(given) - set(_REQUEST_FIELDS))
+    if unknown:
+        raise TypeError(f"coldstart_request: unknown option {', '.join(unknown)}")
+    fields = {key: getattr(spec, key) for key in _REQUEST_FIELDS} if spec is not None else {}
+    given = {key: value for key, value in given.items() if value is not None}
+    if given.get("style", "reflective") != "reflective":
+        fields.update(slip_fraction=None, slip_kinds=None)
+    fields.update(given)
+    n = fields.pop("n", None)  # its range depends on the task: check_coldstart says it
+    try:
+        checked = StageSpec(name="coldstart", kind="coldstart", **fields)
+    except ValidationError as err:
+        problems = []
+        for item in err.errors():
+            message = item["msg"].removeprefix("Value error, ")
+            field = next((str(part) for part in item["loc"] if str(part) in _REQUEST_FIELDS), None)
+            problems.append(f"--{field.replace('_', '-')}: {message}" if field else message)
+        raise ConfigError("coldstart: " + "; ".join(problems)) from None
+    style = checked.style or "checked"
+    reflective = style == "reflective"
+    return ColdStartRequest(
+        n=300 if n is None else n, style=style, seed=checked.seed,
+        slip_fraction=(0.3 if checked.slip_fraction is None else checked.slip_fraction) if reflective else 0.0,
+        slip_kinds=tuple(checked.slip_kinds or SLIP_KINDS) if reflective else ())
+
+
+def check_coldstart(cfg: ExperimentConfig, *, n: int, style: str = "checked",
+                    seed: int | None = None) -> list[dict[str, Any]]:
     """Check a cold-start request without writing anything; return the train rows it would use.
 
     Example:
@@ -234,7 +243,7 @@ def check_coldstart(cfg: ExperimentConfig, *, n: int) -> list[dict[str, Any]]:
         >>> check_coldstart(cfg, n=2)
         Traceback (most recent call last):
         ...
-        ahazero.config.schema.ConfigError: task 'countdown': coldstart writes chains of thought for arithmetic, linear_equation and any task whose problems read 'Compute: <expression>'
+        ahazero.config.schema.ConfigError: task 'countdown': coldstart writes chains of thought for arithmetic, chain, linear_equation and any task whose problems read 'Compute: <expression>'
     """
     from ahazero.config.validate import check_config
 
@@ -244,20 +253,69 @@ def check_coldstart(cfg: ExperimentConfig, *, n: int) -> list[dict[str, Any]]:
     if n < 1 or n > len(rows):
         raise ConfigError(f"coldstart: n must be between 1 and the {len(rows)} train problems of task "
                           f"'{cfg.task.name}' (task.num_train), got {n}")
-    chosen = sorted(random.Random(f"coldstart-{cfg.seed}").sample(range(len(rows)), n))
+    chosen = sorted(random.Random(f"coldstart-{cfg.seed if seed is None else seed}").sample(range(len(rows)), n))
     rows = [rows[i] for i in chosen]
-    _writer(cfg.task.name, rows[0])
+    if style == "checked":
+        _writer(cfg.task.name, rows[0])
+    else:
+        try:
+            worked_solution(rows[0], task=cfg.task.name)
+        except ValueError as err:
+            raise ConfigError(f"coldstart: task '{cfg.task.name}': {err}") from None
     return rows
 
 
-def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = None,
-              overwrite: bool = False) -> dict[str, Any]:
-    """Write ``n`` cold-start examples from the task's train split (a seeded choice); return the summary.
+def _texts(rows: list[dict[str, Any]], task: str, request: ColdStartRequest,
+           seed: int) -> tuple[list[str], list[Slip | None]]:
+    """The examples' texts, and the slip of each (None: none)."""
+    if request.style == "checked":
+        return [chain_of_thought(row, task=task) for row in rows], [None] * len(rows)
+    solutions = [worked_solution(row, task=task) for row in rows]
+    slips: list[Slip | None] = [None] * len(rows)
+    if request.style == "reflective" and request.slip_fraction > 0:
+        slips = plan_slips(solutions, fraction=request.slip_fraction, kinds=request.slip_kinds,
+                           rng=random.Random(f"coldstart-slips-{seed}"))
+    return [write_trace(s, style=request.style, slip=slip) for s, slip in zip(solutions, slips)], slips
 
-    Every example is scored with the config's rewards and must be kept (correct, formatted,
-    language-consistent): one that is not is a bug in its writer, reported with the problem.
-    Existing output files are an error unless ``overwrite`` (checked, and the output locked,
-    before anything is written).
+
+def _describe(request: ColdStartRequest, slips: list[Slip | None], seed: int) -> dict[str, Any]:
+    """What the set holds: its style, and how many traces have a slip, of each kind."""
+    made = slip_counts(slips)
+    slipped = sum(made.values())
+    return {"style": request.style, "n": len(slips), "seed": seed, "checked": request.style != "plain",
+            "slip_fraction": request.slip_fraction, "slip_kinds": list(request.slip_kinds), "slipped": slipped,
+            "slipped_fraction": slipped / len(slips) if slips else 0.0,
+            "slips": {kind: made.get(kind, 0) for kind in request.slip_kinds}}
+
+
+def describe_set(summary: dict[str, Any]) -> str:
+    """One line on a cold-start set's style and slips (from its summary).
+
+    Example:
+        >>> describe_set({"coldstart": {"style": "reflective", "n": 10, "slipped": 3, "slips": {"carry": 2, "sign": 1}}})
+        'style reflective: 3 of 10 traces (30.0%) with a slip the check catches (carry 2, sign 1)'
+    """
+    info = summary.get("coldstart") or {}
+    line = f"style {info.get('style')}"
+    if info.get("style") == "reflective":
+        kinds = ", ".join(f"{k} {v}" for k, v in (info.get("slips") or {}).items())
+        n, slipped = info.get("n") or 0, info.get("slipped") or 0
+        line += (f": {slipped} of {n} traces ({slipped / n if n else 0:.1%}) with a slip the check catches"
+                 + (f" ({kinds})" if kinds else ""))
+    return line
+
+
+def coldstart(cfg: ExperimentConfig, request: ColdStartRequest | None = None, *, n: int | None = None,
+              out: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Write a cold-start set from the task's train split (a seeded choice of problems); return the summary.
+
+    ``request`` says what to write (default: today's ``checked`` chains); ``n`` alone is short
+    for ``coldstart_request(n=n)``. Every example is scored with the config's rewards and must
+    be kept (correct, formatted, language-consistent): one that is not is a bug in its writer,
+    reported with the problem. The summary (also ``<out>.summary.json``) says under
+    ``coldstart`` what the set holds: its style, how many traces have a slip, of each kind;
+    each record says its ``style`` and ``slip`` (a kind, or None). Existing output files are an
+    error unless ``overwrite`` (checked, and the output locked, before anything is written).
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -267,35 +325,48 @@ def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = N
         >>> summary = coldstart(cfg, n=5)
         >>> summary["kept"], summary["files"][0]
         (5, 'runs/cs/coldstart.jsonl')
+        >>> request = coldstart_request(n=10, style="reflective", slip_fraction=0.5)
+        >>> summary = coldstart(cfg.model_copy(update={"name": "cs-reflective"}), request)
+        >>> summary["coldstart"]["slipped"], sum(summary["coldstart"]["slips"].values())
+        (5, 5)
     """
     from ahazero.config.validate import check_config
     from ahazero.observe.run_lock import claim_output
 
-    rows = check_coldstart(cfg, n=n)
+    if request is not None and n is not None:
+        raise TypeError("coldstart: give a request or n, not both")
+    request = request or coldstart_request(n=n)
+    seed = cfg.seed if request.seed is None else request.seed
+    rows = check_coldstart(cfg, n=request.n, style=request.style, seed=seed)
     target = Path(out) if out else cfg.run_dir / "coldstart.jsonl"
     with claim_output(sample_paths(target), overwrite=overwrite):
-        return _write_coldstart(cfg, check_config(cfg, cuda=False), rows, target)
+        return _write_coldstart(cfg, check_config(cfg, cuda=False), rows, target, request, seed)
 
 
-def _write_coldstart(cfg: ExperimentConfig, checked: Any, rows: list[dict[str, Any]], target: Path) -> dict[str, Any]:
+def _write_coldstart(cfg: ExperimentConfig, checked: Any, rows: list[dict[str, Any]], target: Path,
+                     request: ColdStartRequest, seed: int) -> dict[str, Any]:
     prefill = "<think>\n" if cfg.prompt.prefill_think else ""
-    texts = []
-    for row in rows:
-        try:
-            texts.append(chain_of_thought(row, task=cfg.task.name))
-        except ValueError as err:
-            raise ConfigError(f"coldstart: task '{cfg.task.name}': {err}") from None
+    try:
+        texts, slips = _texts(rows, cfg.task.name, request, seed)
+    except ValueError as err:
+        raise ConfigError(f"coldstart: task '{cfg.task.name}': {err}") from None
     completions = [("" if prefill else "<think>\n") + text for text in texts]
     records = score_records(checked, [{**row, "prompt": "", "prefill": prefill} for row in rows], completions,
                             source="coldstart")
+    for record, slip in zip(records, slips):
+        record.update(style=request.style, slip=slip.kind if slip else None)
     rules = RejectionRules(max_per_prompt=1, min_language=1.0)
     selected = select_samples(records, rules)
     bad = next((r for r in selected if not r["kept"]), None)
     if bad is not None:
         raise RuntimeError(f"coldstart wrote an example the config's rewards reject ({bad['reject_reason']}, "
                            f"rewards {bad['rewards']}): {bad['problem']!r} -> {bad['completion']!r}")
-    summary = summarize_samples(selected, rules=rules, info={"source": "coldstart", "task": cfg.task.name,
-                                                              "split": "train"})
+    info = {"source": "coldstart", "task": cfg.task.name, "split": "train", "coldstart": _describe(request, slips, seed)}
+    summary = summarize_samples(selected, rules=rules, info=info)
+    if request.style == "reflective" and summary["coldstart"]["slipped"] < round(request.slip_fraction * request.n):
+        logger.warning("coldstart: only %d of the %d problems could take a slip of the kinds %s (asked for %d)",
+                       summary["coldstart"]["slipped"], request.n, ", ".join(request.slip_kinds),
+                       round(request.slip_fraction * request.n))
     summary["files"] = [str(p) for p in write_samples(selected, target, summary)]
-    logger.info("coldstart: wrote %d examples to %s", len(selected), target)
+    logger.info("coldstart: wrote %d examples to %s (%s)", len(selected), target, describe_set(summary))
     return summary

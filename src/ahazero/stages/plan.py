@@ -165,7 +165,7 @@ def _stage_config(cfg: ExperimentConfig, spec: StageSpec, model: str | None, dat
 
 def _check(stage: PlannedStage, *, cuda: bool, data_ready: bool) -> None:
     from ahazero.config.validate import check_config
-    from ahazero.stages.coldstart import check_coldstart
+    from ahazero.stages.coldstart import check_coldstart, coldstart_request
     from ahazero.stages.sample import check_sample
     from ahazero.stages.sft import check_sft
 
@@ -176,7 +176,8 @@ def _check(stage: PlannedStage, *, cuda: bool, data_ready: bool) -> None:
     elif stage.kind == "sample":
         check_sample(stage.config, stage_request(stage), cuda=cuda)
     else:
-        check_coldstart(stage.config, n=300 if stage.spec.n is None else stage.spec.n)
+        request = coldstart_request(stage.spec)
+        check_coldstart(stage.config, n=request.n, style=request.style, seed=request.seed)
 
 
 def plan_stages(cfg: ExperimentConfig, *, cuda: bool, require_inputs: bool = True) -> list[PlannedStage]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.config.schema import ExperimentConfig
+from ahazero.stages.coldstart import describe_set
 from ahazero.stages.plan import stage_status
 
 __all__ = ["held_out_table", "stage_table", "tasks_apart", "write_stage_report"]
@@ -88,7 +89,10 @@ def _did(record: dict[str, Any]) -> str:
     if record.get("kind") == "sample":
         return (f"kept {record.get('kept')} of {record.get('sampled')} completions, "
                 f"{record.get('prompts_kept')} of {record.get('prompts')} prompts")
-    return f"{record.get('kept')} examples"
+    text = f"{record.get('kept')} examples"
+    if record.get("coldstart"):
+        text += f", {describe_set(record)}"
+    return text
 
 
 def stage_table(rows: Sequence[tuple[str, str, dict[str, Any] | None]]) -> str:

@@ -121,11 +121,11 @@ def _run(stage: PlannedStage, lock: RunLock, *, resume: bool, cuda: bool, quiet:
                                f"sample more (n, prompts) or a better model; {stage.output_samples} and the rejected "
                                "ones beside it show what was sampled")
     else:
-        from ahazero.stages.coldstart import coldstart
+        from ahazero.stages.coldstart import coldstart, coldstart_request
 
-        summary = coldstart(stage.config, n=300 if stage.spec.n is None else stage.spec.n, out=stage.output_samples,
-                            overwrite=True)
-    keys = ("sampled", "kept", "prompts", "prompts_kept", "correct_rate", "rejected", "generation_seconds")
+        summary = coldstart(stage.config, coldstart_request(stage.spec), out=stage.output_samples, overwrite=True)
+    keys = ("sampled", "kept", "prompts", "prompts_kept", "correct_rate", "rejected", "generation_seconds",
+            "coldstart")
     return {"samples": str(stage.output_samples), **{k: summary[k] for k in keys if k in summary}}
 
 
