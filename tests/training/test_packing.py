@@ -136,6 +136,10 @@ def test_no_setting_builds_the_full_logits_and_packing_stays_exact(tmp_path_fact
         built.current_gradient_accumulation_steps = 3
     else:
         built = make_trainer(tmp_path_factory, **{setting: True})
+    if setting == "gradient_checkpointing":  # what Trainer.train() turns on
+        enable = getattr(built.model, "activation_checkpointing_enable", built.model.gradient_checkpointing_enable)
+        enable({"use_reentrant": False})
+        assert all(layer.gradient_checkpointing for layer in built.model.model.layers)
     calls = []
     head = built.model.get_output_embeddings()
     handle = head.register_forward_hook(lambda *args: calls.append(1))
