@@ -132,6 +132,8 @@ class AhaGRPOTrainer(GRPOTrainer):
         self._restore_attention: Any = None  # set while a packed forward's backward is still to run
         self.update_meter = UpdateMeter(cuda=self.accelerator.device.type == "cuda", device=self.accelerator.device)
         self.update_timings: list[dict[str, float]] = []
+        #: Called with each generation batch's micro-batches (as TRL split them) before the update (the bench's A/B).
+        self.update_probe: Any = None
 
     def use_graph_sampler(self, sampler: GraphSampler | None = None, *, fallback: bool = False) -> None:
         """Generate rollouts with ahazero's fixed-shape loop (the ``graph`` backend).
@@ -241,17 +243,31 @@ class AhaGRPOTrainer(GRPOTrainer):
             )
 
     def _prepare_inputs(self, generation_batch: Any) -> Any:
-        """TRL's buffered micro-batches, regrouped when refilled: by prompt (:attr:`share_prompts`) or by length."""
+        """TRL's buffered micro-batches, regrouped when refilled (:meth:`regroup`); :attr:`update_probe` sees them first."""
         buffered = self._buffered_inputs
         inputs = super()._prepare_inputs(generation_batch)
-        regroup = regroup_by_prompt if self.packing and self.share_prompts else \
-            regroup_by_length if self.sort_by_length else None
-        if regroup is not None and self.model.training and self._buffered_inputs is not buffered:
-            self._buffered_inputs = regroup(self._buffered_inputs, self.args.gradient_accumulation_steps)
-            inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]
+        if self.model.training and self._buffered_inputs is not buffered:
+            if self.update_probe is not None:
+                self.update_probe(list(self._buffered_inputs))
+            regrouped = self.regroup(self._buffered_inputs)
+            if regrouped is not self._buffered_inputs:
+                self._buffered_inputs = regrouped
+                inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]
         if self.model.training:
             self.update_meter.begin()
         return inputs
+
+    def regroup(self, micro_batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """TRL's micro-batches of a generation batch as this trainer's update settings compute them.
+
+        By prompt with :attr:`share_prompts` (and :attr:`packing`), else by length with
+        :attr:`sort_by_length`, else unchanged (the same list).
+        """
+        if self.packing and self.share_prompts:
+            return regroup_by_prompt(micro_batches, self.args.gradient_accumulation_steps)
+        if self.sort_by_length:
+            return regroup_by_length(micro_batches, self.args.gradient_accumulation_steps)
+        return micro_batches
 
     def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.packing and self.model.training and "prompt_mask" in inputs:
