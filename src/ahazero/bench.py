@@ -49,7 +49,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ahazero.bench_report import add_peak_shares, compare_cases, print_table, print_update_table, summarize_case
+from ahazero.bench_report import (
+    add_peak_shares,
+    compare_cases,
+    print_table,
+    print_update_table,
+    summarize_case,
+)
 from ahazero.bench_update import parse_update_variants
 
 __all__ = ["BenchSettings", "add_parser", "bench_overrides", "parse_batches", "run_case", "summarize_case"]

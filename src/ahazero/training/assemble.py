@@ -135,6 +135,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available, load_model_and_tokenizer, lora_config
     from ahazero.rollout.backends import configure_generation
+    from ahazero.training.auto_sizes import auto_keys, resolve_auto_sizes
     from ahazero.training.callbacks import (
         MetricsJsonlCallback,
         NonFiniteGradientGuard,
@@ -142,7 +143,6 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         StepSummaryCallback,
         TimeLimitCallback,
     )
-    from ahazero.training.auto_sizes import auto_keys, resolve_auto_sizes
     from ahazero.training.trainer import AhaGRPOTrainer
 
     if auto_keys(cfg):  # a config that did not come through train(): its sizes are chosen here
