@@ -51,8 +51,8 @@ from ahazero.config.memory_model import (
 )
 from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides
 
-__all__ = ["PROMPT_SAMPLE", "MemoryPlan", "auto_keys", "estimate_for_card", "model_shape", "plan_memory",
-           "plan_record", "recorded_plan", "resolve_auto_sizes"]
+__all__ = ["PROMPT_SAMPLE", "MemoryPlan", "auto_keys", "estimate_for_card", "longest_prompt", "model_shape",
+           "plan_memory", "plan_record", "recorded_plan", "resolve_auto_sizes"]
 
 logger = logging.getLogger("ahazero.training.auto_sizes")
 
@@ -126,7 +126,7 @@ def plan_memory(cfg: ExperimentConfig, shape: ModelShape, *, prompt_tokens: int,
         >>> shape = ModelShape(hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, head_dim=64,
         ...                    vocab=151936, parameters=630_167_424)
         >>> round(plan_memory(cfg, shape, prompt_tokens=114, memory_bytes=80 * 2**30, cuda=True).update_peak_gib)
-        77
+        79
     """
     grpo = cfg.grpo
     weight_bytes = _weight_bytes(cfg, cuda)
@@ -137,7 +137,7 @@ def plan_memory(cfg: ExperimentConfig, shape: ModelShape, *, prompt_tokens: int,
     budget = memory_bytes * (1 - OVERHEAD_SHARE) - OVERHEAD_BYTES - persistent
     per_row = update_bytes_per_row(shape, row, weight_bytes=weight_bytes, packing=cfg.update.packing,
                                    share_prompts=cfg.update.share_prompts,
-                                   checkpointing=bool(grpo.get("gradient_checkpointing", True)))
+                                   checkpointing=bool(grpo.get("gradient_checkpointing", True)), lora=lora)
     if grpo.get("per_device_train_batch_size") == "auto":
         step = int(grpo["generation_batch_size"]) // processes
         micro = choose_micro_batch(step, budget=budget, per_row=per_row, generations=generations)
@@ -202,8 +202,14 @@ def _hub_shape(name_or_path: str) -> ModelShape | None:
         return None
 
 
-def _longest_prompt(cfg: ExperimentConfig) -> int:
-    """The longest of the first :data:`PROMPT_SAMPLE` training prompts, in tokens (the model's tokenizer)."""
+def longest_prompt(cfg: ExperimentConfig) -> int:
+    """The longest of the first :data:`PROMPT_SAMPLE` training prompts, in tokens (the model's tokenizer).
+
+    Example:
+        >>> from ahazero.config.schema import load_config
+        >>> 100 < longest_prompt(load_config("configs/smoke.yaml")) < 1000
+        True
+    """
     from transformers import AutoTokenizer
 
     from ahazero.config.validate import resolve_task
@@ -261,7 +267,7 @@ def resolve_auto_sizes(cfg: ExperimentConfig, *, cuda: bool, previous: dict[str,
                               "give a number instead")
         memory, source = _memory(cfg, cuda)
         try:
-            plan = plan_memory(cfg, shape, prompt_tokens=_longest_prompt(cfg), memory_bytes=memory, cuda=cuda,
+            plan = plan_memory(cfg, shape, prompt_tokens=longest_prompt(cfg), memory_bytes=memory, cuda=cuda,
                                processes=_processes(), source=source)
         except ValueError as err:
             raise ConfigError(f"{keys[0]} 'auto': {err}; use gradient checkpointing, LoRA, shorter completions or "
@@ -276,24 +282,29 @@ def resolve_auto_sizes(cfg: ExperimentConfig, *, cuda: bool, previous: dict[str,
     return apply_overrides(cfg, changes), plan
 
 
-def estimate_for_card(cfg: ExperimentConfig, *, card_gib: float, cuda: bool = True) -> MemoryPlan | str:
-    """The plan ``cfg`` gets on a card of ``card_gib`` (its sizes chosen there), or why it cannot be estimated.
+def estimate_for_card(cfg: ExperimentConfig, *, card_gib: float, prompt_tokens: int | None = None,
+                      cuda: bool = True) -> MemoryPlan | str:
+    """The plan ``cfg`` gets on a card of ``card_gib`` (its ``auto`` sizes chosen there), or why there is none.
 
-    Only what is already on disk is read (the model's ``config.json``, its tokenizer).
+    Only what is already on disk is read (the model's ``config.json``, its tokenizer);
+    ``prompt_tokens`` skips measuring the prompts (:func:`longest_prompt`).
 
     Example:
-        >>> estimate_for_card(cfg, card_gib=80).peak_gib   # doctest: +SKIP
-        61.3
+        >>> from ahazero.config.schema import load_config
+        >>> plan = estimate_for_card(load_config("configs/smoke.yaml"), card_gib=80, prompt_tokens=300)
+        >>> plan.per_device_train_batch_size, plan.peak_gib < 80
+        (8, True)
     """
     shape = model_shape(cfg.model.name_or_path, local_only=True)
     if shape is None:
         return f"the model {cfg.model.name_or_path} is not on disk yet (`ahazero fetch-model` or a first run reads it)"
+    if prompt_tokens is None:
+        try:
+            prompt_tokens = longest_prompt(cfg)
+        except Exception as err:  # the tokenizer or the task data are not readable here
+            return f"the prompts could not be measured ({type(err).__name__}: {err})"
     try:
-        prompt = _longest_prompt(cfg)
-    except Exception as err:  # the tokenizer or the task data are not readable here
-        return f"the prompts could not be measured ({type(err).__name__}: {err})"
-    try:
-        return plan_memory(cfg, shape, prompt_tokens=prompt, memory_bytes=card_gib * GIB, cuda=cuda,
+        return plan_memory(cfg, shape, prompt_tokens=prompt_tokens, memory_bytes=card_gib * GIB, cuda=cuda,
                            processes=_processes(), source=f"a {card_gib:g} GiB card")
     except ValueError as err:
         return f"does not fit: {err}"
