@@ -161,77 +161,97 @@ def _prompt_groups(prompt_ids: torch.Tensor, prompt_real: torch.Tensor, kept: li
 
 def _build(input_ids: torch.Tensor, groups: list[list[int]], starts: list[int], lengths: list[int],
            prompt_width: int, completion_width: int, rows: int) -> PackedLayout:
-    """The packed token order, labels, attention blocks and unpacking index for ``groups``."""
-    prefix_rows: list[tuple[list[int], list[int]]] = []  # (query/key packed indices, positions)
-    completion_rows: list[tuple[list[int], list[int], list[int], list[int]]] = []  # (q idx, q pos, k idx, k pos)
-    packed_row: list[int] = []
-    packed_col: list[int] = []
-    unpack_pairs: list[tuple[int, int]] = []  # (flat completion index, packed index of the predicting token)
+    """The packed token order, labels, attention blocks and unpacking index for ``groups``.
+
+    The packed row is a list of segments: per group its prefix (the prompt without its last
+    token), then per row the prompt's last token and the row's completion. Everything per
+    token is computed from the segments with tensor operations on the batch's device.
+    """
+    device = input_ids.device
+    seg_row, seg_col, seg_len, seg_prefix = [], [], [], []  # per segment; seg_prefix: its group's prefix segment
     for group in groups:
         first = group[0]
-        prefix_cols = list(range(starts[first], prompt_width - 1))
-        prefix_idx = list(range(len(packed_row), len(packed_row) + len(prefix_cols)))
-        packed_row += [first] * len(prefix_cols)
-        packed_col += prefix_cols
-        if prefix_cols:
-            prefix_rows.append((prefix_idx, prefix_cols))
+        prefix = len(seg_row)
+        seg_row.append(first)
+        seg_col.append(starts[first])
+        seg_len.append(prompt_width - 1 - starts[first])
+        seg_prefix.append(-1)
         for row in group:
-            cols = list(range(prompt_width - 1, prompt_width + lengths[row]))
-            idx = list(range(len(packed_row), len(packed_row) + len(cols)))
-            packed_row += [row] * len(cols)
-            packed_col += cols
-            completion_rows.append((idx, cols, prefix_idx + idx, prefix_cols + cols))
-            unpack_pairs += [(row * completion_width + j, idx[j]) for j in range(lengths[row])]
-    device = input_ids.device
-    row_t = torch.tensor(packed_row, device=device)
-    col_t = torch.tensor(packed_col, device=device)
-    total = len(packed_row)
-    packed_ids = input_ids[row_t, col_t]
+            seg_row.append(row)
+            seg_col.append(prompt_width - 1)
+            seg_len.append(1 + lengths[row])
+            seg_prefix.append(prefix)
+    seg = {name: torch.tensor(values, device=device)
+           for name, values in (("row", seg_row), ("col", seg_col), ("len", seg_len), ("prefix", seg_prefix))}
+    seg["offset"] = torch.cumsum(seg["len"], 0) - seg["len"]
+    total = int(sum(seg_len))
+    seg_of = torch.repeat_interleave(torch.arange(len(seg_row), device=device), seg["len"])  # (T,)
+    within = torch.arange(total, device=device) - seg["offset"][seg_of]
+    columns = seg["col"][seg_of] + within
+    packed_ids = input_ids[seg["row"][seg_of], columns]
+    # a completion segment's token k < its completion length predicts the next token of the same segment
+    predicts = (seg["prefix"][seg_of] >= 0) & (within < seg["len"][seg_of] - 1)
     labels = torch.full((total,), IGNORE, dtype=input_ids.dtype, device=device)
-    predict = [i for _, i in unpack_pairs]
-    labels[torch.tensor(predict, device=device)] = packed_ids[torch.tensor(predict, device=device) + 1]
-    unpack_index = torch.full((rows * completion_width,), total - 1, dtype=torch.long)
-    unpack_index[torch.tensor([f for f, _ in unpack_pairs])] = torch.tensor(predict)
-    blocks, output_index = _blocks(prefix_rows, [(q, qp, k, kp) for q, qp, k, kp in completion_rows], total, device)
+    where = predicts.nonzero().squeeze(1)
+    labels[where] = packed_ids[where + 1]
+    unpack_index = torch.full((rows * completion_width,), total - 1, dtype=torch.long, device=device)
+    unpack_index[seg["row"][seg_of[where]] * completion_width + within[where]] = where
+    blocks, output_index = _blocks(seg, seg_of, within, columns, total)
     counts = {
         "rows": rows,
         "scored_rows": sum(len(g) for g in groups),
         "prompt_groups": len(groups),
         "packed_tokens": total,
-        "loss_tokens": len(predict),
+        "loss_tokens": int(where.numel()),
         "attention_queries": sum(b.query_index.numel() for b in blocks),
         "attention_pairs": sum(b.query_index.numel() * b.key_index.shape[1] for b in blocks),
     }
-    return PackedLayout(input_ids=packed_ids[None], position_ids=col_t[None], shift_labels=labels[None],
-                        blocks=blocks, output_index=output_index, unpack_index=unpack_index.to(device), rows=rows,
+    return PackedLayout(input_ids=packed_ids[None], position_ids=columns[None], shift_labels=labels[None],
+                        blocks=blocks, output_index=output_index, unpack_index=unpack_index, rows=rows,
                         completion_width=completion_width, counts=counts)
 
 
-def _blocks(prefix_rows: list[tuple[list[int], list[int]]],
-            completion_rows: list[tuple[list[int], list[int], list[int], list[int]]], total: int,
-            device: torch.device) -> tuple[list[AttentionBlock], torch.Tensor]:
-    """Attention blocks (prefix rows, completion rows) and each packed token's place in their outputs."""
-    specs = [[(q, p, q, p) for q, p in prefix_rows], completion_rows]
+def _blocks(seg: dict[str, torch.Tensor], seg_of: torch.Tensor, within: torch.Tensor, positions: torch.Tensor,
+            total: int) -> tuple[list[AttentionBlock], torch.Tensor]:
+    """Attention blocks (prefix rows: causal over the prefix; completion rows: the prefix, then causal) and
+    each packed token's place in their outputs."""
+    device = positions.device
+    big = torch.iinfo(torch.long).max
+    is_prefix = seg["prefix"] < 0
     blocks: list[AttentionBlock] = []
-    output_index = torch.full((total,), -1, dtype=torch.long)
+    block_of = torch.zeros_like(seg["len"])  # per segment: its row in its block
+    place = torch.zeros_like(seg["len"])  # per segment: where its block's outputs start, and its row's stride
+    stride = torch.zeros_like(seg["len"])
     offset = 0
-    for spec in specs:
-        if not spec:
+    for kind in (is_prefix & (seg["len"] > 0), ~is_prefix):
+        members = kind.nonzero().squeeze(1)
+        if members.numel() == 0:
             continue
-        lq = stable_width(max(len(q) for q, _, _, _ in spec))
-        lk = stable_width(max(len(k) for _, _, k, _ in spec))
-        q_idx = torch.zeros(len(spec), lq, dtype=torch.long)
-        k_idx = torch.zeros(len(spec), lk, dtype=torch.long)
-        q_pos = torch.full((len(spec), lq), -1, dtype=torch.long)
-        k_pos = torch.full((len(spec), lk), torch.iinfo(torch.long).max, dtype=torch.long)
-        for r, (q, qp, k, kp) in enumerate(spec):
-            q_idx[r, :len(q)] = torch.tensor(q)
-            q_pos[r, :len(q)] = torch.tensor(qp)
-            k_idx[r, :len(k)] = torch.tensor(k)
-            k_pos[r, :len(k)] = torch.tensor(kp)
-            output_index[torch.tensor(q)] = offset + r * lq + torch.arange(len(q))
+        lengths = seg["len"][members]
+        lq = stable_width(int(lengths.max()))
+        steps = torch.arange(lq, device=device)
+        q_valid = steps[None] < lengths[:, None]
+        q_idx = torch.where(q_valid, seg["offset"][members][:, None] + steps[None], 0)
+        if bool(is_prefix[members[0]]):
+            k_idx, k_valid = q_idx, q_valid
+        else:  # the group's prefix, then the row's own tokens
+            prefix = seg["prefix"][members]
+            plen = seg["len"][prefix]
+            lk = stable_width(int((plen + lengths).max()))
+            steps_k = torch.arange(lk, device=device)[None]
+            in_prefix = steps_k < plen[:, None]
+            k_valid = steps_k < (plen + lengths)[:, None]
+            k_idx = torch.where(in_prefix, seg["offset"][prefix][:, None] + steps_k,
+                                seg["offset"][members][:, None] + steps_k - plen[:, None])
+            k_idx = torch.where(k_valid, k_idx, 0)
+        q_pos = torch.where(q_valid, positions[q_idx], -1)
+        k_pos = torch.where(k_valid, positions[k_idx], big)
         allowed = k_pos[:, None, :] <= q_pos[:, :, None]  # (R, Lq, Lk): causal by position, own keys only
         allowed[:, :, 0] |= q_pos < 0  # a padding query sees key 0 (never an empty softmax row)
-        blocks.append(AttentionBlock(q_idx.to(device), k_idx.to(device), allowed.to(device)))
-        offset += len(spec) * lq
-    return blocks, output_index.to(device)
+        blocks.append(AttentionBlock(q_idx, k_idx, allowed))
+        block_of[members] = torch.arange(members.numel(), device=device)
+        place[members] = offset
+        stride[members] = lq
+        offset += members.numel() * lq
+    output_index = place[seg_of] + block_of[seg_of] * stride[seg_of] + within
+    return blocks, output_index
