@@ -92,7 +92,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_memory(args: argparse.Namespace) -> None:
-    """The memory the config (on a GPU) needs on a card of ``--card-gib``; with ``--all-presets``, with each preset."""
+    """The memory the config (on a GPU) needs on a card of ``--card-gib``; with ``--all-presets``, with each preset alone."""
     from ahazero.config.presets import PRESETS, preset_override_strings
     from ahazero.config.schema import ConfigError, apply_overrides, load_config
     from ahazero.training.assemble import resolve_for_device
@@ -107,8 +107,7 @@ def _print_memory(args: argparse.Namespace) -> None:
     except Exception as err:  # the model's tokenizer is not on disk yet, or the task data are not readable
         print(f"# memory: not estimated (the prompts could not be measured: {type(err).__name__})", file=sys.stderr)
         return
-    rows = [("this config", args.preset)] + ([(name, [*args.preset, name]) for name in PRESETS]
-                                             if args.all_presets else [])
+    rows = [("this config", args.preset)] + ([(name, [name]) for name in PRESETS] if args.all_presets else [])
     for label, presets in rows:
         try:
             preset_cfg = on_gpu(presets)
@@ -233,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card-gib", type=float, default=80.0,
                    help="estimate the GPU memory the config needs on a card of this size (default 80)")
     p.add_argument("--all-presets", action="store_true",
-                   help="also estimate the memory with each preset added (one line each)")
+                   help="also estimate the memory of the config with each preset (alone; one line each)")
     _add_preset_option(p)
     p.set_defaults(func=_cmd_check)
 
