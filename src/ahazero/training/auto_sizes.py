@@ -206,8 +206,10 @@ def longest_prompt(cfg: ExperimentConfig) -> int:
     """The longest of the first :data:`PROMPT_SAMPLE` training prompts, in tokens (the model's tokenizer).
 
     Example:
-        >>> from ahazero.config.schema import load_config
-        >>> 100 < longest_prompt(load_config("configs/smoke.yaml")) < 1000
+        >>> from ahazero.config.schema import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"}, "task": {"name": "arithmetic"},
+        ...                      "rewards": [{"name": "accuracy"}]})
+        >>> 100 < longest_prompt(cfg) < 1000
         True
     """
     from transformers import AutoTokenizer
@@ -290,10 +292,13 @@ def estimate_for_card(cfg: ExperimentConfig, *, card_gib: float, prompt_tokens: 
     ``prompt_tokens`` skips measuring the prompts (:func:`longest_prompt`).
 
     Example:
-        >>> from ahazero.config.schema import load_config
-        >>> plan = estimate_for_card(load_config("configs/smoke.yaml"), card_gib=80, prompt_tokens=300)
+        >>> from ahazero.config.schema import validate_dict
+        >>> cfg = validate_dict({"name": "x", "model": {"name_or_path": "tiny"}, "task": {"name": "arithmetic"},
+        ...     "rewards": [{"name": "accuracy"}], "grpo": {"per_device_train_batch_size": "auto",
+        ...     "generation_batch_size": 64, "num_generations": 4}})
+        >>> plan = estimate_for_card(cfg, card_gib=80, prompt_tokens=300)
         >>> plan.per_device_train_batch_size, plan.peak_gib < 80
-        (8, True)
+        (64, True)
     """
     shape = model_shape(cfg.model.name_or_path, local_only=True)
     if shape is None:
