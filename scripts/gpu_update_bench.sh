@@ -24,12 +24,8 @@
 # presets of step 2; default: every preset `ahazero presets` lists, liger only when liger-kernel is installed).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"   # a checkout runs without being installed
-export PYTHONUNBUFFERED=1
+source scripts/gpu_steps.sh   # the checkout on PYTHONPATH; SMOKE, AHZ, PYTHON; elapsed, status, run_step
 
-SMOKE=${SMOKE:-0}
-read -r -a AHZ <<< "${AHAZERO:-python3 -m ahazero}"
-PYTHON=${PYTHON:-python3}
 NAME=${NAME:-fast-update}
 CONFIG=configs/default.yaml
 CARD_GIB=${CARD_GIB:-80}
@@ -57,22 +53,7 @@ WORK=${WORK:-.}
 LOGS=$WORK/logs
 RUNS=$WORK/runs
 mkdir -p "$LOGS" "$WORK/bench" "$RUNS"
-START=$(date +%s)
-elapsed() { echo $(( $(date +%s) - START )); }
-status() { echo "$(date '+%F %T') [+$(elapsed)s] $*" | tee -a "$LOGS/status.txt"; }
-
-# run_step NAME LIMIT_S CMD...: the command under `timeout`, its output in logs/NAME.log; returns its exit code
-run_step() {
-    local name=$1 limit=$2 t0 rc
-    shift 2
-    t0=$(date +%s)
-    { echo "# $(date '+%F %T') \$ $*"; } >> "$LOGS/$name.log"
-    timeout --signal=TERM --kill-after=30 "$limit" "$@" >> "$LOGS/$name.log" 2>&1
-    rc=$?
-    STEP_SECONDS=$(( $(date +%s) - t0 ))
-    [[ $rc == 124 ]] && echo "# timed out after ${limit}s" >> "$LOGS/$name.log"
-    return "$rc"
-}
+KILL_AFTER=30
 
 status "start: SMOKE=$SMOKE name=$NAME work=$WORK card=${CARD_GIB}GiB ahazero='${AHZ[*]}'"
 FAILED=0

@@ -7,6 +7,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def qwen_shape():
+    """The memory model's shape of Qwen2.5-Coder-0.5B-Instruct as the default recipe loads it (630,167,424 parameters)."""
+    from ahazero.config.memory_model import ModelShape
+
+    return ModelShape(hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, head_dim=64, vocab=151936,
+                      parameters=630_167_424)
+
+
 def base_config(**changes) -> dict:
     """A minimal valid config dict for tests."""
     data = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import qwen_shape
 
 from ahazero.config.memory_model import (
     ModelShape,
@@ -15,9 +16,7 @@ from ahazero.config.memory_model import (
 )
 
 GIB = 2**30
-#: Qwen2.5-Coder-0.5B-Instruct as the default recipe loads it (untied LM head: 630M parameters).
-QWEN = ModelShape(hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, head_dim=64, vocab=151936,
-                  parameters=630_167_424)
+QWEN = qwen_shape()
 ROW = RowShape(prompt_tokens=114, completion_tokens=256, generations=16)
 
 

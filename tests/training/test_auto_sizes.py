@@ -7,17 +7,15 @@ import logging
 
 import pytest
 import yaml
-from helpers import base_config
+from helpers import base_config, qwen_shape
 from test_cli import ahazero
 
-from ahazero.config.memory_model import ModelShape
 from ahazero.config.schema import ConfigError, validate_dict
 from ahazero.config.validate import check_config
 from ahazero.observe.rundir import read_metrics
 from ahazero.training.auto_sizes import auto_keys, plan_memory, resolve_auto_sizes
 
-QWEN = ModelShape(hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, head_dim=64, vocab=151936,
-                  parameters=630_167_424)
+QWEN = qwen_shape()
 
 
 def auto_config(**changes):
@@ -66,8 +64,13 @@ def test_too_little_memory_is_a_config_error_that_says_what_to_change(tiny_model
 
 
 def test_a_run_records_its_sizes_and_a_resume_keeps_them(tmp_path, tiny_model_dir, caplog):
-    from ahazero.config.memory_model import OVERHEAD_BYTES, OVERHEAD_SHARE, RowShape, persistent_bytes, \
-        update_bytes_per_row
+    from ahazero.config.memory_model import (
+        OVERHEAD_BYTES,
+        OVERHEAD_SHARE,
+        RowShape,
+        persistent_bytes,
+        update_bytes_per_row,
+    )
     from ahazero.training.assemble import train
     from ahazero.training.auto_sizes import longest_prompt, model_shape
 

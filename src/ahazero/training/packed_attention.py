@@ -29,14 +29,13 @@ from typing import Any
 
 import torch
 
+from ahazero.rollout.attention_registry import register_attention
 from ahazero.training.packing import PackedLayout, unpack
 
 __all__ = ["ATTENTION_NAME", "packed_attention_forward", "packed_log_probs", "packing_blocker", "switch_attention"]
 
 #: The name this attention is registered under in transformers' attention interfaces.
 ATTENTION_NAME = "ahazero_packed_sdpa"
-
-_registered = False
 
 
 def packed_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -69,19 +68,6 @@ def packed_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor
         outputs.append(out.transpose(1, 2).reshape(-1, out.shape[1], out.shape[3]))  # (R * Lq, H, D)
     flat = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
     return flat.index_select(0, attention_mask.output_index).unsqueeze(0), None
-
-
-def _register() -> None:
-    """Add the attention and a mask (sdpa's, for calls without a layout) to transformers' interfaces, once."""
-    global _registered
-    if _registered:
-        return
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-    from transformers.modeling_utils import AttentionInterface
-
-    AttentionInterface.register(ATTENTION_NAME, packed_attention_forward)
-    AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
-    _registered = True
 
 
 def _config(model: Any) -> Any:
@@ -118,7 +104,7 @@ def switch_attention(model: Any) -> Callable[[], None]:
         >>> restore(); m.config._attn_implementation
         'sdpa'
     """
-    _register()
+    register_attention(ATTENTION_NAME, packed_attention_forward)
     config = _config(model)
     previous = config._attn_implementation
     if previous == ATTENTION_NAME:
