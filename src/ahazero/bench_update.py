@@ -12,8 +12,8 @@ update, so every variant sees the same model and the same completions.
 Variants (:data:`UPDATE_VARIANTS`): ``padded`` (TRL's micro-batches), ``sorted``
 (``update.sort_by_length``), ``packed`` (``update.packing``), ``shared`` (``packing`` +
 ``share_prompts``). :func:`summarize_variants` averages the measured steps and adds each
-variant's update tokens per second, FLOP rate and MFU (:func:`update_flops`) and its speed-up
-over the first variant.
+variant's tokens per second, model FLOP rate (:func:`update_flops`; the bench puts it against
+the GPU's peak as MFU) and speed-up over the first variant.
 
 Example:
     >>> parse_update_variants("padded,shared")
@@ -119,21 +119,17 @@ class UpdateProbe:
         trainer = self.trainer
         step = trainer.state.global_step + 1
         metrics = {key: len(values) for key, values in trainer._metrics["train"].items()}
-        first: list[torch.Tensor | None] | None = None
+        reference: list[torch.Tensor | None] | None = None  # the first variant's gradient
         record: dict[str, Any] = {"step": step}
         if _cuda(trainer):  # the step's peak so far (its generation); each variant then counts its own
             record["generation_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         for name in self.variants:
             try:
-                stats, grads = self._measure(name, micro_batches)
+                stats, grads = self._measure(name, micro_batches, reference)
             except torch.cuda.OutOfMemoryError as err:  # reported, not fatal: the next variant may fit
                 stats, grads = {"status": f"error: OutOfMemoryError: {str(err).splitlines()[0][:200]}"}, None
                 _free(trainer.model)
-            if grads is not None:
-                if first is None:
-                    first = grads
-                else:
-                    stats["grad_rel_diff"] = _relative_difference(grads, first)
+            reference = reference if reference is not None else grads
             record[name] = stats
         self.records.append(record)
         if _cuda(trainer):
@@ -141,7 +137,10 @@ class UpdateProbe:
         for key, values in trainer._metrics["train"].items():  # the probe's losses are not the step's
             del values[metrics.get(key, 0):]
 
-    def _measure(self, name: str, micro_batches: list[dict[str, Any]]) -> tuple[dict[str, Any], list]:
+    def _measure(self, name: str, micro_batches: list[dict[str, Any]],
+                 reference: list | None) -> tuple[dict[str, Any], list | None]:
+        """One variant's update on the micro-batches: its stats (and its gradient's distance from ``reference``),
+        and a copy of its gradient when there is no reference yet."""
         from ahazero.training.update_meter import UpdateMeter
 
         trainer = self.trainer
@@ -169,7 +168,12 @@ class UpdateProbe:
             stats: dict[str, Any] = {"status": "ok", **trainer.update_meter.finish_step(), "loss": loss_sum}
             if cuda:
                 stats["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
-            grads = [None if p.grad is None else p.grad.detach().clone() for p in trainer.model.parameters()]
+            current = [p.grad for p in trainer.model.parameters()]
+            grads = None
+            if reference is None:
+                grads = [None if g is None else g.detach().clone() for g in current]
+            else:
+                stats["grad_rel_diff"] = _relative_difference(current, reference)
         finally:
             trainer._attention_back()
             trainer.model.zero_grad(set_to_none=True)

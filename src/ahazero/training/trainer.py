@@ -305,7 +305,7 @@ class AhaGRPOTrainer(GRPOTrainer):
                                            compute_entropy: bool = False, compute_aux_loss: bool = False,
                                            **extra: Any) -> Any:
         """TRL's log-prob pass; with :attr:`packing`, each chunk's tokens packed into one row."""
-        start = time.perf_counter() if not torch.is_grad_enabled() else None
+        start = time.perf_counter() if self.model.training and not torch.is_grad_enabled() else None
         if not self.packing or compute_aux_loss or any(value is not None for value in extra.values()):
             out = super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
