@@ -11,7 +11,7 @@ TORCH_CPU_SPEC ?= torch==2.13.0
 TORCH_SPEC ?= $(if $(shell command -v nvidia-smi 2>/dev/null),$(TORCH_GPU_SPEC),$(TORCH_CPU_SPEC))
 TORCH_INDEX ?=
 
-.PHONY: install train check eval model bench test test-slow lint format clean-smoke
+.PHONY: install train check eval model bench test test-slow lint format docs clean-smoke
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ model:
 	$(VENV)/bin/ahazero fetch-model qwen2.5-coder-0.5b-instruct
 
 # Rollout benchmark: tokens/s, step split, the decode step against the GPU's peaks and peak memory,
-# per generation backend and completions per step (see README "Fast rollouts").
+# per generation backend and completions per step (see docs/performance.md).
 BENCH_ARGS ?= --backends hf,graph --presets fast-rollouts --batches 128,256,512,1024
 bench:
 	$(PY) scripts/bench_rollouts.py $(CONFIG) $(ARGS) $(BENCH_ARGS)
@@ -53,6 +53,10 @@ lint:
 
 format:
 	$(PY) -m ruff format src rewards scripts tests
+
+# docs/configuration-reference.md, written from the config schema (a test fails when it is stale)
+docs:
+	$(PY) scripts/gen_config_reference.py
 
 clean-smoke:
 	rm -rf runs/smoke

@@ -169,12 +169,19 @@ class WorkerLoop:
                          "(answers that need sympy are checked in-process on the main thread meanwhile, and "
                          "score 0.0 elsewhere)", _MAX_START_FAILURES, _BROKEN_COOLDOWN_SECONDS)
 
-    def _ensure_workers(self) -> None:
+    def _ensure_workers(self, wanted: int | None = None) -> None:
+        """Start workers until ``wanted`` of them are free (None: every slot); a pool starts only what its work needs."""
         for slot, w in enumerate(self._workers):
             if w is not None and w.ready and not w.inflight and w.conn.poll():
                 self._drain(slot)  # an idle worker has nothing to say: this is its end of file
-            if self._workers[slot] is None and time.monotonic() >= self._broken_until:
+        free = sum(1 for w in self._workers if w is not None and not w.inflight)
+        missing = (len(self._workers) if wanted is None else wanted) - free
+        for slot in range(len(self._workers)):
+            if missing <= 0 or time.monotonic() < self._broken_until:
+                return
+            if self._workers[slot] is None:
                 self._workers[slot] = self._spawn()
+                missing -= 1
 
     def _kill(self, w: _Worker) -> None:
         self._server.kill(w.pid)
@@ -217,7 +224,7 @@ class WorkerLoop:
             with self._cond:
                 calls = list(self._calls)
             if any(c.pending for c in calls):
-                self._ensure_workers()
+                self._ensure_workers(sum(math.ceil(len(c.pending) / c.chunk) for c in calls if not c.finished))
             if not any(w is not None for w in self._workers):
                 for c in calls:
                     while c.pending:

@@ -27,7 +27,7 @@ from typing import Any
 
 logger = logging.getLogger("rewards.sandbox")
 
-__all__ = ["WORKERS_ENV", "ForkServer", "StartError", "default_workers"]
+__all__ = ["MAX_WORKERS", "WORKERS_ENV", "ForkServer", "StartError", "capped_workers", "default_workers", "worker_cap"]
 
 WORKERS_ENV = "AHAZERO_VERIFIER_WORKERS"
 """Environment variable overriding the default pool size (default: ``min(2, cpu_count)``)."""
@@ -42,16 +42,57 @@ class StartError(RuntimeError):
     """The fork server could not be started or could not fork a worker."""
 
 
+MAX_WORKERS = 16
+"""The most workers one pool runs, however many are asked for (each is a sympy process of about 60 MB)."""
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
+
+
+def worker_cap() -> int:
+    """The most workers a pool runs here: the CPU count, at most :data:`MAX_WORKERS`.
+
+    >>> 1 <= worker_cap() <= MAX_WORKERS
+    True
+    """
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+def capped_workers(asked: int, source: str, cap: int = MAX_WORKERS, why: str = f"at most {MAX_WORKERS}") -> int:
+    """``asked`` workers, or ``cap`` (``why``) with a one-line warning (once) when that is fewer.
+
+    >>> capped_workers(1, "workers=1"), capped_workers(1000, "workers=1000")
+    (1, 16)
+    """
+    if asked > cap:
+        _warn_once(f"verifier: {source} asks for {asked} workers; using {cap} ({why}): more processes than cores "
+                   "only take memory")
+        return cap
+    return asked
+
+
 def default_workers() -> int:
-    """The default pool size: ``$AHAZERO_VERIFIER_WORKERS``, else ``min(2, cpu_count)``.
+    """The default pool size: ``$AHAZERO_VERIFIER_WORKERS`` (at most :func:`worker_cap`), else ``min(2, cpu_count)``.
+
+    A value that is not a whole number of at least 1 is ignored with a warning.
 
     >>> default_workers() >= 1
     True
     """
     value = os.environ.get(WORKERS_ENV, "").strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    return max(1, min(2, os.cpu_count() or 1))
+    default = max(1, min(2, os.cpu_count() or 1))
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        _warn_once(f"verifier: {WORKERS_ENV}={value!r} is not a whole number of at least 1; using {default} workers")
+        return default
+    return capped_workers(int(value), f"{WORKERS_ENV}={value}", worker_cap(),
+                          f"the CPU count, at most {MAX_WORKERS}")
 
 
 def _import_path() -> list[str]:

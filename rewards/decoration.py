@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 
 from rewards.literals import is_number_literal
-from rewards.normalize import drop_thousands_separators, unwrap_delimiters
+from rewards.normalize import EQUALS_RE, drop_thousands_separators, lists_several, unwrap_delimiters
 
 __all__ = ["MAX_DECORATED_CHARS", "number_core"]
 
@@ -57,10 +57,7 @@ _NOT_UNITS = frozenset(
 _LABEL_RE = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\b(?:\s+is)?\s*[:=]?\s*", re.IGNORECASE)
 # a variable (x, AB, x_1, S_{10}) or a function value (f(2), P(A))
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}(?:_\{?[A-Za-z0-9]{1,8}\}?)?(?:\([^()=]{1,20}\))?")
-_EQUALS_RE = re.compile(r"(?<![<>!=:\\])=(?!=)")
 _COMMAND_RE = re.compile(r"\\[A-Za-z]+")
-_GROUP_COMMA_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # 1,000 is one number, not a list
-_LISTS_RE = re.compile(r"[,;]|\\quad|\band\b|\bor\b", re.IGNORECASE)
 _CURRENCY = r"(?:\\\$|\$|€|£|¥|\\euro|\\pounds|US\\?\$|USD|EUR)"
 _LEADING_CURRENCY_RE = re.compile(rf"^([+-]?)\s*{_CURRENCY}\s*")
 _TRAILING_CURRENCY_RE = re.compile(rf"\s*{_CURRENCY}$")
@@ -96,8 +93,8 @@ def _peel_once(s: str, parens_left: bool) -> tuple[str, bool]:
         match = regex.match(s)
         if match and match.end() < len(s):
             return (match.group(1) if regex is _LEADING_CURRENCY_RE else "") + s[match.end() :], parens_left
-    if not _LISTS_RE.search(_GROUP_COMMA_RE.sub("", s)):
-        parts = _EQUALS_RE.split(s)
+    if not lists_several(s):
+        parts = EQUALS_RE.split(s)
         if len(parts) > 1 and _names_or_computes(parts[0]) and parts[-1].strip():
             return parts[-1], parens_left  # the last value of a chain
         before, approx, after = s.partition("\\approx")

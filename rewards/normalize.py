@@ -21,9 +21,16 @@ from __future__ import annotations
 
 import re
 
-from rewards.parsing import boxed_contents, final_boxed_group, stated_final_answers, text_outside_boxes
+from rewards.parsing import (
+    boxed_contents,
+    final_boxed_group,
+    split_final_box,
+    stated_final_answers,
+    text_outside_boxes,
+)
 
-__all__ = ["drop_thousands_separators", "normalize_answer", "normalize_gold", "unwrap_delimiters"]
+__all__ = ["EQUALS_RE", "drop_thousands_separators", "lists_several", "normalize_answer", "normalize_gold",
+           "unwrap_delimiters"]
 
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 # A separator between digit groups: {,}  ,\!  \,  \!  \;  \ (a LaTeX space)  a plain comma or space.
@@ -31,6 +38,12 @@ _SEPARATOR = r"(?:\{,\}|,\s*\\!\s*|\\[,!; ]\s*|,| )"
 _GROUPED_RE = re.compile(rf"(?<![\d.])([+-]?[1-9]\d{{0,2}})((?:{_SEPARATOR}\d{{3}})+)(?![\d])(\.\d+)?")
 _SEPARATOR_RE = re.compile(_SEPARATOR)
 _DIGIT_RE = re.compile(r"\d")
+_GROUP_COMMA_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # 1,000 is one number, not a list
+_LISTS_RE = re.compile(r"[,;]|\\quad|\band\b|\bor\b", re.IGNORECASE)
+EQUALS_RE = re.compile(r"(?<![<>!=:\\])=(?!=)")
+"""An equals sign that is one (not ``<=``, ``==``, ``:=`` or ``\\neq``-like)."""
+_BOX_PREFIX_RE = re.compile(r"(?:\\\$|\$|\\left\(|\()\s*$")  # what may stand between '=' and the box: $, \$, (
+_AFTER_BOX_RE = re.compile(r"(?:\s|\.|\$|\)|\\\)|\\\]|\\right\))*")  # what may follow it: . $ ) \) \]
 
 
 def unwrap_delimiters(text: str) -> str:
@@ -74,13 +87,42 @@ def drop_thousands_separators(text: str) -> str:
     return _GROUPED_RE.sub(latex_only, text)
 
 
+def lists_several(text: str) -> bool:
+    r"""True when ``text`` lists several things (``,``, ``;``, ``\quad``, ``and``, ``or``); a digit group's comma is none.
+
+    >>> lists_several("x = 2, y = 3"), lists_several("9 or 8"), lists_several("1,000 + 2,000 = 3,000")
+    (True, True, False)
+    """
+    return _LISTS_RE.search(_GROUP_COMMA_RE.sub("", text)) is not None
+
+
+def _ends_chain(s: str) -> str | None:
+    r"""The content of a box that ends a computation or definition (``3 \times 6 = \boxed{18}``), else None.
+
+    The box is the last thing (a period, ``$`` or ``)`` may follow), an ``=`` stands right before
+    it (``\$``, ``$`` or ``(`` may come between), and nothing before it lists several things.
+    """
+    split = split_final_box(s)
+    if split is None:
+        return None
+    before, content, after = split
+    if not _AFTER_BOX_RE.fullmatch(after) or lists_several(before):
+        return None
+    lhs = _BOX_PREFIX_RE.sub("", before, count=1).rstrip()
+    if not lhs.endswith("=") or EQUALS_RE.search(lhs, len(lhs) - 1) is None:
+        return None
+    return content
+
+
 def _answer_from_boxes(s: str) -> str:
-    """The boxed answer inside ``s`` when the boxes agree and the text around them holds no number."""
+    r"""The boxed answer inside ``s`` when the boxes agree and the text around them holds no number,
+    or when the one box ends a computation (``44 \times 6 = \boxed{264}``)."""
     group = final_boxed_group(s)
     if not group or not set(boxed_contents(s)) <= set(group):
         return s
-    if _DIGIT_RE.search(text_outside_boxes(s)):
-        return s  # another number outside the box: not a clean final answer
+    if _DIGIT_RE.search(text_outside_boxes(s)):  # another number outside the box: not a clean final answer...
+        chain = _ends_chain(s) if len(boxed_contents(s)) == 1 else None
+        return s if chain is None else chain  # ...unless the box is the value the computation ends in
     return ", ".join(group)
 
 

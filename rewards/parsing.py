@@ -106,9 +106,17 @@ def completion_text(completion: Any, prefill: str | None = "") -> str:
 def completion_texts(completions: Any, prefill: Sequence[str | None] | None = None) -> list[str]:
     """Vectorised :func:`completion_text`; ``prefill`` is None or one entry (or None) per completion.
 
+    ``completions`` is a list; a bare string (or one chat message) is one completion, with a
+    warning, never one completion per character.
+
     >>> completion_texts(["a", [{"role": "assistant", "content": "b"}]], prefill=["<think>", None])
     ['<think>a', 'b']
+    >>> completion_texts("<answer>4</answer>")
+    ['<answer>4</answer>']
     """
+    if isinstance(completions, str | bytes | bytearray | Mapping):
+        logger.warning("completions is a single %s, not a list: scored as one completion", type(completions).__name__)
+        completions = [completions]
     try:
         items = list(completions) if completions is not None else []
     except Exception:  # noqa: BLE001
@@ -257,6 +265,19 @@ def boxed_contents(text: str) -> list[str]:
     return [content for content in _box_contents(text)[1] if content]
 
 
+def split_final_box(text: str) -> tuple[str, str, str] | None:
+    r"""``(before, content, after)`` around the last complete outermost box, content stripped; None without one.
+
+    >>> split_final_box(r"3 \times 6 = \boxed{ 18 }.")
+    ('3 \\times 6 = ', '18', '.')
+    """
+    spans, boxes = _box_index(text)
+    if not spans:
+        return None
+    box_start, content_start, content_end = spans[-1]
+    return text[:box_start], _inner(text, boxes, content_start, content_end), text[content_end + 1 :]
+
+
 def text_outside_boxes(text: str) -> str:
     r"""``text`` with every complete outermost box (command and content) removed.
 
@@ -351,6 +372,29 @@ def stated_final_answers(text: str) -> list[tuple[int, str]]:
     return [(m.start(), m.group(1).strip()) for m in _STATED_RE.finditer(text)]
 
 
+# GSM8K's "#### 72" line, and "The answer is 72." (chain-of-thought few-shot prompts), as lm-eval reads them
+_HASHES_RE = re.compile(r"^[ \t]*####[ \t]*([^\n]{1,200}?)[ \t]*$", re.MULTILINE)
+_ANSWER_IS_RE = re.compile(r"\b(?:the\s+)?(?:final\s+)?answer\s+is\s*:?[ \t]*([^\n]{1,200}?)(?:\.?[ \t]*$|[.!?]\s)",
+                           re.IGNORECASE | re.MULTILINE)
+_ANSWERISH_RE = re.compile(r"[\d\\]")
+
+
+def stated_answer(text: str) -> str | None:
+    r"""The last answer stated in plain text: a ``#### 72`` line (GSM8K's format) or "The answer is 72." (its
+    chain-of-thought prompts), whichever comes last; None when neither holds a number or a LaTeX command.
+
+    >>> stated_answer("She has 8 * 9 = 72 marbles.\n#### 72"), stated_answer("So the answer is $1,000. Done.")
+    ('72', '$1,000')
+    >>> stated_answer("I am not sure the answer is right.") is None
+    True
+    """
+    if not isinstance(text, str) or ("####" not in text and "answer" not in text.lower()):
+        return None
+    found = [(m.start(), m.group(1).strip()) for regex in (_HASHES_RE, _ANSWER_IS_RE) for m in regex.finditer(text)]
+    found = [(start, answer) for start, answer in found if _ANSWERISH_RE.search(answer)]
+    return max(found)[1] if found else None
+
+
 def extract_answer(text: str, source: str = "any") -> str | None:
     r"""Final answer of a completion, or None.
 
@@ -359,7 +403,9 @@ def extract_answer(text: str, source: str = "any") -> str | None:
     are all the answer, joined with ``", "`` on one line: a model cannot offer a list of
     guesses and be graded on its last), else the final boxed answer (:func:`extract_boxed`)
     or, when it starts after the last box, the last "final answer is $...$" statement. A box
-    or statement after the last answer block is the answer: it was stated last.
+    or statement after the last answer block is the answer: it was stated last. Only when
+    none of these is there, a ``#### 72`` line or "The answer is 72." is read
+    (:func:`stated_answer`), as lm-eval reads GSM8K.
 
     With ``source="tags"`` only the answer blocks count (a ``\boxed{}`` inside one is
     unwrapped when the answer is normalised); a completion without one has no answer.
@@ -380,6 +426,8 @@ def extract_answer(text: str, source: str = "any") -> str | None:
     '\\boxed{8}'
     >>> extract_answer("<think>no answer after the block</think>") is None
     True
+    >>> extract_answer("<think>6 * 12 = 72</think> The answer is 72."), extract_answer("6 * 12 = 72\n#### 72")
+    ('72', '72')
     """
     if source not in ANSWER_SOURCES:
         raise ValueError(f"answer source must be one of {', '.join(ANSWER_SOURCES)}, got {source!r}")
@@ -396,7 +444,7 @@ def extract_answer(text: str, source: str = "any") -> str | None:
         return tagged
     if answers:
         region = region[region.rfind(ANSWER_CLOSE) + len(ANSWER_CLOSE) :]
-    return _stated_or_boxed(region) or tagged
+    return _stated_or_boxed(region) or tagged or stated_answer(region)
 
 
 def _stated_or_boxed(region: str) -> str | None:

@@ -10,8 +10,8 @@ that the calling process enforces from any thread:
   interpreter (:mod:`rewards._sandbox_start`): nothing of the calling program is imported
   again, so the pool works from scripts without an ``if __name__ == "__main__":`` guard,
   ``python -c``, ``python -m``, notebooks and REPLs; the server imports math-verify/sympy
-  once, so a replacement worker starts in milliseconds. Workers start lazily (the first
-  :meth:`VerifierPool.check` or :meth:`VerifierPool.warm_up`), stay warm and are reused;
+  once, so a replacement worker starts in milliseconds. Workers start lazily, as many as a
+  call's work needs (all of them on :meth:`VerifierPool.warm_up`), stay warm and are reused;
 * a batch goes to the workers in a few messages and the results stream back one by one;
   each item's limit starts when the worker reaches it (when the previous result arrived);
 * callers in several threads are served in parallel, up to the number of workers: an idle
@@ -64,12 +64,12 @@ from rewards._sandbox_loop import (
     limit_seconds,
     process_running,
 )
-from rewards._sandbox_start import WORKERS_ENV, ForkServer, default_workers
+from rewards._sandbox_start import MAX_WORKERS, WORKERS_ENV, ForkServer, capped_workers, default_workers
 from rewards._sandbox_worker import soft_limit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_TIMEOUT_SECONDS", "UNAVAILABLE", "WORKERS_ENV", "Verdict", "VerifierPool", "get_pool",
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "MAX_WORKERS", "UNAVAILABLE", "WORKERS_ENV", "Verdict", "VerifierPool", "get_pool",
            "shutdown", "soft_limit"]
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
@@ -81,8 +81,9 @@ _MAX_CHUNK = 64
 class VerifierPool(WorkerLoop):
     """A pool of math-verify worker processes that checks ``(pred, gold)`` pairs under a time limit.
 
-    ``workers`` processes (default ``min(2, cpu_count)``, or ``$AHAZERO_VERIFIER_WORKERS``),
-    forked by the pool's fork server. A worker that does not start within ``startup_timeout``
+    Up to ``workers`` processes (at most :data:`MAX_WORKERS`; default ``min(2, cpu_count)``, or
+    ``$AHAZERO_VERIFIER_WORKERS`` up to the CPU count; a warning says when more are asked for),
+    forked by the pool's fork server as the work needs them (two answers start two at most). A worker that does not start within ``startup_timeout``
     seconds is replaced; after three failures in a row the pool does not try again for 30 s
     (items score 0.0 with reason ``"verifier unavailable"``). Thread-safe, and callers in
     several threads are served in parallel up to ``workers``. Pairs should already be
@@ -110,7 +111,7 @@ class VerifierPool(WorkerLoop):
             raise ValueError(f"workers must be a positive int, got {workers!r}")
         if not startup_timeout or not startup_timeout > 0:
             raise ValueError(f"startup_timeout must be > 0, got {startup_timeout!r}")
-        self.size = workers or default_workers()
+        self.size = capped_workers(workers, f"workers={workers}") if workers else default_workers()
         self.startup_timeout = min(float(startup_timeout), MAX_WAIT_SECONDS)
         self.memory_limit_mb = memory_limit_mb
         self.stats: dict[str, int] = {"started": 0, "ready": 0, "timeouts": 0, "killed": 0, "crashes": 0,

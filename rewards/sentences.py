@@ -15,14 +15,15 @@ before it are the work, and are not read) when it is one sentence of at most
   parts after it only arithmetic, and the last a decorated number.
 
 Nothing else is read: a last line of several sentences (``Anne is 8. Bob is 9.``), two
-numbers in words (``She sells 9 eggs for $18.``), LaTeX inside the sentence. Several answer
+numbers in words (``She sells 9 eggs for $18.``), LaTeX inside the sentence, a factorial
+(``8!`` is 40320: sympy may compare it, it is never read as 8). Several answer
 blocks are joined into one line by :func:`rewards.parsing.extract_answer`, so a list of
 answers is never read as its last one.
 
 >>> [sentence_number(t) for t in ("Anne is 8 years old.", "Dean has $21 left.", "Violetta will get $20 - $10 = $10.")]
 ['8', '21', '10']
->>> [sentence_number(t) for t in ("It is not 8.", "8 or 9 apples", "2x + z = 8", "She sells 9 eggs for $18.")]
-[None, None, None, None]
+>>> [sentence_number(t) for t in ("It is not 8.", "8 or 9 apples", "2x + z = 8", "She sells 9 eggs for $18.", "8!")]
+[None, None, None, None, None]
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ _PLAIN_REST_RE = re.compile(r"[A-Za-z'’\s,:;!?.\-$%]*")
 _TIMES_RE = re.compile(r"(?<=[\d)])\s+[xX×]\s+(?=[$\d(])")
 _ARITHMETIC_RE = re.compile(r"[\d\s.,$%+\-*/×÷()]*", re.ASCII)
 _COMMANDS_RE = re.compile(r"\\(?:times|cdot|div)(?![A-Za-z])")
+_FACTORIAL_RE = re.compile(r"[\d)}]!(?!=)")  # 8! is 40320, not an exclaimed 8
 
 
 def _words(text: str) -> list[str]:
@@ -117,7 +119,7 @@ def sentence_number(text: str) -> str | None:
     s = last_line(text)
     if not s or len(s) > MAX_DECORATED_CHARS or "\\" in _COMMANDS_RE.sub("", s):
         return None
-    if _SENTENCE_END_RE.search(s) or set(_words(s)) & _HEDGES:
+    if _SENTENCE_END_RE.search(s) or set(_words(s)) & _HEDGES or _FACTORIAL_RE.search(s):
         return None
     s = s.rstrip(" .!")
     return _last_value(s) if "=" in s else _one_number(s)

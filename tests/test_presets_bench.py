@@ -221,7 +221,7 @@ def test_bench_never_replaces_a_folder_it_did_not_create(tmp_path, tiny_model_di
     assert Path(tmp_path / "graph" / ".ahazero-bench").is_file()
 
 
-def test_make_bench_runs_the_sweep_the_readme_shows():
+def test_make_bench_runs_the_sweep_the_docs_show():
     import re
 
     from helpers import REPO
@@ -229,5 +229,5 @@ def test_make_bench_runs_the_sweep_the_readme_shows():
     make = (REPO / "Makefile").read_text()
     args = re.search(r"^BENCH_ARGS \?= (.+)$", make, re.MULTILINE).group(1)
     config = re.search(r"^CONFIG \?= (.+)$", make, re.MULTILINE).group(1)
-    assert f"make bench        # = ahazero bench {config} {args}\n" in (REPO / "README.md").read_text()
+    assert f"make bench        # = ahazero bench {config} {args}\n" in (REPO / "docs" / "performance.md").read_text()
     assert "--batches" in args and "fast-rollouts" in args

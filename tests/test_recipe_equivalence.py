@@ -1,4 +1,4 @@
-"""Recipes the README says are the same as a preset on another config are the same, key for key."""
+"""Recipes the docs say are the same as a preset on another config are the same, key for key."""
 
 from __future__ import annotations
 

@@ -57,6 +57,7 @@ from ahazero.bench_report import (
     summarize_case,
 )
 from ahazero.bench_update import parse_update_variants
+from ahazero.config.cli_numbers import check_count
 
 __all__ = ["BenchSettings", "add_parser", "bench_overrides", "parse_batches", "run_case", "summarize_case"]
 
@@ -77,8 +78,10 @@ class BenchSettings:
 
     def __init__(self, *, prompts: int = 8, generations: int = 16, max_tokens: int = 512,
                  steps: int = 3, warmup: int = 1) -> None:
-        if min(prompts, generations, max_tokens, steps) < 1 or warmup < 0:
-            raise ValueError("prompts, generations, max_tokens and steps must be >= 1, warmup >= 0")
+        for flag, value in (("--prompts", prompts), ("--generations", generations), ("--max-tokens", max_tokens),
+                            ("--steps", steps)):
+            check_count(flag, value)
+        check_count("--warmup", warmup, least=0)
         self.prompts, self.generations, self.max_tokens = prompts, generations, max_tokens
         self.steps, self.warmup = steps, warmup
 

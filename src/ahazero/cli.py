@@ -166,7 +166,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         split=args.split,
         limit=args.limit,
         batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens or int(cfg.grpo.get("max_completion_length", 512)),
+        max_new_tokens=(int(cfg.grpo.get("max_completion_length", 512)) if args.max_new_tokens is None
+                        else args.max_new_tokens),
         samples=args.samples,
         temperature=args.temperature if args.temperature is not None else float(cfg.grpo.get("temperature", 1.0)),
         seed=cfg.seed,
@@ -248,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="base | final | latest | step-N | a model path, hub id or name (default: final if present)")
     p.add_argument("--split", default="test", choices=["test", "train"])
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
-    p.add_argument("--samples", type=int, default=0, help="k samples per problem for pass@k and maj@k")
+    p.add_argument("--samples", type=int, default=0,
+                   help="k samples per problem for pass@k and maj@k (0: greedy only; else at least 2)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: grpo's)")
     p.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
     p.add_argument("--max-new-tokens", type=int, default=None,
@@ -284,6 +286,17 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
+def _end_progress_bars() -> None:
+    """Close the progress bars an error cut short, so that the error starts a line of its own."""
+    try:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
+    except Exception:  # noqa: BLE001 - only cosmetics
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ahazero`` console script; returns the exit code.
 
@@ -292,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     from ahazero.cache.fetch import FetchError
-    from ahazero.config.reward_checks import RewardOutputError
+    from ahazero.config.exit_guard import UnfinishedRunError
+    from ahazero.config.reward_output import RewardError
     from ahazero.config.schema import ConfigError
     from ahazero.evaluate import EvalError
     from ahazero.observe.rundir import RunDirError
@@ -316,9 +330,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvalError as err:
         print(f"eval error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except RewardOutputError as err:
+    except RewardError as err:
+        _end_progress_bars()
         print(f"reward error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except UnfinishedRunError as err:
+        _end_progress_bars()
+        print(f"run error: {_one_line(err)}", file=sys.stderr)
+        return 1
     except FetchError as err:
         print(f"fetch error: {err}", file=sys.stderr)
         return 1

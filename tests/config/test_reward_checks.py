@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import sys
-import textwrap
 
 import pytest
 from helpers import base_config
@@ -13,25 +10,6 @@ from helpers import base_config
 from ahazero.config.reward_checks import GuardedReward, RewardOutputError, check_reward_output
 from ahazero.config.schema import ConfigError, validate_dict
 from ahazero.config.validate import check_config
-
-_counter = itertools.count()
-
-
-@pytest.fixture
-def module(tmp_path, monkeypatch):
-    """Write a reward module under a fresh name; return that name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    names = []
-
-    def write(source: str) -> str:
-        name = f"user_rewards_{next(_counter)}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        names.append(name)
-        return name
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
 
 
 def check(*rewards, tmp_path=None):
@@ -145,7 +123,8 @@ def test_valid_reward_results_pass_unchanged():
     assert check_reward_output([None, float("nan"), True], 3, "rewards.0", "m:f")[0] is None
     assert check_reward_output(np.array([0.5, 1.0]), 2, "rewards.0", "m:f") == [0.5, 1.0]
     assert [float(v) for v in check_reward_output(torch.tensor([0.5, 1.0]), 2, "rewards.0", "m:f")] == [0.5, 1.0]
-    assert check_reward_output((x for x in [1.0, 0.0]), 2, "rewards.0", "m:f") == [1.0, 0.0]
+    with pytest.raises(RewardOutputError, match=r"returned a generator; a reward returns a list"):
+        check_reward_output((x for x in [1.0, 0.0]), 2, "rewards.0", "m:f")  # lists and tuples, not generators
     with pytest.raises(RewardOutputError, match=r"returned tensor\(\[0\.5000\]\) \(Tensor\) for completion 0"):
         check_reward_output(torch.tensor([[0.5], [1.0]]), 2, "rewards.0", "m:f")
 
@@ -189,5 +168,5 @@ def test_training_stops_with_the_reward_named(module, tmp_path, tiny_model_dir):
         logging={"report_to": [], "traces": False},
         grpo={"num_generations": 2, "per_device_train_batch_size": 2, "max_steps": 1, "max_completion_length": 4,
               "gradient_checkpointing": False}))
-    with pytest.raises(RewardOutputError, match=rf"^rewards.1 \('{name}:returns_str'\) returned a str; .* 2 here$"):
+    with pytest.raises(RewardOutputError, match=rf"^rewards.1 \('{name}:returns_str'\) at step 1 returned a str; .* 2 here$"):
         train(cfg)

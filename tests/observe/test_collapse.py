@@ -93,7 +93,7 @@ def test_settings_come_from_the_runs_config():
     assert settings_from_config({"collapse": {"window": 3, "min_z": 1.0}}) == CollapseSettings(window=3, min_z=1.0)
     assert CollapseSettings().model_dump() == {"baseline_steps": 10, "window": 20, "format_rise": 0.2,
                                                "accuracy_drop": 0.25, "min_z": 3.0, "think_drop": 0.5,
-                                               "think_answer_ratio": 4.0}  # the numbers the README states
+                                               "think_answer_ratio": 4.0}  # the numbers docs/reliability.md states
     assert settings_from_config({"collapse": {"window": "many"}}) == CollapseSettings()
     assert settings_from_config({}) == CollapseSettings()
 

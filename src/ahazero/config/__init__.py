@@ -8,7 +8,10 @@ ZeRO-3 shard the parameters, and which rollout backends survive it), ``presets``
 bundles of overrides), ``throughput`` (checks of the big-batch settings), ``memory_model`` (the GPU
 memory a config needs, and the micro-batch sizes that fit) and ``validate`` (every check that needs no model: tasks and their local
 files, TRL's fields, batch sizes), with ``grpo_ranges`` (the valid range of each ``grpo``
-number), ``reward_checks`` (what may be a reward; the guard that checks what a custom reward
-returns) and ``run_paths`` (where a run directory may be).
+number), ``reward_checks`` (what may be a reward), ``reward_guard`` (the guard around a custom
+reward: errors, exits and ``on_reward_error``), ``reward_output`` (the contract on what a reward
+returns), ``exit_guard`` (exits asked for by user code during a run never pass for success),
+``cli_numbers`` (the command line's counts: 0 and negatives refused), ``run_paths`` (where a run
+directory may be) and ``reference`` (the configuration reference page, written from the schema).
 It may import ``tasks``, ``cache`` and the ``rewards`` package; nothing that trains or loads models.
 """

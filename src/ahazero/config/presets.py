@@ -3,7 +3,7 @@
 ``ahazero train CONFIG --preset NAME`` (repeatable) applies a preset's overrides on top
 of the config and before any ``key=value`` overrides on the command line, so a preset is
 just a shorthand a user can read and undo. The peak memory and speed each one reaches is
-measured by ``make bench`` (see the README's tables).
+measured by ``make bench`` (see the tables in docs/results.md).
 
 Memory: ``full-bf16``, ``gradient-checkpointing``, ``lora``, ``lora-24gb``, ``liger``.
 Speed: ``fast-rollouts`` turns on the exact big-batch paths (one prefill per distinct
@@ -29,6 +29,7 @@ import difflib
 from typing import Any
 
 from ahazero.config.schema import ConfigError, ExperimentConfig
+from ahazero.config.yaml_load import flow_yaml
 
 __all__ = [
     "LORA_LEARNING_RATE",
@@ -160,7 +161,7 @@ def preset_override_strings(names: list[str]) -> list[str]:
         >>> preset_override_strings(["gradient-checkpointing"])
         ['grpo.gradient_checkpointing=true']
     """
-    return [f"{key}={_yaml_value(value)}" for key, value in preset_overrides(names).items()]
+    return [f"{key}={flow_yaml(value)}" for key, value in preset_overrides(names).items()]
 
 
 def preset_changes(cfg: ExperimentConfig, names: list[str]) -> list[str]:
@@ -199,12 +200,6 @@ def _require_liger() -> None:
 
     if importlib.util.find_spec("liger_kernel") is None:
         raise ConfigError("preset 'liger' needs the liger-kernel package (pip install liger-kernel)")
-
-
-def _yaml_value(value: Any) -> str:
-    import yaml
-
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
 
 
 def _copy(value: Any) -> Any:

@@ -217,6 +217,11 @@ class ExperimentConfig(_Strict):
     on_nonfinite: Literal["skip", "stop"] = Field(
         "skip", description="A NaN/inf gradient: 'skip' that update, or 'stop' the run (never applied)."
     )
+    on_reward_error: Literal["stop", "skip"] = Field(
+        "stop", description="A custom (module:function) reward that raises, exits or returns something other than "
+        "one finite number or None per completion: 'stop' the run with 'reward error: ...' (exit code 2), or "
+        "'skip': log it and score that batch None for this reward."
+    )
     groups: GroupSettings = Field(default_factory=GroupSettings)
     on_collapse: Literal["warn", "stop", "off"] = Field("warn", description="Format or thinking collapse (see "
         "`collapse`): 'warn' (one WARNING line), 'stop' the run cleanly with a checkpoint, or 'off'.")

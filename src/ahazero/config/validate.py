@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
 import os
 import types
@@ -34,7 +35,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig
 from ahazero.config.throughput import check_throughput_settings
 
 __all__ = ["CheckedConfig", "auto_placeholders", "backend_fallback", "build_grpo_config", "check_config",
-           "resolve_task", "resolved_backend"]
+           "check_grpo_key", "resolve_task", "resolved_backend"]
 
 logger = logging.getLogger("ahazero.config.validate")
 
@@ -118,6 +119,7 @@ def _check_groups(cfg: ExperimentConfig, funcs: list[Any]) -> None:
         )
 
 
+@functools.cache
 def _grpo_fields() -> dict[str, dataclasses.Field]:
     from trl import GRPOConfig
 
@@ -148,6 +150,28 @@ def _check_type(key: str, value: Any, annotation: Any) -> None:
         raise ConfigError(f"grpo.{key}: expected {names}, got {value!r} ({type(value).__name__})")
 
 
+def check_grpo_key(key: str) -> None:
+    """Raise :class:`ConfigError` unless ``grpo.<key>`` is a field of ``trl.GRPOConfig`` that ahazero leaves to it.
+
+    Example:
+        >>> check_grpo_key("learning_rate")
+        >>> check_grpo_key("learning_rat")
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: unknown key 'grpo.learning_rat' (did you mean 'learning_rate'...
+    """
+    if key in OWNED_GRPO_KEYS:
+        raise ConfigError(f"grpo.{key} is set by ahazero: {OWNED_GRPO_KEYS[key]}")
+    fields = _grpo_fields()
+    if key not in fields:
+        close = difflib.get_close_matches(key, list(fields), n=3)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise ConfigError(
+            f"unknown key 'grpo.{key}'{hint}; the grpo section takes any field of trl.GRPOConfig: "
+            f"{', '.join(sorted(fields))}"
+        )
+
+
 def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any:
     """Build ``trl.GRPOConfig`` from the ``grpo`` section plus ahazero's own settings.
 
@@ -170,15 +194,7 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
     fields = _grpo_fields()
     grpo = auto_placeholders(cfg.grpo)
     for key, value in grpo.items():
-        if key in OWNED_GRPO_KEYS:
-            raise ConfigError(f"grpo.{key} is set by ahazero: {OWNED_GRPO_KEYS[key]}")
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3)
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            raise ConfigError(
-                f"unknown key 'grpo.{key}'{hint}; the grpo section takes any field of trl.GRPOConfig: "
-                f"{', '.join(sorted(fields))}"
-            )
+        check_grpo_key(key)
         _check_type(key, value, fields[key].type)
     try:
         check_grpo_ranges(grpo)

@@ -26,7 +26,7 @@ import yaml
 
 from ahazero.cache.paths import file_kind
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_NODES", "YamlLoadError", "parse_yaml_text", "read_yaml_file",
+__all__ = ["MAX_CONFIG_BYTES", "MAX_NODES", "YamlLoadError", "flow_yaml", "parse_yaml_text", "read_yaml_file",
            "yaml_problem"]
 
 #: The largest config file read (1 MiB; real configs are a few kB).
@@ -148,3 +148,13 @@ def read_yaml_file(path: str | os.PathLike[str]) -> Any:
     except UnicodeDecodeError as err:
         raise YamlLoadError(f"{path} is not a YAML text file: byte {err.start} is not UTF-8") from None
     return parse_yaml_text(text, str(path))
+
+
+def flow_yaml(value: Any) -> str:
+    """``value`` as one line of YAML, as it would be written in a config or an override.
+
+    Example:
+        >>> flow_yaml({"r": 16, "target_modules": "all-linear"}), flow_yaml(None), flow_yaml(1e-05)
+        ('{r: 16, target_modules: all-linear}', 'null', '1.0e-05')
+    """
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()

@@ -127,8 +127,9 @@ def without_calibration(cfg: ExperimentConfig) -> ExperimentConfig:
 def _sampling(args: Any) -> dict[str, Any]:
     """The rollout sampling settings of a built ``GRPOConfig``."""
     return {"temperature": float(args.temperature), "top_p": float(args.top_p if args.top_p is not None else 1.0),
-            "top_k": int(args.top_k or 0), "max_new_tokens": int(args.max_completion_length),
-            "repetition_penalty": float(args.repetition_penalty or 1.0), "min_p": args.min_p,
+            "top_k": 0 if args.top_k is None else int(args.top_k), "max_new_tokens": int(args.max_completion_length),
+            "repetition_penalty": (1.0 if args.repetition_penalty is None
+                                   else float(args.repetition_penalty)), "min_p": args.min_p,
             "generation_kwargs": dict(args.generation_kwargs or {})}
 
 

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,8 +36,8 @@ import yaml
 
 from ahazero.config.schema import ConfigError, parse_override
 
-__all__ = ["ExplicitVariant", "GridAxis", "NAME_PATTERN", "Variant", "check_name", "expand", "parse_grid",
-           "parse_variant", "split_values"]
+__all__ = ["ExplicitVariant", "GridAxis", "MAX_VARIANTS", "NAME_PATTERN", "Variant", "check_name", "check_size",
+           "expand", "parse_grid", "parse_variant", "split_values"]
 
 #: What a run (and a sweep) name may look like.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -46,6 +47,9 @@ _OWNED = {"name": "each variant's run is named <sweep>-<variant>", "output_root"
           "for every variant (ahazero sweep CONFIG output_root=DIR ...)"}
 
 _MAX_NAME = 120
+
+MAX_VARIANTS = 256
+"""The most runs one sweep may have (grid points and ``--variant`` flags, times the seeds): each is a training run."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ def parse_grid(specs: Sequence[str]) -> list[GridAxis]:
         if any(a.key == key for a in axes):
             raise ConfigError(f"--grid {key} is given twice; list all its values in one flag: {key}=V1,V2")
         raw = split_values(text)
+        if len(raw) > MAX_VARIANTS:
+            raise ConfigError(f"--grid {key} has {len(raw)} values; a sweep runs at most {MAX_VARIANTS} variants")
         if any(not r for r in raw):
             raise ConfigError(f"--grid {spec!r} has an empty value")
         if len(set(raw)) < len(raw):
@@ -198,6 +204,30 @@ def parse_variant(spec: Sequence[str]) -> ExplicitVariant:
                 raise ConfigError(f"--variant {label}: {item!r}: {str(err).splitlines()[0]}") from None
             overrides.append(f"{key}={text}")
     return ExplicitVariant(label, tuple(overrides), values, config, tuple(presets))
+
+
+def check_size(axes: Sequence[GridAxis], variants: Sequence[ExplicitVariant] = (), seeds: int = 1) -> int:
+    """The number of runs :func:`expand` would make, or :class:`ConfigError` past :data:`MAX_VARIANTS` (nothing expanded).
+
+    Example:
+        >>> check_size(parse_grid(["a.x=1,2,3", "a.y=1,2"]), seeds=2)
+        12
+        >>> check_size(parse_grid([f"a.k{i}=" + ",".join(map(str, range(10))) for i in range(8)]))
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: the sweep would have 100000000 runs: 10 x 10 x 10 x 10 x 10 x 10 x 10 x 10 grid points; ...
+    """
+    points = math.prod(len(a.raw) for a in axes) if axes or not variants else 0
+    total = (points + len(variants)) * seeds
+    if total <= MAX_VARIANTS:
+        return total
+    parts = [" x ".join(str(len(a.raw)) for a in axes) + " grid points"] if axes else []
+    parts += [f"{len(variants)} --variant"] if variants else []
+    how = " + ".join(parts or ["1 config"])
+    if seeds > 1:
+        how = f"({how}) x {seeds} seeds" if len(parts) > 1 else f"{how} x {seeds} seeds"
+    raise ConfigError(f"the sweep would have {total} runs: {how}; a sweep runs at most {MAX_VARIANTS}: split it, or "
+                      "give fewer values or seeds")
 
 
 def _value_labels(raw: Sequence[str]) -> list[str]:

@@ -43,6 +43,7 @@ from ahazero.experiments.grid import (
     GridAxis,
     Variant,
     check_name,
+    check_size,
     expand,
     parse_grid,
     parse_variant,
@@ -204,6 +205,21 @@ def _state(run: RunDir, *, evaluate: bool, resume: bool) -> str:
     return "new"
 
 
+def _check_axis_keys(cfg: ExperimentConfig, axes: Sequence[GridAxis]) -> None:
+    """:class:`ConfigError` naming the first ``--grid`` key the config does not have (each tried with its first value)."""
+    from ahazero.config.schema import apply_overrides
+    from ahazero.config.validate import check_grpo_key
+
+    for axis in axes:
+        try:
+            apply_overrides(cfg, [f"{axis.key}={axis.raw[0]}"])
+            head, _, rest = axis.key.partition(".")
+            if head == "grpo" and rest:
+                check_grpo_key(rest.split(".")[0])
+        except ConfigError as err:
+            raise ConfigError(f"--grid {axis.key}: {err}") from None
+
+
 def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str] = (), presets: Sequence[str] = (),
                seeds: int = 1, name: str | None = None, out: str | Path | None = None, evaluate: bool = False,
                resume: bool = False, cuda: bool | None = None,
@@ -221,7 +237,7 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
         >>> build_plan(str(config), grid=["grpo.learning_rat=1e-4"], cuda=False)
         Traceback (most recent call last):
         ...
-        ahazero.config.schema.ConfigError: variant mini-learning_rat_1e-4: unknown key 'grpo.learning_rat' ...
+        ahazero.config.schema.ConfigError: --grid grpo.learning_rat: unknown key 'grpo.learning_rat' ...
     """
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available
@@ -237,6 +253,8 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
         raise ConfigError("name=... is set by the sweep for each variant (<sweep>-<variant>); use --name for the "
                           "sweep's name")
     base_cfg = load_for_device(config, cuda=cuda, presets=list(presets), overrides=common)
+    _check_axis_keys(base_cfg, axes)  # a mistyped key is named before the size of the grid is
+    check_size(axes, explicit, seeds)
     name = check_name(name or Path(config).stem)
     notes: list[str] = []
     seed_list = None

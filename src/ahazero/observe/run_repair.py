@@ -6,7 +6,8 @@ after :meth:`ahazero.observe.rundir.RunDir.resume_point` chose the checkpoint ``
 - **checkpoints** newer than ``N`` that cannot be resumed from: one cut short by a kill while
   saving (no readable ``trainer_state.json``) is deleted; any other (a truncated
   ``optimizer.pt``, a missing ``rng_state.pth``, ...) is moved to ``checkpoints/damaged/``;
-- **metrics.jsonl**: lines logged after step ``N`` are dropped (training logs them again);
+- **metrics.jsonl**: lines logged after step ``N`` are dropped (training logs them again); a
+  file missing when ``N`` > 0 is reported (the metrics of steps 1 to ``N`` are lost);
   damaged lines (not JSON, ``{"step": null}``, a value that is not a number) are reported by
   line number and moved to ``metrics.jsonl.damaged`` (one JSON object per line: ``line``,
   ``reason``, ``text``);
@@ -120,6 +121,11 @@ def repair_metrics(path: Path, *, keep_through: int) -> MetricsRepair:
     changes. Damaged lines are appended to ``<file>.damaged`` and logged with their line number.
     """
     report = MetricsRepair()
+    if keep_through > 0 and not path.is_file():
+        logger.warning("%s is missing: the metrics of steps 1-%d are lost (the checkpoint and traces/ keep what "
+                       "they hold); training logs from step %d on into a new file, and `ahazero report` shows only "
+                       "those steps", path, keep_through, keep_through + 1)
+        return report
     kept: list[str] = []
     aside: list[tuple[int, str, str, str]] = []  # line number, reason, where, text
     last_good: int | None = None

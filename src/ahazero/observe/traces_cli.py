@@ -33,6 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ahazero.config.cli_numbers import check_count
 from ahazero.observe.aha import detect_aha
 from ahazero.observe.collapse import collapse_from_run
 from ahazero.observe.records import Problem, describe_problems
@@ -148,6 +149,8 @@ def run_traces(args: argparse.Namespace, console: Console | None = None) -> int:
         >>> "no traces" in c.export_text()
         True
     """
+    check_count("--limit", args.limit)
+    check_count("--max-chars", args.max_chars, least=0)
     console = console or Console()
     problems: list[Problem] = []
     try:
@@ -205,7 +208,7 @@ def _run(args: argparse.Namespace, console: Console, problems: list[Problem]) ->
         shown = [filter_traces(g, **filters) for g in (early, late)]
         if args.sort:
             shown = [sort_traces(g, args.sort, descending=not args.ascending) for g in shown]
-        limit = args.limit or 2
+        limit = 2 if args.limit is None else args.limit
         if args.json:
             for r in shown[0][:limit] + shown[1][:limit]:
                 console.out(json_line(r), highlight=False)

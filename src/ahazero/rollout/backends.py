@@ -27,7 +27,7 @@ TRL or transformers already has; ahazero only picks one and sets it up consisten
     vLLM is installed.
 ``auto``
     ``vllm`` when vLLM is importable and a GPU is present, else ``graph`` on a GPU, else
-    ``hf`` (see :func:`~ahazero.config.backend_choice.resolve_backend`; the README's benchmark table shows why).
+    ``hf`` (see :func:`~ahazero.config.backend_choice.resolve_backend`; docs/results.md's benchmark table shows why).
 
 The bucket padding of ``compiled`` and ``graph`` is for generation only: the training
 forward pass (log-probabilities, loss) sees the same padding as with ``hf``. When the loss

@@ -23,6 +23,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ahazero.config.cli_numbers import check_count
 from ahazero.config.schema import ConfigError, ExperimentConfig
 
 __all__ = ["add_parsers", "cmd_coldstart", "cmd_sample", "cmd_sft", "cmd_stages", "train_stages"]
@@ -77,9 +78,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         else:
             if args.steps:
                 raise ConfigError("--steps: only with --from-traces")
-            request = SampleRequest(model=args.model, split=args.split, n=args.n or 8,
+            request = SampleRequest(model=args.model, split=args.split, n=8 if args.n is None else args.n,
                                     max_per_prompt=args.max_per_prompt, prompts=args.prompts,
-                                    min_language=args.min_language, batch_size=args.batch_size or 256, out=args.out)
+                                    min_language=args.min_language,
+                                    batch_size=256 if args.batch_size is None else args.batch_size, out=args.out)
             summary = sample(cfg, request, cuda=cuda)
     except SamplesError as err:
         return _samples_error(err)
@@ -122,7 +124,9 @@ def train_stages(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     from ahazero.stages.runner import run_stages
     from ahazero.stages.samples import SamplesError
 
-    if (getattr(args, "gpus", None) or 1) > 1 or (getattr(args, "num_machines", None) or 1) > 1:
+    gpus = check_count("--gpus", getattr(args, "gpus", None))
+    machines = check_count("--num-machines", getattr(args, "num_machines", None))
+    if (gpus or 1) > 1 or (machines or 1) > 1:
         raise ConfigError("--gpus / --num-machines: a stages config runs in one process; drop them")
     try:
         root = run_stages(cfg, resume=args.resume, stop_after=getattr(args, "stop_after", None))

@@ -98,8 +98,9 @@ def stage_request(stage: PlannedStage, *, quiet: bool = False) -> Any:
     from ahazero.stages.sample import SampleRequest
 
     spec = stage.spec
-    return SampleRequest(model=stage.model, split=spec.split or "train", n=spec.n or 8,
-                         max_per_prompt=spec.max_per_prompt or 1, prompts=spec.prompts,
+    return SampleRequest(model=stage.model, split=spec.split or "train", n=8 if spec.n is None else spec.n,
+                         max_per_prompt=1 if spec.max_per_prompt is None else spec.max_per_prompt,
+                         prompts=spec.prompts,
                          min_language=1.0 if spec.min_language is None else spec.min_language,
                          out=stage.output_samples, quiet=quiet)
 
@@ -183,7 +184,7 @@ def _check(stage: PlannedStage, *, cuda: bool, data_ready: bool) -> None:
     elif stage.kind == "sample":
         check_sample(stage.config, stage_request(stage), cuda=cuda)
     else:
-        check_coldstart(stage.config, n=stage.spec.n or 300)
+        check_coldstart(stage.config, n=300 if stage.spec.n is None else stage.spec.n)
 
 
 def plan_stages(cfg: ExperimentConfig, *, cuda: bool, require_inputs: bool = True) -> list[PlannedStage]:

@@ -122,7 +122,7 @@ def _run(stage: PlannedStage, *, resume: bool, cuda: bool, quiet: bool) -> dict[
     else:
         from ahazero.stages.coldstart import coldstart
 
-        summary = coldstart(stage.config, n=stage.spec.n or 300, out=stage.output_samples)
+        summary = coldstart(stage.config, n=300 if stage.spec.n is None else stage.spec.n, out=stage.output_samples)
     keys = ("sampled", "kept", "prompts", "prompts_kept", "correct_rate", "rejected", "generation_seconds")
     return {"samples": str(stage.output_samples), **{k: summary[k] for k in keys if k in summary}}
 

@@ -141,7 +141,8 @@ def sample(cfg: ExperimentConfig, request: SampleRequest, *, cuda: bool | None =
         raise ConfigError(f"task '{cfg.task.name}' has no {request.split} problems to sample")
     args = checked.grpo_args
     sampling = Sampling(n=request.n, max_new_tokens=int(args.max_completion_length),
-                        temperature=float(args.temperature), top_p=float(args.top_p), top_k=int(args.top_k or 0),
+                        temperature=float(args.temperature), top_p=float(args.top_p),
+                        top_k=0 if args.top_k is None else int(args.top_k),
                         batch_size=request.batch_size, use_graph=cuda and checked.backend == "graph",
                         prompt_bucket=cfg.generation.prompt_bucket)
     set_seed(cfg.seed)

@@ -31,13 +31,17 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ahazero.stages.samples_reader import ReadError, read_records
+
 __all__ = [
+    "MAX_TEXT_CHARS",
     "REJECT_REASONS",
     "RejectionRules",
     "SamplesError",
@@ -49,6 +53,11 @@ __all__ = [
     "summarize_samples",
     "write_samples",
 ]
+
+logger = logging.getLogger("ahazero.stages.samples")
+
+MAX_TEXT_CHARS = 2**20
+"""Texts of a samples record longer than this many characters are cut while the file is read."""
 
 #: Why a completion was not kept, in the order the rules are checked.
 REJECT_REASONS = ("truncated", "wrong", "unformatted", "language", "duplicate", "over_limit")
@@ -209,8 +218,14 @@ def write_samples(records: Sequence[dict[str, Any]], out: str | Path, summary: d
     return [kept_path, rejected_path, summary_path]
 
 
-def read_samples(path: str | Path) -> list[dict[str, Any]]:
-    """Every record of a samples file; a line that is not a JSON object is an error naming it.
+def read_samples(path: str | Path, *, max_text_chars: int = MAX_TEXT_CHARS, why: str = "longer than ahazero reads",
+                 warn: bool = True) -> list[dict[str, Any]]:
+    """Every record of a samples file, each text at most ``max_text_chars`` characters; errors name the line.
+
+    The file is read a line at a time with a byte cap (:mod:`ahazero.stages.samples_reader`):
+    a longer text is cut while it is read, and a warning (with ``warn``; else a debug line)
+    names the line, the field, its size and ``why`` the cut loses nothing that matters. A file
+    that is not UTF-8 JSON lines, or a line that is not a JSON object, is a :class:`SamplesError`.
 
     Example:
         >>> import tempfile, pathlib
@@ -224,18 +239,23 @@ def read_samples(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise SamplesError(f"samples file not found: {path}")
-    records = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                record = None
-            if not isinstance(record, dict):
-                raise SamplesError(f"{path}:{number} is not a JSON object")
+    records, cut_lines = [], []
+    try:
+        for number, record, cuts in read_records(path, max_text_chars=max_text_chars):
             records.append(record)
+            if cuts:
+                cut_lines.append((number, cuts))
+    except ReadError as err:
+        raise SamplesError(f"{path}:{err.line} {err.reason}") from None
+    except OSError as err:
+        raise SamplesError(f"{path} cannot be read ({err.strerror or err})") from None
+    level = logging.WARNING if warn else logging.DEBUG
+    for number, cuts in cut_lines[:10]:
+        fields = ", ".join(f"'{c.field}' ({c.size:,} {c.unit})" for c in cuts)
+        logger.log(level, "%s:%d: %s cut to %s characters (%s)", path, number, fields, f"{max_text_chars:,}", why)
+    if len(cut_lines) > 10:
+        logger.log(level, "%s: texts of %d more records cut to %s characters", path, len(cut_lines) - 10,
+                   f"{max_text_chars:,}")
     return records
 
 

@@ -30,12 +30,15 @@ from transformers import TrainerCallback
 from ahazero.config.schema import ConfigError, ExperimentConfig, dump_config
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.rundir import RunDir
-from ahazero.stages.samples import SamplesError, read_samples
+from ahazero.stages.samples import MAX_TEXT_CHARS, SamplesError, read_samples
 
 __all__ = ["OWNED_SFT_KEYS", "build_sft_config", "build_sft_trainer", "check_sft", "completion_after_prefill",
-           "load_sft_records", "sft_dataset", "train_sft"]
+           "load_sft_records", "sft_dataset", "text_cap", "train_sft"]
 
 logger = logging.getLogger("ahazero.stages.sft")
+
+#: Characters of a text kept per token of ``sft.max_length`` when a samples file is read (more than any token has).
+CHARS_PER_TOKEN = 64
 
 #: SFTConfig fields that ahazero sets from its own sections.
 OWNED_SFT_KEYS = {
@@ -100,8 +103,28 @@ def build_sft_config(cfg: ExperimentConfig, *, cuda: bool) -> Any:
         raise ConfigError(f"sft: {err}") from None
 
 
-def load_sft_records(path: str | Path) -> list[dict[str, Any]]:
+def text_cap(max_length: int | None) -> tuple[int, str]:
+    """How many characters of a samples text SFT can use with ``sft.max_length`` tokens, and why (for the warning).
+
+    A token is never 64 characters long in practice, so cutting there keeps everything the
+    trainer's own truncation to ``max_length`` tokens keeps. Without a ``max_length``,
+    :data:`~ahazero.stages.samples.MAX_TEXT_CHARS`.
+
+    Example:
+        >>> text_cap(1024)
+        (65536, 'SFT reads at most sft.max_length=1024 tokens')
+    """
+    if max_length is None or max_length <= 0:
+        return MAX_TEXT_CHARS, "longer than ahazero reads"
+    return min(MAX_TEXT_CHARS, CHARS_PER_TOKEN * int(max_length)), f"SFT reads at most sft.max_length={max_length} tokens"
+
+
+def load_sft_records(path: str | Path, max_length: int | None = None, *, warn: bool = True) -> list[dict[str, Any]]:
     """The records ``ahazero sft`` trains on: every record of the file not marked ``kept: false``.
+
+    Texts are cut to what ``max_length`` tokens can hold (:func:`text_cap`) as the file is
+    read (said in a warning, with ``warn``); ``problem`` and ``completion`` must be text and
+    ``prefill``, when present, too.
 
     Example:
         >>> import tempfile, pathlib
@@ -112,7 +135,8 @@ def load_sft_records(path: str | Path) -> list[dict[str, Any]]:
         ...
         ahazero.stages.samples.SamplesError: .../s.jsonl has no kept examples (1 record(s) marked kept: false)
     """
-    records = read_samples(path)
+    cap, why = text_cap(max_length)
+    records = read_samples(path, max_text_chars=cap, why=why, warn=warn)
     usable = [r for r in records if r.get("kept", True) is not False]
     if not usable:
         raise SamplesError(f"{path} has no kept examples ({len(records)} record(s) marked kept: false)"
@@ -120,7 +144,11 @@ def load_sft_records(path: str | Path) -> list[dict[str, Any]]:
     for number, record in enumerate(usable, 1):
         for key in ("problem", "completion"):
             if not isinstance(record.get(key), str):
-                raise SamplesError(f"{path}: kept record {number} has no '{key}' text")
+                found = "" if record.get(key) is None else f" (it holds a {type(record[key]).__name__})"
+                raise SamplesError(f"{path}: kept record {number} has no '{key}' text{found}")
+        if not isinstance(record.get("prefill") or "", str):
+            raise SamplesError(f"{path}: kept record {number} has a 'prefill' that is not text "
+                               f"(a {type(record['prefill']).__name__})")
     return usable
 
 
@@ -200,7 +228,7 @@ def check_sft(cfg: ExperimentConfig, *, cuda: bool, data_ready: bool = True) -> 
     check_config(cfg, cuda=cuda)  # task, rewards and the run directory: what eval needs later
     if data_ready:
         try:
-            load_sft_records(cfg.sft.data)
+            load_sft_records(cfg.sft.data, args.max_length)
         except SamplesError as err:
             raise ConfigError(f"sft.data: {err}") from None
     return args
@@ -238,7 +266,7 @@ def build_sft_trainer(cfg: ExperimentConfig, sft_args: Any, run_dir: RunDir) -> 
     model, tokenizer = load_model_and_tokenizer(cfg.model.name_or_path, dtype=cfg.model.dtype,
                                                 revision=cfg.model.revision,
                                                 trust_remote_code=cfg.model.trust_remote_code)
-    records = load_sft_records(cfg.sft.data)
+    records = load_sft_records(cfg.sft.data, sft_args.max_length, warn=False)  # check_sft said it already
     dataset = sft_dataset(records, tokenizer, cfg)
     logger.info("sft: %d examples from %s", len(dataset), cfg.sft.data)
     callbacks = [NonFiniteGradientGuard(cfg.on_nonfinite), MetricsJsonlCallback(run_dir.metrics), SFTStepSummary()]

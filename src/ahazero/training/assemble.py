@@ -406,17 +406,21 @@ def fit(trainer: Any, run_dir: RunDir, step: int | None) -> None:
     """Train from ``checkpoint-<step>`` (None: from the start); stop with an error if the guard stopped the run.
 
     A run that ``on_nonfinite: stop`` ended raises :class:`NonFiniteError`; updates skipped
-    for a non-finite gradient are logged, with their steps. GRPO and SFT runs share it.
+    for a non-finite gradient are logged, with their steps. GRPO and SFT runs share it. An
+    exit asked for during training (``sys.exit``, ``os._exit(0)``) never passes for success
+    (:func:`ahazero.config.exit_guard.unfinished_run`).
 
     Example:
         >>> fit(trainer, RunDir("runs/default"), 40)   # doctest: +SKIP
     """
+    from ahazero.config.exit_guard import unfinished_run
     from ahazero.training.callbacks import NonFiniteGradientGuard
 
     checkpoint = str(run_dir.checkpoints / f"checkpoint-{step}") if step is not None else None
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    with unfinished_run(f"run {run_dir.root.name!r}"):  # an exit from user code (a reward, a callback) is no success
+        trainer.train(resume_from_checkpoint=checkpoint)
     guard = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, NonFiniteGradientGuard))
     if guard.stopped:
         raise NonFiniteError(f"stopped at step {guard.skipped_steps[-1]}: non-finite gradient "

@@ -34,6 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ahazero.config.cli_numbers import check_count
 from ahazero.observe.aha import DEFINITION
 from ahazero.observe.collapse import first_alarms, settings_from_config
 from ahazero.observe.records import describe_problems
@@ -243,6 +244,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
     """
     from ahazero.observe.trace_select import resolve_run
 
+    check_count("--examples", getattr(args, "examples", 2), least=0)
     console = console or Console()
     try:
         import matplotlib  # noqa: F401
