@@ -2,14 +2,15 @@
 
 Nothing happens at import. :func:`train` is what ``ahazero train`` calls:
 
-1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`);
+1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`), and
+   choose the ``auto`` sizes from the GPU's memory (:mod:`ahazero.training.auto_sizes`; a
+   resume keeps the sizes its run recorded);
 2. validate everything that needs no model (:func:`ahazero.config.validate.check_config`);
 3. claim ``runs/<name>/`` (the main process takes its lock; a second writer gets an error)
    and decide where the run starts (refusing to overwrite a run unless resuming; a resume
    starts from the newest complete checkpoint; a finished run is left as it is);
 4. put the folder in order for that start (:mod:`ahazero.observe.run_repair`);
-5. choose the ``auto`` sizes from the GPU's memory (:mod:`ahazero.training.auto_sizes`);
-6. load the model, render prompts, build the trainer, train, save the final model.
+5. load the model, render prompts, build the trainer, train, save the final model.
 
 Example:
     >>> from ahazero.config.schema import load_config
