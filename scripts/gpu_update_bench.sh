@@ -152,7 +152,7 @@ try:
         s = case["summary"]
         print(f"  {case['case']}: step {num(s['step_seconds'])} s, generation {num(s['generation_seconds'])} s, "
               f"update {num(s.get('update_seconds'))} s (MFU {num(s.get('update_mfu_pct'), '{:.1f}')}%), "
-              f"{num(s.get('tokens_per_second'), '{:,.0f}')} generated tok/s; peak {s.get('peak_allocated_gib')} GiB")
+              f"{num(s.get('tokens_per_second'), '{:,.0f}')} generated tok/s; peak {num(s.get('peak_allocated_gib'), '{:.1f}')} GiB")
         for variant, v in case.get("update_variants", {}).items():
             if v.get("status") != "ok":
                 print(f"    {variant:7s} {v.get('status')}")
