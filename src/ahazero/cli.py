@@ -264,11 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ahazero import bench
     from ahazero.experiments import calibrate, sweep
-    from ahazero.observe import report, traces_cli
+    from ahazero.observe import behaviours_cli, report, traces_cli
     from ahazero.stages import cli as stages_cli
 
     bench.add_parser(sub)
     traces_cli.add_parser(sub)
+    behaviours_cli.add_parser(sub)
     report.add_parser(sub)
     sweep.add_parser(sub)
     calibrate.add_parser(sub)
@@ -304,11 +305,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["check", "missing.yaml"])  # prints "config error: config file not found: ..."
         2
     """
+    from ahazero.cache.atomic_files import FileWriteError
     from ahazero.cache.fetch import FetchError
     from ahazero.config.exit_guard import UnfinishedRunError
+    from ahazero.config.output_paths import OutputPathError
     from ahazero.config.reward_output import RewardError
     from ahazero.config.schema import ConfigError
     from ahazero.evaluate import EvalError
+    from ahazero.models.model_argument import ModelArgumentError
     from ahazero.observe.rundir import RunDirError
     from ahazero.tasks.base import TaskDataError
 
@@ -324,6 +328,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return args.func(args)
+    except OutputPathError as err:  # an output path that cannot (or may not) be written
+        print(f"path error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except ModelArgumentError as err:  # a model that cannot load, found before it loads or when it does
+        print(f"model error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except FileWriteError as err:  # a result file that could not be written (full disk, read-only)
+        print(f"write error: {_one_line(err)}", file=sys.stderr)
+        return 2
     except ConfigError as err:
         print(f"config error: {_one_line(err)}", file=sys.stderr)
         return 2

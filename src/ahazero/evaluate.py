@@ -7,8 +7,9 @@ like the field whatever the training reward reads: an ``accuracy`` reward with
 ``\boxed{}``), and the strict reading, only answers inside ``<answer>`` tags, is reported
 beside it as ``pass@1_in_tags`` (for any ``accuracy`` reward).
 Also reports format rate, thinking length, reflection rate (R1's words and Dr. GRPO's
-keywords) and language consistency; a trained model's results carry the base model's
-(``eval/base.json``, when present) and the first training step's reflection rates beside them.
+keywords), language consistency and self-correction (``self_check``, :mod:`ahazero.observe.self_check`);
+a trained model's results carry the base model's (``eval/base.json``, when present) and the
+first training step's reflection rates beside them.
 Results go to ``runs/<name>/eval/<tag>.json`` and ``<tag>.md``, and every completion to
 ``<tag>-samples.jsonl``.
 
@@ -30,11 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_lines, atomic_write_text
+from ahazero.config.output_paths import check_output_folder
 from ahazero.config.schema import ExperimentConfig
 from ahazero.eval_sampler import graph_completions, uses_graph_sampler
+from ahazero.observe import self_check
 from ahazero.observe.behaviours import describe, summarize
 from ahazero.observe.rundir import RunDir, read_metrics
-from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS
+from ahazero.observe.tracing import CORRECTNESS_REWARDS, FORMAT_REWARDS, first_reward
 from rewards.accuracy import AccuracyReward
 
 __all__ = ["EvalError", "EvalSettings", "check_settings", "evaluate", "graders", "majority_answer",
@@ -192,7 +196,8 @@ def resolve_eval_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, s
             raise EvalError(f"--model {model}: no checkpoint for step {step} in {run.checkpoints}; "
                             f"this run has: {_run_models(run)}")
         return str(run.checkpoints / f"checkpoint-{step}"), f"step-{step}"
-    if _looks_like_path(model) and not Path(model).expanduser().exists():
+    path = Path(model).expanduser()
+    if _looks_like_path(model) and not path.exists() and not path.is_symlink():  # a link to nowhere: checked later
         raise EvalError(f"--model {model}: no such file or folder; give a model folder, a .gguf file, a hub id, "
                         f"a named model, or one of this run's: {_run_models(run)}")
     return model, _path_tag(Path(model))
@@ -206,14 +211,6 @@ def _path_tag(path: Path) -> str:
     if run_like and path.name.startswith("checkpoint-") and path.name[11:].isdigit():
         return f"{path.parent.parent.name or 'run'}-step-{path.name[11:]}"
     return path.name.replace(".", "_") or "model"
-
-
-def _first_reward(funcs: Sequence[Any], names: Sequence[str]) -> Any | None:
-    for name in names:
-        for f in funcs:
-            if getattr(f, "__name__", None) == name:
-                return f
-    return None
 
 
 def graders(funcs: Sequence[Any]) -> tuple[Any | None, Any | None]:
@@ -232,7 +229,7 @@ def graders(funcs: Sequence[Any]) -> tuple[Any | None, Any | None]:
         >>> graders([get_reward("countdown")])[1] is None
         True
     """
-    correct_f = _first_reward(funcs, CORRECTNESS_REWARDS)
+    correct_f = first_reward(funcs, CORRECTNESS_REWARDS)
     if not isinstance(correct_f, AccuracyReward):
         return correct_f, None
     return (dataclasses.replace(correct_f, answer_source="any"),
@@ -298,7 +295,7 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSett
 def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, Any]], checked: Any,
                     tokenizer: Any, settings: EvalSettings, cfg: ExperimentConfig) -> tuple[list[dict], dict]:
     correct_f, in_tags_f = graders(checked.reward_funcs)
-    format_f = _first_reward(checked.reward_funcs, FORMAT_REWARDS)
+    format_f = first_reward(checked.reward_funcs, FORMAT_REWARDS)
     correct = _score(correct_f, texts, rows) if correct_f else [None] * len(texts)
     in_tags = _score(in_tags_f, texts, rows) if in_tags_f else [None] * len(texts)
     formatted = _score(format_f, texts, rows) if format_f else [None] * len(texts)
@@ -314,14 +311,18 @@ def _evaluate_texts(texts: list[str], lengths: list[int], rows: list[dict[str, A
     )
     if in_tags_f and texts:
         metrics["behaviour/accuracy_in_tags"] = sum(bool(c) for c in in_tags) / len(texts)
+    checks = self_check.measure_self_checks([(r.get("prefill") or "") + t for r, t in zip(rows, texts)], rows,
+                                 grader=correct_f, correct=correct)
+    metrics.update(self_check.self_check_metrics(checks))
     samples = [
         {"id": r["id"], "problem": r.get("problem"), "gold": str(r.get("answer")), "completion": t,
          "extracted_answer": b.answer, "correct": None if c is None else bool(c),
          "correct_in_tags": None if ct is None else bool(ct), "formatted": None if f is None else bool(f),
          "thinking_tokens": b.thinking_tokens, "completion_tokens": n, "truncated": tr, "reflections": b.reflections,
-         "reflections_drgrpo": b.reflections_drgrpo, "language_consistency": b.language_consistency}
-        for r, t, c, ct, f, b, n, tr in zip(rows, texts, correct, in_tags, formatted, behaviours, lengths,
-                                            truncated)
+         "reflections_drgrpo": b.reflections_drgrpo, "language_consistency": b.language_consistency,
+         "self_check": sc.to_dict()}
+        for r, t, c, ct, f, b, n, tr, sc in zip(rows, texts, correct, in_tags, formatted, behaviours, lengths,
+                                                truncated, checks)
     ]
     return samples, metrics
 
@@ -340,12 +341,15 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
 
     from ahazero.config.validate import check_config
     from ahazero.models.loading import load_model_and_tokenizer
+    from ahazero.models.model_argument import check_model_argument
     from ahazero.training.assemble import prepare_dataset
 
     settings = settings or EvalSettings()
     check_settings(settings)
     checked = check_config(cfg)
     source, tag = resolve_eval_model(cfg, model)
+    check_model_argument(source, label=f"--model {model or '(default)'}" + (f" -> {source}" if source != model else ""))
+    out = check_output_folder(out_dir if out_dir is not None else RunDir(cfg.run_dir).root / "eval")
     lm, tokenizer = load_model_and_tokenizer(source, dtype=cfg.model.dtype, revision=None,
                                              trust_remote_code=cfg.model.trust_remote_code)
     if torch.cuda.is_available():
@@ -378,6 +382,7 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
         "reflection_rate_drgrpo": metrics.get("behaviour/reflection_rate_drgrpo"),
         "language_consistency": metrics.get("behaviour/language_consistency"),
         "truncation_rate": metrics.get("behaviour/truncation_rate"),
+        "self_check": self_check.summarize_self_checks(self_check.checks_of(samples) or []),
         "greedy": metrics,
     }
     if settings.samples > 1:
@@ -402,23 +407,20 @@ def evaluate(cfg: ExperimentConfig, *, model: str | None = None, settings: EvalS
             s["sampled"] = True
         samples += s_samples
 
-    out = Path(out_dir) if out_dir is not None else RunDir(cfg.run_dir).root / "eval"
     if tag != "base":  # the first training step only for this run's own models
         own = tag == "final" or tag.startswith("step-")
         results.update(reference_numbers(out / "base.json", RunDir(cfg.run_dir).metrics if own else None))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{tag}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (out / f"{tag}.md").write_text(render_markdown(results), encoding="utf-8")
-    with (out / f"{tag}-samples.jsonl").open("w", encoding="utf-8") as fh:
-        for s in samples:
-            fh.write(json.dumps(s, ensure_ascii=False) + "\n")
-    results["files"] = [str(out / f"{tag}.json"), str(out / f"{tag}.md"), str(out / f"{tag}-samples.jsonl")]
+    files = [out / f"{tag}.json", out / f"{tag}.md", out / f"{tag}-samples.jsonl"]  # each written whole
+    atomic_write_lines(files[2], (json.dumps(s, ensure_ascii=False) for s in samples))
+    atomic_write_text(files[1], render_markdown(results))
+    atomic_write_text(files[0], json.dumps(results, indent=2) + "\n")  # last: a sweep reads it as "evaluated"
+    results["files"] = [str(p) for p in files]
     return results
 
 
 #: What :func:`reference_numbers` copies from the base model's eval next to a trained model's.
 REFERENCE_KEYS = ("pass@1", "pass@1_in_tags", "format_rate", "think_tokens_mean", "think_tokens_closed_mean",
-                  "reflection_rate", "reflection_rate_drgrpo")
+                  "reflection_rate", "reflection_rate_drgrpo", "self_check")
 
 
 def reference_numbers(base_json: Path, metrics_jsonl: Path | None) -> dict[str, Any]:
@@ -477,6 +479,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     else:
         lines = [f"| metric | {results['tag']} |", "|---|---|"]
         lines += [f"| {k} | {_fmt(results.get(k))} |" for k in keys if k in results]
+    lines += self_check.markdown_rows(results, base)
     header = f"**{results['tag']}** ({results['model']}) on `{results['task']}` {results['split']}, n={results['n']}"
     first = results.get("first_step") if isinstance(results.get("first_step"), dict) else None
     if first:

@@ -12,6 +12,7 @@ number), ``reward_checks`` (what may be a reward), ``reward_guard`` (the guard a
 reward: errors, exits and ``on_reward_error``), ``reward_output`` (the contract on what a reward
 returns), ``exit_guard`` (exits asked for by user code during a run never pass for success),
 ``cli_numbers`` (the command line's counts: 0 and negatives refused), ``run_paths`` (where a run
-directory may be) and ``reference`` (the configuration reference page, written from the schema).
+directory may be), ``output_paths`` (where any command may write a file or folder: the one check
+of every ``--out``) and ``reference`` (the configuration reference page, written from the schema).
 It may import ``tasks``, ``cache`` and the ``rewards`` package; nothing that trains or loads models.
 """

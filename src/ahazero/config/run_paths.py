@@ -4,7 +4,9 @@
 characters), so the run directory is always a direct child of ``output_root``.
 ``output_root`` may be relative (to the working folder) or absolute, but not the filesystem
 root; the run directory, with every symlink resolved, may not lie in a system folder
-(:data:`SYSTEM_FOLDERS`); it must be writable; and when it exists it must be a run
+(:data:`SYSTEM_FOLDERS`); it must be writable (the checks of every output folder,
+:mod:`ahazero.config.output_paths`: no symlink to nowhere or symlink loop on the way, no
+special filesystem); and when it exists it must be a run
 directory (holding ``config.yaml``, ``metrics.jsonl``, ``traces/``, ``eval/``, ...) or
 empty, so ``output_root=. name=src`` cannot write into a source folder.
 
@@ -20,39 +22,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["RUN_ENTRIES", "SYSTEM_FOLDERS", "check_run_dir"]
+from ahazero.config.output_paths import SYSTEM_FOLDERS, folder_problem, system_folder
 
-#: Folders a run is never written into (nor anything below them).
-SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
-                  "/sbin", "/sys", "/usr", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/run",
-                  "/System", "/Library", "/private/etc", "/private/var/db")
+__all__ = ["RUN_ENTRIES", "SYSTEM_FOLDERS", "check_run_dir"]
 
 #: What a run directory holds; an existing folder with none of these (and other files) is not a run.
 RUN_ENTRIES = ("config.yaml", "run.json", "metrics.jsonl", "traces", "checkpoints", "model", "tensorboard",
                "eval", "report", "sweep.log", "eval.log")  # the last two: a run a sweep has started
-
-
-def _inside(path: Path, folder: str) -> bool:
-    parts = Path(folder).parts
-    return path.parts[: len(parts)] == parts
-
-
-def _system_folder(path: Path) -> str | None:
-    for candidate in (Path(os.path.abspath(path)), Path(os.path.realpath(path))):
-        for folder in SYSTEM_FOLDERS:
-            if _inside(candidate, folder):
-                return folder
-    return None
-
-
-def _check_writable(run_dir: Path) -> None:
-    probe = run_dir
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)):
-        raise ValueError(f"output_root: cannot write the run directory {run_dir} ({probe} is not a writable folder)")
 
 
 def _check_existing(run_dir: Path) -> None:
@@ -84,9 +60,11 @@ def check_run_dir(run_dir: str | Path, output_root: str | Path) -> None:
     if resolved_root == Path(resolved_root.anchor):
         raise ValueError(f"output_root: {str(output_root)!r} is the filesystem root; give a folder for runs, "
                          "e.g. 'runs'")
-    folder = _system_folder(run_dir)
+    folder = system_folder(run_dir)
     if folder is not None:
         raise ValueError(f"output_root: the run directory {run_dir} would be inside the system folder {folder}; "
                          "give a folder of your own, e.g. 'runs'")
     _check_existing(run_dir)
-    _check_writable(run_dir)
+    problem = folder_problem(run_dir, space=False)  # a full disk: reported by the run that meets it
+    if problem is not None:
+        raise ValueError(f"output_root: cannot write the run directory {run_dir} ({problem})")

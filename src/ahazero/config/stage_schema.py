@@ -23,10 +23,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["STAGE_KINDS", "STAGE_OWNED_KEYS", "SFTSection", "StageSpec", "unique_stage_names"]
+__all__ = ["RESERVED_STAGE_NAMES", "STAGE_KINDS", "STAGE_OWNED_KEYS", "SFTSection", "StageSpec",
+           "unique_stage_names"]
 
 #: What a stage may run.
 STAGE_KINDS = ("grpo", "sft", "sample", "coldstart")
+
+#: Names a stage may not take: what the stages run's own folder holds (its report, config and run record),
+#: and what makes a folder a run (``ahazero.config.run_paths.RUN_ENTRIES``).
+RESERVED_STAGE_NAMES = frozenset({"config.yaml", "run.json", "report.md", "report", "stage.json", "metrics.jsonl",
+                                  "traces", "checkpoints", "model", "tensorboard", "eval", "sweep.log", "eval.log"})
 
 #: Stage fields that only some kinds read: field -> kinds.
 _FIELD_KINDS: dict[str, tuple[str, ...]] = {
@@ -102,8 +108,11 @@ class StageSpec(BaseModel):
     def _safe_name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
             raise ValueError("use letters, digits, '.', '_' and '-' only, starting with a letter or digit")
-        if value in ("report", "base", "previous"):
-            raise ValueError(f"'{value}' is taken ('report' by the report folder, 'base' and 'previous' by 'model')")
+        if value in ("base", "previous"):
+            raise ValueError(f"'{value}' is taken: 'base' and 'previous' are values of a stage's 'model'")
+        if value in RESERVED_STAGE_NAMES:
+            raise ValueError(f"'{value}' is taken by a file or folder of the stages run itself (<output_root>/<name>/"
+                             f"{value}); reserved: {', '.join(sorted(RESERVED_STAGE_NAMES))}")
         return value
 
     @model_validator(mode="after")

@@ -30,6 +30,8 @@ from typing import Any
 
 from rich.console import Console
 
+from ahazero.cache.atomic_files import atomic_write_text
+from ahazero.config.output_paths import check_output_files
 from ahazero.config.schema import ConfigError, ExperimentConfig, validate_dict
 from ahazero.observe.tracing import CORRECTNESS_REWARDS
 from ahazero.tasks.calibration import band_counts, write_calibration
@@ -235,18 +237,17 @@ def calibrate(cfg: ExperimentConfig, settings: CalibrationSettings, *, out: str 
         (812, 'calibration/aha-multiplication.jsonl')
     """
     import torch
-    from transformers import set_seed
 
     from ahazero.config.validate import check_config
-    from ahazero.models.loading import load_model_and_tokenizer
-    from ahazero.training.assemble import prepare_dataset
+    from ahazero.models.model_argument import check_model_argument
+    from ahazero.observe.run_lock import claim_output
 
     settings.check()
     path = Path(out) if out is not None else default_output(cfg.name)
     if path.suffix != ".jsonl":
         raise ConfigError(f"--out must be a .jsonl file (got {path})")
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} exists; pass --overwrite to replace it, or --out for another file")
+    outputs = [path, path.with_suffix(".summary.json"), path.with_suffix(".summary.md")]
+    check_output_files(outputs, overwrite=overwrite)
     cfg = without_calibration(cfg)
     checked = check_config(cfg)
     correct_f = next((f for name in CORRECTNESS_REWARDS for f in checked.reward_funcs
@@ -262,6 +263,22 @@ def calibrate(cfg: ExperimentConfig, settings: CalibrationSettings, *, out: str 
         backend = "hf"
     base = settings.model == "base"
     source = cfg.model.name_or_path if base else settings.model
+    check_model_argument(source, label=f"--model {settings.model}" + (f" -> {source}" if base else ""))
+    with claim_output(outputs, overwrite=overwrite):  # one calibration writes these files at a time
+        return _calibrate(cfg, checked, settings, correct_f, sampling, backend, source, outputs)
+
+
+def _calibrate(cfg: ExperimentConfig, checked: Any, settings: CalibrationSettings, correct_f: Any,
+               sampling: dict[str, Any], backend: str, source: str, outputs: list[Path]) -> dict[str, Any]:
+    import torch
+    from transformers import set_seed
+
+    from ahazero.models.loading import load_model_and_tokenizer
+    from ahazero.training.assemble import prepare_dataset
+
+    path, summary_path, summary_md = outputs
+    base = settings.model == "base"
+    cuda = torch.cuda.is_available()
     model, tokenizer = load_model_and_tokenizer(source, dtype=cfg.model.dtype, revision=cfg.model.revision if base
                                                 else None, trust_remote_code=cfg.model.trust_remote_code)
     if cuda:
@@ -313,10 +330,9 @@ def calibrate(cfg: ExperimentConfig, settings: CalibrationSettings, *, out: str 
         "unscored": sum(r["unscored"] for r in results), "seconds": seconds,
         "use": f"task.calibration={path.as_posix()} task.pass_rate_band=[{settings.band[0]:g},{settings.band[1]:g}]",
     }
-    summary_path = path.with_suffix(".summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    path.with_suffix(".summary.md").write_text(render_summary(summary), encoding="utf-8")
-    summary["files"] = [str(path), str(summary_path), str(path.with_suffix(".summary.md"))]
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(summary_md, render_summary(summary))
+    summary["files"] = [str(p) for p in outputs]
     return summary
 
 

@@ -13,7 +13,8 @@ GPU) and checked like ``ahazero check``. A variant's run directory decides its s
   beside it as ``<run>.stopped-<time>``).
 
 A run directory trained with a different config is an error (choose another ``--name``), as
-is a stopped one without ``--resume``. With ``--eval`` the base model is evaluated once per
+is a stopped one without ``--resume`` and one another process is writing (its lock is held:
+an ``ahazero train`` of it, or another sweep's). With ``--eval`` the base model is evaluated once per
 distinct model, task (its held-out split) and prompt: the variants that share them share it.
 A ``--variant`` with its own ``config=`` file trains, and is evaluated, with that file.
 
@@ -48,9 +49,11 @@ from ahazero.experiments.grid import (
     parse_grid,
     parse_variant,
 )
+from ahazero.observe.run_lock import RunLock
 from ahazero.observe.rundir import RunDir, read_metrics
 
-__all__ = ["BaseEval", "SweepPlan", "VariantPlan", "base_key", "build_plan", "config_differences", "is_finished"]
+__all__ = ["BaseEval", "SweepPlan", "VariantPlan", "base_key", "build_plan", "config_differences", "is_finished",
+           "sweep_folder"]
 
 logger = logging.getLogger("ahazero.experiments.plan")
 
@@ -195,6 +198,17 @@ def _quiet(name: str) -> Iterator[None]:
         log.setLevel(level)
 
 
+def sweep_folder(config: str, name: str | None = None, out: str | Path | None = None) -> tuple[str, Path]:
+    """The sweep's name (``--name``, else the config file's name) and folder (``--out``, else ``sweeps/<name>``).
+
+    Example:
+        >>> sweep_folder("configs/aha.yaml")
+        ('aha', PosixPath('sweeps/aha'))
+    """
+    name = check_name(name or Path(config).stem)
+    return name, Path(out) if out is not None else Path("sweeps") / name
+
+
 def _state(run: RunDir, *, evaluate: bool, resume: bool) -> str:
     if is_finished(run):
         return "needs_eval" if evaluate and not (run.root / "eval" / "final.json").is_file() else "finished"
@@ -255,7 +269,7 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
     base_cfg = load_for_device(config, cuda=cuda, presets=list(presets), overrides=common)
     _check_axis_keys(base_cfg, axes)  # a mistyped key is named before the size of the grid is
     check_size(axes, explicit, seeds)
-    name = check_name(name or Path(config).stem)
+    name, out_dir = sweep_folder(config, name, out)
     notes: list[str] = []
     seed_list = None
     if seeds > 1:
@@ -267,7 +281,6 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
             notes.append(f"--seeds vary the training seed only: task.seed is kept at {base_cfg.seed} for every "
                          "variant, so all seeds train and evaluate on the same problems")
     variant_list = expand(axes, sweep=name, seeds=seed_list, variants=explicit)
-    out_dir = Path(out) if out is not None else Path("sweeps") / name
 
     plans: list[VariantPlan] = []
     bases: dict[str, BaseEval] = {}
@@ -290,6 +303,11 @@ def build_plan(config: str, *, grid: Sequence[str] = (), overrides: Sequence[str
                                 "choose another --name")
                 continue
         state = _state(run, evaluate=evaluate, resume=resume)
+        holder = RunLock(run.root).holder() if state != "finished" else None
+        if holder is not None:  # never restarted, resumed or trained beside the process writing it
+            problems.append(f"{run.root} is being written by another process ({holder}); wait for it to end "
+                            "(or stop it), or choose another --name")
+            continue
         if state == "stopped":
             problems.append(f"{run.root} holds a run that did not finish; pass --resume to continue it")
             continue

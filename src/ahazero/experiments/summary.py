@@ -5,11 +5,13 @@ format rate, thinking tokens inside closed ``</think>`` blocks at the first trai
 whose format rate reached 90% and at the last step (sampled completions, from
 ``metrics.jsonl``) and in the held-out evals, the reflection rate with R1's words and with
 Dr. GRPO's keywords (base eval, first and last training step, trained eval), the accuracy of
-reflective vs non-reflective held-out answers for both measures, steps, and training seconds
-(``train_runtime``). The target column checks the goal this project sets itself for a
-recipe: pass@1 up by at least 20 points; closed-think length at the last step at least 1.5x
-its value at the format-90% step; the trained model's held-out closed-think length above
-the base model's; at most 15 minutes of training.
+reflective vs non-reflective held-out answers for both measures, the self-check (share of
+completions that recompute an answer, and revisions wrong -> right minus right -> wrong per 100:
+:mod:`ahazero.observe.self_check`) of the base eval, the first and last training step and the
+trained eval, steps, and training seconds (``train_runtime``). The target column checks the
+goal this project sets itself for a recipe: pass@1 up by at least 20 points; closed-think
+length at the last step at least 1.5x its value at the format-90% step; the trained model's
+held-out closed-think length above the base model's; at most 15 minutes of training.
 
 Example:
     >>> target({"pass1_base": 0.28, "pass1_final": 0.51, "think_closed_fmt90": 20.0, "think_closed_end": 31.0,
@@ -25,15 +27,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.models.loading import is_model_folder
 from ahazero.observe.rundir import RunDir, read_metrics
 
-__all__ = ["TARGET", "metric_rows", "progress_line", "render_markdown", "target", "variant_row", "write_summary"]
+__all__ = ["SELF_CHECK_COLUMNS", "TARGET", "metric_rows", "progress_line", "render_markdown", "target", "variant_row",
+           "write_summary"]
 
 #: The recipe target: (pass@1 gain, closed-think growth factor, training seconds).
 TARGET = {"min_gain": 0.20, "min_growth": 1.5, "max_train_seconds": 900.0}
 
 _EVAL_KEYS = ("pass@1", "format_rate", "think_tokens_closed_mean", "reflection_rate", "reflection_rate_drgrpo", "n")
+#: The self-check numbers a summary row carries (``self_check`` of the evals, ``behaviour/<key>`` of the steps).
+SELF_CHECK_COLUMNS = ("check_rate", "net_corrections_per_100", "revision_rate", "check_agreed_when_right",
+                      "check_disagreed_when_wrong")
+
+
+def _self_check(evaluation: dict[str, Any] | None, key: str) -> float | None:
+    sc = (evaluation or {}).get("self_check")
+    return _num(sc.get(key)) if isinstance(sc, dict) else None
 
 
 def metric_rows(run: RunDir) -> list[dict[str, Any]]:
@@ -158,6 +170,9 @@ def variant_row(run_root: Path, *, label: str, values: dict[str, Any], seed: int
             "eval_final": _num((final or {}).get(f"reflection_rate{measure}")),
             "final_eval_split": _reflective_split(final, measure),
         }
+    out["self_check"] = {key: {"eval_base": _self_check(base, key), "first_step": at(first, key),
+                               "end": at(last, key), "eval_final": _self_check(final, key)}
+                         for key in SELF_CHECK_COLUMNS}
     growth = out["think_closed_end"], out["think_closed_fmt90"]
     out["think_closed_growth"] = growth[0] / growth[1] if None not in growth and growth[1] else None
     out["target"] = target(out)
@@ -170,6 +185,10 @@ def _pct(value: Any) -> str:
 
 def _n(value: Any, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: Any) -> str:
+    return "–" if value is None else f"{value:+.1f}"
 
 
 def _times(value: Any) -> str:
@@ -235,20 +254,25 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
     lines += [f"{note}." for note in info.get("notes", [])]
     if bases:
         lines += ["", "## Base model (held-out, greedy)", "", "| eval | for | n | pass@1 | format | closed-think tokens | "
-                  "reflection (R1 words) | reflection (Dr. GRPO) |", "|---|---|---|---|---|---|---|---|"]
+                  "reflection (R1 words) | reflection (Dr. GRPO) | checked | net corrections /100 |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for b in bases:
             e = b.get("eval") or {}
             lines.append(f"| {b['folder']} | {', '.join(b.get('variants') or []) or '–'} | {e.get('n', '–')} | {_pct(e.get('pass@1'))} | {_pct(e.get('format_rate'))}"
                          f" | {_n(e.get('think_tokens_closed_mean'))} | {_pct(e.get('reflection_rate'))} | "
-                         f"{_pct(e.get('reflection_rate_drgrpo'))} |")
+                         f"{_pct(e.get('reflection_rate_drgrpo'))} | {_pct(_self_check(e, 'check_rate'))} | "
+                         f"{_signed(_self_check(e, 'net_corrections_per_100'))} |")
     lines += ["", "## Variants", "",
               "| variant | status | steps | train s | pass@1 base → trained | format (trained) | closed think at "
               "format ≥ 90% (step) → last step | growth | closed think, eval base → trained | reflection, R1 words: "
               "base · first step → last step · trained | reflection, Dr. GRPO: base · first → last · trained | "
-              "accuracy reflective / not (trained eval, R1) | the same, Dr. GRPO | target |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "accuracy reflective / not (trained eval, R1) | the same, Dr. GRPO | checked: base · first step → "
+              "last step · trained | net corrections /100: base · first → last · trained | target |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         r1, drg, t = r["reflection_r1"], r["reflection_drgrpo"], r["target"]
+        sc = r.get("self_check") or {}
+        checked, net = sc.get("check_rate") or {}, sc.get("net_corrections_per_100") or {}
         met = _mark(t["met"]) + ("" if t["met"] else f" (gain {_mark(t['gain'])}, growth {_mark(t['growth'])}, "
                                  f"above base {_mark(t['above_base'])}, time {_mark(t['time'])})")
         lines.append(
@@ -259,7 +283,10 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
             f"{_times(r['think_closed_growth'])} | {_n(r['think_closed_eval_base'])} → "
             f"{_n(r['think_closed_eval_final'])} | {_pct(r1['eval_base'])} · {_pct(r1['first_step'])} → "
             f"{_pct(r1['end'])} · {_pct(r1['eval_final'])} | {_pct(drg['eval_base'])} · {_pct(drg['first_step'])} → "
-            f"{_pct(drg['end'])} · {_pct(drg['eval_final'])} | {_split(r1)} | {_split(drg)} | {met} |")
+            f"{_pct(drg['end'])} · {_pct(drg['eval_final'])} | {_split(r1)} | {_split(drg)} | "
+            f"{_pct(checked.get('eval_base'))} · {_pct(checked.get('first_step'))} → {_pct(checked.get('end'))} · "
+            f"{_pct(checked.get('eval_final'))} | {_signed(net.get('eval_base'))} · {_signed(net.get('first_step'))} "
+            f"→ {_signed(net.get('end'))} · {_signed(net.get('eval_final'))} | {met} |")
     lines += [
         "", "## How to read it", "",
         "- *base* and *trained*: `ahazero eval` on the held-out split (greedy), before training and with the final "
@@ -269,6 +296,9 @@ def render_markdown(info: dict[str, Any], rows: Sequence[dict[str, Any]], bases:
         "over the first step whose format rate reached 90%.",
         "- *reflection*: share of completions with at least one reflection phrase in the thinking: R1's words "
         "(`logging.reflection_phrases`) or Dr. GRPO's keywords (recheck, re-examine, check again, ...).",
+        "- *checked*: share of completions that check an answer by recomputing it (undoing the steps, "
+        "substituting it back); *net corrections /100*: answers revised wrong → right minus right → wrong per 100 "
+        "completions, each answer graded by the task's reward (`ahazero behaviours` reads a file the same way).",
         f"- *target*: pass@1 up by at least {TARGET['min_gain'] * 100:.0f} points; closed think at the last step at least "
         f"{TARGET['min_growth']}x its value at the format-90% step; the trained model's held-out closed think above "
         f"the base model's; at most {TARGET['max_train_seconds'] / 60:.0f} minutes of training (`train_runtime`; "
@@ -296,7 +326,5 @@ def write_summary(out: Path, info: dict[str, Any], rows: Sequence[dict[str, Any]
             "variants": list(rows)}
     paths = (out / "summary.json", out / "summary.md")
     for path, text in zip(paths, (json.dumps(data, indent=2) + "\n", render_markdown(info, rows, bases))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text, then="write the summary again with the same command and --resume")
     return paths

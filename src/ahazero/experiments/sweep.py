@@ -38,11 +38,14 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ahazero.experiments.plan import SweepPlan, VariantPlan, build_plan
+from ahazero.cache.atomic_files import atomic_write_text
+from ahazero.config.output_paths import check_output_folder
+from ahazero.experiments.plan import SweepPlan, VariantPlan, build_plan, sweep_folder
 from ahazero.experiments.runner import INTERRUPTED, Job, SweepInterrupted, run_jobs, tail
 from ahazero.experiments.summary import progress_line, variant_row, write_summary
+from ahazero.observe.run_lock import RunLock
 
-__all__ = ["add_parser", "command_prefix", "run_sweep", "run_sweep_command", "sweep_jobs"]
+__all__ = ["add_parser", "command_prefix", "run_sweep", "run_sweep_command", "sweep_jobs", "sweep_lock"]
 
 _BASE_FILES = ("base.json", "base.md", "base-samples.jsonl")
 
@@ -144,16 +147,38 @@ def run_sweep(plan: SweepPlan, *, parallel: int = 1, eval_batch_size: int = 200,
         0
     """
     console = console or Console(soft_wrap=True)
-    prefix = prefix or command_prefix()
-    plan.out.mkdir(parents=True, exist_ok=True)
-    (plan.out / "plan.json").write_text(json.dumps({"command": command, "started": time.strftime(
-        "%Y-%m-%dT%H:%M:%S%z"), **plan.to_json()}, indent=2) + "\n", encoding="utf-8")
+    with sweep_lock(plan.name, plan.out):  # one sweep writes this folder (and starts its variants) at a time
+        return _run_sweep(plan, parallel=parallel, eval_batch_size=eval_batch_size, command=command,
+                          prefix=prefix or command_prefix(), console=console, overlay=overlay)
+
+
+def sweep_lock(name: str, out: Path) -> RunLock:
+    """The lock of a sweep's folder: held while the sweep runs, so a second sweep of it is refused at once.
+
+    Example:
+        >>> sweep_lock("aha", Path("sweeps/aha")).label
+        "sweep 'aha' (sweeps/aha)"
+    """
+    return RunLock(out, label=f"sweep {name!r} ({out})",
+                   hint="wait for it to end (or stop it), or give this sweep another --name or --out")
+
+
+def _set_aside(vp: VariantPlan, console: Console) -> None:
+    """Move a variant stopped before its first checkpoint aside (``<run>.stopped-<time>``), never one being written."""
+    with RunLock(vp.run.root):  # refused (RunLockedError) while another process trains it
+        aside = vp.run.root.with_name(f"{vp.run.root.name}.stopped-{time.strftime('%Y%m%d-%H%M%S')}")
+        vp.run.root.rename(aside)
+    console.print(f"{vp.variant.run_name}: stopped before its first checkpoint; starting it again "
+                  f"(the old run folder is now {aside})")
+
+
+def _run_sweep(plan: SweepPlan, *, parallel: int, eval_batch_size: int, command: str, prefix: list[str],
+               console: Console, overlay: bool) -> int:
+    atomic_write_text(plan.out / "plan.json", json.dumps({"command": command, "started": time.strftime(
+        "%Y-%m-%dT%H:%M:%S%z"), **plan.to_json()}, indent=2) + "\n")
     for vp in plan.variants:
         if vp.state == "restart":  # stopped before its first checkpoint: start again, keep the old folder
-            aside = vp.run.root.with_name(f"{vp.run.root.name}.stopped-{time.strftime('%Y%m%d-%H%M%S')}")
-            vp.run.root.rename(aside)
-            console.print(f"{vp.variant.run_name}: stopped before its first checkpoint; starting it again "
-                          f"(the old run folder is now {aside})")
+            _set_aside(vp, console)
         elif vp.state == "finished":
             console.print(f"{vp.variant.run_name}: finished earlier, skipped")
     jobs = sweep_jobs(plan, prefix=prefix, eval_batch_size=eval_batch_size)
@@ -301,19 +326,33 @@ def run_sweep_command(args: Any, console: Console | None = None, prefix: list[st
         raise ConfigError(f"--parallel must be at least 1 (got {args.parallel})")
     if args.eval_batch_size < 1:
         raise ConfigError(f"--eval-batch-size must be at least 1 (got {args.eval_batch_size})")
-    plan = build_plan(args.config, grid=args.grid, overrides=args.overrides, presets=args.preset, seeds=args.seeds,
-                      name=args.name, out=args.out, evaluate=args.evaluate, resume=args.resume,
-                      variants=getattr(args, "variant", None) or [])
+    name, out = sweep_folder(args.config, args.name, args.out)
+    lock = sweep_lock(name, check_output_folder(out))
+    lock.check_free()  # a sweep of this folder runs: say so first (a plan read now would be stale)
+    plan = _build(args)  # every variant validated before anything is written
     for note in plan.notes:
         console.print(f"note: {note}")
     if args.dry_run:
-        for vp in plan.variants:
-            console.print(f"{vp.variant.run_name}: {vp.state}  ({' '.join(vp.variant.overrides) or 'no grid values'})",
-                          markup=False, highlight=False, soft_wrap=True)
-        for job in sweep_jobs(plan, prefix=["ahazero"], eval_batch_size=args.eval_batch_size):
-            for command in job.commands:
-                console.print("  " + shlex.join(command), markup=False, highlight=False, soft_wrap=True)
-        console.print(f"{len(plan.variants)} variant(s) valid; nothing run (--dry-run)")
-        return 0
-    return run_sweep(plan, parallel=args.parallel, eval_batch_size=args.eval_batch_size,
-                     command=_command_line(args), prefix=prefix, console=console, overlay=getattr(args, "report", True))
+        return _show_plan(plan, args.eval_batch_size, console)
+    with lock:
+        plan = _build(args)  # again under the lock: the run folders as they are now that no other sweep can start
+        return run_sweep(plan, parallel=args.parallel, eval_batch_size=args.eval_batch_size,
+                         command=_command_line(args), prefix=prefix, console=console,
+                         overlay=getattr(args, "report", True))
+
+
+def _build(args: Any) -> SweepPlan:
+    return build_plan(args.config, grid=args.grid, overrides=args.overrides, presets=args.preset, seeds=args.seeds,
+                      name=args.name, out=args.out, evaluate=args.evaluate, resume=args.resume,
+                      variants=getattr(args, "variant", None) or [])
+
+
+def _show_plan(plan: SweepPlan, eval_batch_size: int, console: Console) -> int:
+    for vp in plan.variants:
+        console.print(f"{vp.variant.run_name}: {vp.state}  ({' '.join(vp.variant.overrides) or 'no grid values'})",
+                      markup=False, highlight=False, soft_wrap=True)
+    for job in sweep_jobs(plan, prefix=["ahazero"], eval_batch_size=eval_batch_size):
+        for command in job.commands:
+            console.print("  " + shlex.join(command), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(plan.variants)} variant(s) valid; nothing run (--dry-run)")
+    return 0

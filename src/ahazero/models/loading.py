@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,30 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path  # a hub id
 
 
+#: What a model or tokenizer that cannot be loaded raises (besides OSError and ValueError).
+_LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError)
+
+
+@contextlib.contextmanager
+def _one_line_load_errors(what: str) -> Iterator[None]:
+    """Turn a failed load of ``what`` (truncated weights, a damaged tokenizer, the hub unreachable) into one line."""
+    from ahazero.models.model_argument import ModelLoadError
+
+    errors = _LOAD_ERRORS
+    try:
+        from safetensors import SafetensorError
+
+        errors = (*errors, SafetensorError)
+    except ImportError:  # pragma: no cover - transformers depends on safetensors
+        pass
+    try:
+        yield
+    except errors as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = lines[0][:300] if lines else type(err).__name__
+        raise ModelLoadError(f"cannot load {what}: {reason}") from err
+
+
 def load_model_and_tokenizer(
     name_or_path: str,
     *,
@@ -116,11 +142,14 @@ def load_model_and_tokenizer(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = resolve_model_path(name_or_path)
+    with _one_line_load_errors(f"the model {name_or_path}"):
+        source = resolve_model_path(name_or_path)
     logger.info("loading model from %s", source)
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
-    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
+    with _one_line_load_errors(f"the tokenizer of {name_or_path}"):
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    with _one_line_load_errors(f"the model {name_or_path}"):
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

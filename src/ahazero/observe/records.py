@@ -134,7 +134,8 @@ def check_trace_record(obj: Any) -> str | None:
 
     Every field is optional (readers fill in what is missing); present fields must have the
     types the trainer writes: texts are strings, counts and rewards finite numbers, flags
-    booleans, ``reflections`` a list of strings, ``rewards`` an object of numbers (each may be null).
+    booleans, ``reflections`` a list of strings, ``rewards`` an object of numbers (each may be null),
+    ``self_check`` an object.
 
     Example:
         >>> check_trace_record({"step": 2, "thinking_tokens": 12, "correct": True, "rewards": {"accuracy": None}})
@@ -173,6 +174,9 @@ def check_trace_record(obj: Any) -> str | None:
             problem = _number_problem(f"rewards.{name}", value)
             if problem:
                 return problem
+    self_check = obj.get("self_check")
+    if self_check is not None and not isinstance(self_check, dict):
+        return f"'self_check' is {_show(self_check)}, not an object"
     return None
 
 

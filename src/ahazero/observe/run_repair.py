@@ -14,7 +14,8 @@ after :meth:`ahazero.observe.rundir.RunDir.resume_point` chose the checkpoint ``
 - **traces/**: files of steps after ``N`` are deleted (training writes them again), a damaged
   one after it is moved to ``traces/damaged/`` first; a damaged file of a step up to ``N``
   cannot be regenerated: the original goes to ``traces/damaged/`` and the step keeps its
-  readable records. Leftover temp files (``.step-*.tmp``) are removed.
+  readable records. Anything else under a step file's name (a folder) is moved to
+  ``traces/damaged/`` too. Leftover temp files (``.step-*.tmp``) are removed.
 
 Every change is logged (a warning for damage, naming the file and line).
 
@@ -37,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.observe.checkpoints import is_torn, weights_problem
 from ahazero.observe.records import Problem, check_metrics_row, check_trace_record, scan_lines
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError
@@ -160,9 +162,7 @@ def repair_metrics(path: Path, *, keep_through: int) -> MetricsRepair:
             logger.warning("%s line %d: %s (%s); set aside in %s", path, number, reason, where, damaged_file)
         if len(aside) > 10:
             logger.warning("%s: %d more damaged lines set aside in %s", path, len(aside) - 10, damaged_file)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(text + "\n" for text in kept), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(text + "\n" for text in kept), then="continue the run with --resume")
     if report.dropped:
         logger.info("resuming at step %d: dropped %d metric lines logged after it (logged again as training "
                     "repeats those steps)", keep_through, report.dropped)
@@ -193,6 +193,14 @@ def repair_traces(folder: Path, *, keep_through: int) -> TracesRepair:
     report = TracesRepair()
     for step in trace_steps(folder):
         path = folder / f"step-{step:06d}.jsonl"
+        if not path.is_file():  # a folder (or a link to nowhere) where a step's trace file belongs
+            report.damaged.append(Problem(str(path), 0, "not a file"))
+            target = set_aside(path, folder / "damaged")
+            report.set_aside.append(target)
+            again = ("the step is traced again" if step > keep_through
+                     else f"step {step} is before the checkpoint and cannot be traced again")
+            logger.warning("%s is not a file; moved it to %s (%s)", path, target, again)
+            continue
         lines = list(scan_lines(path, check_trace_record))
         bad = [Problem(str(path), x.number, x.reason or "unusable") for x in lines if x.record is None]
         report.damaged += bad
@@ -208,9 +216,7 @@ def repair_traces(folder: Path, *, keep_through: int) -> TracesRepair:
         elif bad:
             good = "".join(x.text + "\n" for x in lines if x.record is not None)
             target = set_aside(path, folder / "damaged")
-            tmp = path.with_name(f".step-{step:06d}.tmp")
-            tmp.write_text(good, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, good, then="continue the run with --resume")
             report.set_aside.append(target)
             logger.warning("%s: %d damaged lines (first: line %d, %s); step %d is before the checkpoint and "
                            "cannot be traced again: it keeps its %d readable records, the original file is "

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import errno
 import json
 import platform
 import shutil
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_text, write_error_message
 from ahazero.observe.checkpoints import checkpoint_problem, is_torn
 from ahazero.observe.records import Problem, check_metrics_row, check_object, read_checked
 
@@ -227,7 +227,7 @@ class RunDir:
                 versions[pkg] = md.version(pkg)
             except md.PackageNotFoundError:
                 versions[pkg] = None
-        self.config.write_text(config_text, encoding="utf-8")
+        atomic_write_text(self.config, config_text, then="start the command again")
         info = {
             "versions": versions,
             "seed": seed,
@@ -243,7 +243,7 @@ class RunDir:
             except (json.JSONDecodeError, AttributeError):
                 history = []
         info["history"] = history + [{"started_at": info["started_at"], "command": sys.argv}]
-        self.info.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(self.info, json.dumps(info, indent=2) + "\n", then="start the command again")
 
 
 def write_failure(path: Path, err: OSError) -> RunWriteError:
@@ -254,10 +254,7 @@ def write_failure(path: Path, err: OSError) -> RunWriteError:
         >>> str(write_failure(Path("runs/x/metrics.jsonl"), OSError(errno.ENOSPC, "No space left on device")))
         'cannot write runs/x/metrics.jsonl: No space left on device; free space on that disk, then continue the run with --resume'
     """
-    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
-    hint = ("free space on that disk, then continue the run with --resume" if full
-            else "check that the folder is writable, then continue the run with --resume")
-    return RunWriteError(f"cannot write {path}: {err.strerror or err}; {hint}")
+    return RunWriteError(write_error_message(path, err, then="continue the run with --resume"))
 
 
 def _readable_json(path: Path) -> bool:

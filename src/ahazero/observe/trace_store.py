@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 from ahazero.observe.behaviours import Behaviour, find_drgrpo_reflections, reflection_text, summarize
 from ahazero.observe.records import Problem, check_trace_record, read_checked
+from ahazero.observe.self_check import checks_of, self_check_metrics
 from ahazero.observe.tracing import trace_steps
 
 __all__ = [
@@ -209,11 +210,14 @@ def filter_traces(
     max_reward: float | None = None,
     search: str | None = None,
     prompt_id: str | None = None,
+    revised: bool | None = None,
+    checked: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Records that pass every given filter (None = no filter on that field).
 
     ``correct``/``formatted`` compare with the record's flag (a record whose flag is None never
     matches ``True`` or ``False``); ``reflective`` means at least one reflection phrase;
+    ``revised``/``checked`` read the record's ``self_check`` (a record without one matches neither);
     ``min_reward``/``max_reward`` bound the weighted total reward (inclusive); ``search`` is a
     case-insensitive substring of the problem, the prefill + completion or the extracted answer.
 
@@ -236,6 +240,10 @@ def filter_traces(
             continue
         if truncated is not None and bool(r.get("truncated")) != truncated:
             continue
+        if revised is not None and _self_check_flag(r, "revised") is not revised:
+            continue
+        if checked is not None and _self_check_flag(r, "checked") is not checked:
+            continue
         if prompt_id is not None and str(r.get("prompt_id")) != prompt_id:
             continue
         if min_reward is not None or max_reward is not None:
@@ -254,6 +262,11 @@ def filter_traces(
                 continue
         out.append(r)
     return out
+
+
+def _self_check_flag(record: dict[str, Any], key: str) -> bool | None:
+    sc = record.get("self_check")
+    return bool(sc.get(key)) if isinstance(sc, dict) else None
 
 
 def sort_traces(records: Iterable[dict[str, Any]], key: str, *, descending: bool = True) -> list[dict[str, Any]]:
@@ -334,6 +347,9 @@ def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, float | No
         truncated=flags("truncated"),
         completion_tokens=None if any(t is None for t in tokens) else [int(t) for t in tokens],
     ))
+    checks = checks_of(records)
+    if checks is not None:  # traces written before the measure have none: no numbers, not zeros
+        out.update(self_check_metrics(checks))
     return out
 
 

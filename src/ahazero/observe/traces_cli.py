@@ -3,15 +3,17 @@
 Without a step: a per-step summary table (n, accuracy, format, thinking length, reflection
 rate, ...) and the aha verdict (:mod:`ahazero.observe.aha`). With a step (``--step N``, ``--steps
 10:20``, ``--last``) or a filter: the completions themselves, with the thinking, the answer and
-the reflection phrases highlighted. A collapse alarm (:mod:`ahazero.observe.collapse`) comes
-first, whatever is shown. ``--compare PROMPT_ID`` / ``--compare-first-last`` put the
-same prompt at an early and a late step side by side; ``--json`` prints the selected records
-as JSON lines for scripting.
+the reflection phrases highlighted, and the self-check read from each (the answers it stated,
+its checks; filters ``--revised`` / ``--checked``). A collapse alarm
+(:mod:`ahazero.observe.collapse`) comes first, whatever is shown. ``--compare PROMPT_ID`` /
+``--compare-first-last`` put the same prompt at an early and a late step side by side;
+``--json`` prints the selected records as JSON lines for scripting.
 
 Example:
     $ ahazero traces runs/default                          # summary table + aha verdict
     $ ahazero traces runs/default --last --reflective      # reflective completions of the newest step
     $ ahazero traces runs/default --steps 1:10 --wrong --sort thinking --limit 3
+    $ ahazero traces runs/default --last --checked --revised   # completions that checked and changed their answer
     $ ahazero traces runs/default --compare-first-last
     $ ahazero traces runs/default --step 60 --json | jq .reward
 
@@ -87,6 +89,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="only truncated (--no-truncated: finished) completions")
     p.add_argument("--formatted", action=argparse.BooleanOptionalAction, default=None,
                    help="only well-formatted (--no-formatted: badly formatted) completions")
+    p.add_argument("--revised", action=argparse.BooleanOptionalAction, default=None,
+                   help="only completions whose final answer differs from their first stated answer "
+                        "(--no-revised: the others); see `ahazero behaviours`")
+    p.add_argument("--checked", action=argparse.BooleanOptionalAction, default=None,
+                   help="only completions that check an answer by recomputing it (--no-checked: the others)")
     p.add_argument("--min-reward", type=float, default=None, help="total reward at least this")
     p.add_argument("--max-reward", type=float, default=None, help="total reward at most this")
     p.add_argument("--grep", default=None, metavar="TEXT",
@@ -133,6 +140,8 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
         "max_reward": getattr(args, "max_reward", None),
         "search": getattr(args, "grep", None),
         "prompt_id": getattr(args, "prompt", None),
+        "revised": getattr(args, "revised", None),
+        "checked": getattr(args, "checked", None),
     }
 
 

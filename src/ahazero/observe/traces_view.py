@@ -119,6 +119,21 @@ def _reflection_summary(record: dict[str, Any]) -> str:
     return ", ".join(p if c == 1 else f"{p} ×{c}" for p, c in counts.items())
 
 
+def _self_check_line(sc: dict[str, Any]) -> Text:
+    """``self-check: 150 → 170 (revised) · checks: 150 ✗, 170 ✓ · caught an error`` for one record."""
+    out = Text("\nself-check: ")
+    out.append(" → ".join(str(c) for c in sc.get("candidates") or []) or "no answer stated")
+    if sc.get("revised"):
+        out.append(" (revised)", style="magenta")
+    checks = [c for c in sc.get("checks") or [] if isinstance(c, dict)]
+    if checks:
+        out.append(" · checks: " + ", ".join(f"{c.get('candidate')} {'✓' if c.get('agreed') else '✗'}"
+                                              for c in checks))
+    if sc.get("caught_error"):
+        out.append(" · caught an error", style="green")
+    return out
+
+
 def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
     """One completion as a rich Panel: a header of its numbers and the highlighted text.
 
@@ -156,6 +171,8 @@ def render_record(record: dict[str, Any], *, max_chars: int = 1200) -> Panel:
     if is_reflective(record):
         head.append("\nreflections: ")
         head.append(_reflection_summary(record), style=STYLES["reflection"])
+    if isinstance(record.get("self_check"), dict):
+        head.append_text(_self_check_line(record["self_check"]))
     title = (f"step {record.get('step', '?')} · {record.get('prompt_id', '?')} · "
              f"reward {_num(record.get('reward'))}")
     if record.get("advantage") is not None:

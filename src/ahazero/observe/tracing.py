@@ -5,7 +5,9 @@ completion), atomically: a killed run leaves either the whole file or none, and 
 fails (a full disk) removes its temp file and raises :class:`ahazero.observe.rundir.RunWriteError`.
 On resume, trace files after the checkpoint are removed before training continues, so each
 step's traces exist exactly once. The same step's behaviour metrics (``behaviour/...``) go through
-TRL's logging, so TensorBoard, wandb and ``metrics.jsonl`` all show them.
+TRL's logging, so TensorBoard, wandb and ``metrics.jsonl`` all show them; they include the
+self-correction aggregates of :mod:`ahazero.observe.self_check`, and each record its completion's
+``self_check`` (candidates graded by the task's correctness reward, the writer's ``grader``).
 
 Example:
     >>> import tempfile
@@ -27,13 +29,32 @@ from typing import Any
 
 from ahazero.observe.behaviours import Behaviour, describe, summarize
 from ahazero.observe.rundir import write_failure
+from ahazero.observe.self_check import measure_self_checks, self_check_metrics
 
-__all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "trace_steps"]
+__all__ = ["CORRECTNESS_REWARDS", "FORMAT_REWARDS", "TraceWriter", "build_records", "first_reward", "trace_steps"]
 
 #: Reward names whose value 1.0 means "correct" (the first one present is used).
 CORRECTNESS_REWARDS = ("accuracy", "countdown")
 #: Reward names whose value 1.0 means "well formatted".
 FORMAT_REWARDS = ("think_format",)
+
+
+def first_reward(funcs: Sequence[Any], names: Sequence[str] = CORRECTNESS_REWARDS) -> Any | None:
+    """The first reward among ``funcs`` named in ``names`` (in ``names``' order): by default the one
+    that says whether an answer is correct.
+
+    Example:
+        >>> from rewards import get_reward
+        >>> first_reward([get_reward("think_format"), get_reward("accuracy")]).__name__
+        'accuracy'
+        >>> first_reward([get_reward("accuracy")], FORMAT_REWARDS) is None
+        True
+    """
+    for name in names:
+        for func in funcs:
+            if getattr(func, "__name__", None) == name:
+                return func
+    return None
 
 
 def trace_steps(traces_dir: str | Path) -> list[int]:
@@ -133,8 +154,10 @@ class TraceWriter:
         phrases: Sequence[str] | None = None,
         language: str = "en",
         enabled: bool = True,
+        grader: Any | None = None,
     ) -> None:
         self.dir = Path(traces_dir)
+        self.grader = grader  #: the correctness reward that grades the self-check's candidates
         self.sample_rate = sample_rate
         self.phrases = tuple(phrases) if phrases else None
         self.language = language
@@ -207,14 +230,20 @@ class TraceWriter:
             advantages=advantages, completion_tokens=completion_tokens, truncated=truncated,
             behaviours=behaviours,
         )
+        graded = bool(records) and records[0]["correct"] is not None
+        checks = measure_self_checks(full, rows, grader=self.grader,
+                                     correct=[r["correct"] for r in records] if graded else None)
+        for record, check in zip(records, checks, strict=True):
+            record["self_check"] = check.to_dict()
         metrics = summarize(
             behaviours,
-            correct=[bool(r["correct"]) for r in records] if records and records[0]["correct"] is not None else None,
+            correct=[bool(r["correct"]) for r in records] if graded else None,
             formatted=[bool(r["formatted"]) for r in records]
             if records and records[0]["formatted"] is not None else None,
             truncated=truncated,
             completion_tokens=completion_tokens,
         )
+        metrics.update(self_check_metrics(checks))
         if self.enabled:
             if self.sample_rate < 1.0:  # seeded per step, so a resumed run samples the same completions
                 rng = random.Random(f"{self.seed}:{step}")

@@ -68,7 +68,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
             if model_only or args.split != "train":
                 raise ConfigError(f"{', '.join(model_only or ['--split'])}: not with --from-traces (the traces hold "
                                   "the train split's completions)")
-            request = SampleRequest(max_per_prompt=args.max_per_prompt, min_language=args.min_language, out=args.out)
+            request = SampleRequest(max_per_prompt=args.max_per_prompt, min_language=args.min_language, out=args.out,
+                                    overwrite=args.overwrite)
             try:
                 steps = parse_steps(args.steps) if args.steps else (None, None)
             except ValueError as err:
@@ -81,7 +82,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
             request = SampleRequest(model=args.model, split=args.split, n=8 if args.n is None else args.n,
                                     max_per_prompt=args.max_per_prompt, prompts=args.prompts,
                                     min_language=args.min_language,
-                                    batch_size=256 if args.batch_size is None else args.batch_size, out=args.out)
+                                    batch_size=256 if args.batch_size is None else args.batch_size, out=args.out,
+                                    overwrite=args.overwrite)
             summary = sample(cfg, request, cuda=cuda)
     except SamplesError as err:
         return _samples_error(err)
@@ -96,7 +98,7 @@ def cmd_coldstart(args: argparse.Namespace) -> int:
     from ahazero.stages.samples import render_summary
 
     cfg = _load(args, cuda=False)
-    summary = coldstart(cfg, n=args.n, out=args.out)
+    summary = coldstart(cfg, n=args.n, out=args.out, overwrite=args.overwrite)
     _out.print(render_summary(summary))
     _out.print("wrote " + ", ".join(summary["files"]))
     return 0
@@ -146,11 +148,13 @@ def cmd_stages(args: argparse.Namespace) -> int:
         from ahazero.observe.rundir import RunDirError
         from ahazero.stages.plan import plan_stages
         from ahazero.stages.report import write_stage_report
+        from ahazero.stages.runner import stages_lock
 
         if not cfg.run_dir.is_dir():
             raise RunDirError(f"{cfg.run_dir} holds no stages run yet; run `ahazero stages {args.config}` first")
-
-        md, html = write_stage_report(cfg, plan_stages(cfg, cuda=cuda, require_inputs=False))
+        plan = plan_stages(cfg, cuda=cuda, require_inputs=False)
+        with stages_lock(cfg):  # a running pipeline writes the report itself after each stage
+            md, html = write_stage_report(cfg, plan)
         _out.print(md.read_text(encoding="utf-8"))
         _out.print("wrote " + ", ".join(str(p) for p in (md, html) if p))
         return 0
@@ -160,6 +164,11 @@ def cmd_stages(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, example: str = "configs/default.yaml") -> None:
     p.add_argument("config", help=f"YAML config, e.g. {example}")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. grpo.temperature=0.8")
+
+
+def _overwrite_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing samples file (and the .rejected.jsonl / .summary.json beside it)")
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -181,12 +190,14 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--from-traces", default=None, metavar="RUN",
                    help="select from the completions RUN traced instead of sampling (no model)")
     p.add_argument("--steps", default=None, help="with --from-traces: the steps to use, A:B (default all)")
+    _overwrite_option(p)
     p.set_defaults(func=cmd_sample)
 
     p = subparsers.add_parser("coldstart", help="write a long chain-of-thought SFT set from the task's structure")
     _common(p, "configs/coldstart.yaml")
     p.add_argument("--n", type=int, default=300, help="examples (default 300)")
     p.add_argument("--out", default=None, help="output file (default runs/<name>/coldstart.jsonl)")
+    _overwrite_option(p)
     p.set_defaults(func=cmd_coldstart)
 
     p = subparsers.add_parser("sft", help="supervised fine-tuning (TRL's SFTTrainer) on sft.data into runs/<name>/")

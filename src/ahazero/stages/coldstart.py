@@ -38,79 +38,21 @@ from pathlib import Path
 from typing import Any
 
 from ahazero.config.schema import ConfigError, ExperimentConfig
-from ahazero.stages.samples import RejectionRules, select_samples, summarize_samples, write_samples
+from ahazero.stages.samples import (
+    RejectionRules,
+    sample_paths,
+    select_samples,
+    summarize_samples,
+    write_samples,
+)
 from ahazero.stages.scoring import check_scorable, score_records
-from ahazero.tasks._expr import BinOp, Expr, Num
+from ahazero.tasks._expr import Expr, Num, parse_expression
 
 __all__ = ["WRITERS", "chain_of_thought", "check_coldstart", "coldstart", "parse_expression"]
 
 logger = logging.getLogger("ahazero.stages.coldstart")
 
-_TOKEN = re.compile(r"\s*(\d+|[-+*/()])")
 _INVERSE = {"+": "-", "-": "+", "*": "/", "/": "*"}
-
-
-def parse_expression(text: str) -> Expr:
-    """Parse ``1 + 2 * (3 - 4)`` (positive integers, ``+ - * /``, parentheses) into a tree.
-
-    The usual precedence, left to right: the inverse of :func:`ahazero.tasks._expr.render`.
-
-    Example:
-        >>> from ahazero.tasks._expr import render
-        >>> render(parse_expression("9 - (4 - 2) * 3"))
-        '9 - (4 - 2) * 3'
-        >>> parse_expression("2 +")
-        Traceback (most recent call last):
-        ...
-        ValueError: cannot parse '2 +': expected a number or '(' at the end
-    """
-    tokens, pos = [], 0
-    while pos < len(text.rstrip()):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ValueError(f"cannot parse {text!r}: unexpected {text[pos:].strip()[:10]!r}")
-        tokens.append(m.group(1))
-        pos = m.end()
-    index = 0
-
-    def peek() -> str | None:
-        return tokens[index] if index < len(tokens) else None
-
-    def take() -> str:
-        nonlocal index
-        token = peek()
-        if token is None:
-            raise ValueError(f"cannot parse {text!r}: expected a number or '(' at the end")
-        index += 1
-        return token
-
-    def atom() -> Expr:
-        token = take()
-        if token == "(":
-            inner = sum_()
-            if take() != ")":
-                raise ValueError(f"cannot parse {text!r}: missing ')'")
-            return inner
-        if not token.isdigit():
-            raise ValueError(f"cannot parse {text!r}: unexpected {token!r}")
-        return Num(int(token))
-
-    def product() -> Expr:
-        node = atom()
-        while peek() in ("*", "/"):
-            node = BinOp(take(), node, atom())
-        return node
-
-    def sum_() -> Expr:
-        node = product()
-        while peek() in ("+", "-"):
-            node = BinOp(take(), node, product())
-        return node
-
-    tree = sum_()
-    if peek() is not None:
-        raise ValueError(f"cannot parse {text!r}: unexpected {peek()!r}")
-    return tree
 
 
 def _fmt(value: Fraction) -> str:
@@ -308,11 +250,14 @@ def check_coldstart(cfg: ExperimentConfig, *, n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = None) -> dict[str, Any]:
+def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = None,
+              overwrite: bool = False) -> dict[str, Any]:
     """Write ``n`` cold-start examples from the task's train split (a seeded choice); return the summary.
 
     Every example is scored with the config's rewards and must be kept (correct, formatted,
     language-consistent): one that is not is a bug in its writer, reported with the problem.
+    Existing output files are an error unless ``overwrite`` (checked, and the output locked,
+    before anything is written).
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -324,9 +269,15 @@ def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = N
         (5, 'runs/cs/coldstart.jsonl')
     """
     from ahazero.config.validate import check_config
+    from ahazero.observe.run_lock import claim_output
 
     rows = check_coldstart(cfg, n=n)
-    checked = check_config(cfg, cuda=False)
+    target = Path(out) if out else cfg.run_dir / "coldstart.jsonl"
+    with claim_output(sample_paths(target), overwrite=overwrite):
+        return _write_coldstart(cfg, check_config(cfg, cuda=False), rows, target)
+
+
+def _write_coldstart(cfg: ExperimentConfig, checked: Any, rows: list[dict[str, Any]], target: Path) -> dict[str, Any]:
     prefill = "<think>\n" if cfg.prompt.prefill_think else ""
     texts = []
     for row in rows:
@@ -345,7 +296,6 @@ def coldstart(cfg: ExperimentConfig, *, n: int = 300, out: str | Path | None = N
                            f"rewards {bad['rewards']}): {bad['problem']!r} -> {bad['completion']!r}")
     summary = summarize_samples(selected, rules=rules, info={"source": "coldstart", "task": cfg.task.name,
                                                               "split": "train"})
-    target = Path(out) if out else cfg.run_dir / "coldstart.jsonl"
     summary["files"] = [str(p) for p in write_samples(selected, target, summary)]
     logger.info("coldstart: wrote %d examples to %s", len(selected), target)
     return summary

@@ -102,18 +102,7 @@ def stage_request(stage: PlannedStage, *, quiet: bool = False) -> Any:
                          max_per_prompt=1 if spec.max_per_prompt is None else spec.max_per_prompt,
                          prompts=spec.prompts,
                          min_language=1.0 if spec.min_language is None else spec.min_language,
-                         out=stage.output_samples, quiet=quiet)
-
-
-def _model_exists(name: str) -> bool:
-    """A named model, an existing model folder or ``.gguf`` file, or something shaped like a hub id."""
-    from ahazero.models.loading import is_model_folder
-    from ahazero.models.registry import NAMED_MODELS
-
-    path = Path(name).expanduser()
-    if name in NAMED_MODELS or (path.is_dir() and is_model_folder(path)) or (name.endswith(".gguf") and path.is_file()):
-        return True
-    return not path.exists() and not name.startswith((".", "/", "~")) and name.count("/") == 1
+                         out=stage.output_samples, quiet=quiet, overwrite=True)  # the stage's own folder
 
 
 def _earlier(cfg: ExperimentConfig, index: int, name: str, kinds: tuple[str, ...], what: str) -> StageSpec | None:
@@ -130,6 +119,8 @@ def _earlier(cfg: ExperimentConfig, index: int, name: str, kinds: tuple[str, ...
 
 
 def _resolve_model(cfg: ExperimentConfig, index: int, spec: StageSpec, require_inputs: bool) -> str:
+    from ahazero.models.model_argument import model_argument_problem
+
     choice = spec.model or "previous"
     if choice == "previous":
         before = [s for s in cfg.stages[:index] if s.kind in MODEL_KINDS]
@@ -139,9 +130,10 @@ def _resolve_model(cfg: ExperimentConfig, index: int, spec: StageSpec, require_i
     stage = _earlier(cfg, index, choice, MODEL_KINDS, "model")
     if stage is not None:
         return str(cfg.run_dir / stage.name / "model")
-    if require_inputs and not _model_exists(choice):
-        raise ConfigError(f"stages.{index}.model: '{choice}' is no earlier stage and no model here (valid: previous, "
-                          "base, an earlier grpo/sft stage, a model folder, a .gguf file, a named model or a hub id)")
+    problem = model_argument_problem(choice) if require_inputs else None
+    if problem is not None:
+        raise ConfigError(f"stages.{index}.model: '{choice}' is no earlier stage (a stage's model is previous, base, "
+                          f"an earlier grpo/sft stage or a model), and not a model: {problem}")
     return choice
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.config.schema import ExperimentConfig
 from ahazero.stages.plan import stage_status
 
@@ -133,8 +134,7 @@ def write_stage_report(cfg: ExperimentConfig, plan: Sequence[Any], *, html: bool
             body += [f"Greedy decoding on the `{task}` test split, scored with the config's rewards "
                      "(`ahazero eval`; each stage's `eval/` folder has the completions).", "",
                      held_out_table(task_columns), ""]
-    md = root / "report.md"
-    md.write_text("\n".join(body), encoding="utf-8")
+    md = atomic_write_text(root / "report.md", "\n".join(body))
     trained = [stage.run_dir for stage, (_, _, record) in zip(plan, records)
                if stage.kind in ("grpo", "sft") and record is not None]
     html_path = None

@@ -23,18 +23,19 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.config.schema import ConfigError, ExperimentConfig, dump_config
+from ahazero.observe.run_lock import RunLock
 from ahazero.observe.rundir import RunDir, RunDirError, read_metrics
 from ahazero.stages.plan import STAGE_FILE, PlannedStage, plan_stages, stage_request, stage_status
 from ahazero.stages.samples import SamplesError
 
-__all__ = ["run_stages"]
+__all__ = ["run_stages", "stages_lock"]
 
 logger = logging.getLogger("ahazero.stages")
 
@@ -89,14 +90,14 @@ def _evaluate(stage: PlannedStage, model: str, *, cuda: bool) -> dict[str, Any]:
                                               "language_consistency", "truncation_rate")}
 
 
-def _run(stage: PlannedStage, *, resume: bool, cuda: bool, quiet: bool) -> dict[str, Any]:
-    """Run one stage's work (not its evaluation); return what ``stage.json`` records about it."""
+def _run(stage: PlannedStage, lock: RunLock, *, resume: bool, cuda: bool, quiet: bool) -> dict[str, Any]:
+    """Run one stage's work (not its evaluation) under its held ``lock``; return what ``stage.json`` records."""
     run_dir = RunDir(stage.run_dir)
     if stage.kind in ("grpo", "sft"):
         if resume and run_dir.has_progress() and not run_dir.checkpoint_steps():
-            logger.warning("stage %s: no checkpoint to resume from; removing %s and starting the stage again",
+            logger.warning("stage %s: no checkpoint to resume from; emptying %s and starting the stage again",
                            stage.name, run_dir.root)
-            shutil.rmtree(run_dir.root)
+            lock.empty_root()
         with _tensorboard_dir(run_dir):
             if stage.kind == "grpo":
                 from ahazero.training.assemble import train
@@ -122,9 +123,37 @@ def _run(stage: PlannedStage, *, resume: bool, cuda: bool, quiet: bool) -> dict[
     else:
         from ahazero.stages.coldstart import coldstart
 
-        summary = coldstart(stage.config, n=300 if stage.spec.n is None else stage.spec.n, out=stage.output_samples)
+        summary = coldstart(stage.config, n=300 if stage.spec.n is None else stage.spec.n, out=stage.output_samples,
+                            overwrite=True)
     keys = ("sampled", "kept", "prompts", "prompts_kept", "correct_rate", "rejected", "generation_seconds")
     return {"samples": str(stage.output_samples), **{k: summary[k] for k in keys if k in summary}}
+
+
+def _run_stage(cfg: ExperimentConfig, stage: PlannedStage, lock: RunLock, *, base_stage: str | None,
+               base_task: dict[str, Any] | None, resume: bool, cuda: bool, quiet: bool) -> None:
+    """Run a stage, evaluate what it trained, and write its ``stage.json`` (the mark of a finished stage)."""
+    started = time.time()
+    record: dict[str, Any] = {"stage": stage.name, "kind": stage.kind, "index": stage.index,
+                              "input_model": stage.model, "input_data": stage.data,
+                              "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record.update(_run(stage, lock, resume=resume, cuda=cuda, quiet=quiet))
+    record["seconds"] = time.time() - started
+    evals: dict[str, Any] = {}
+    if stage.spec.evaluates:
+        started = time.time()
+        if stage.name == base_stage:
+            evals["base"] = _evaluate(stage, "base", cuda=cuda)
+        elif stage.config.task.model_dump() != base_task:
+            # another task than the base model was evaluated on: the base model on this one too,
+            # and the model this stage started from (what the stages before it transferred)
+            evals["base"] = _evaluate(stage, cfg.model.name_or_path, cuda=cuda)
+            if stage.model != cfg.model.name_or_path:  # by its path: tagged after its stage, not 'base'
+                evals["start"] = _evaluate(stage, str(stage.model), cuda=cuda)
+        evals["final"] = _evaluate(stage, "final", cuda=cuda)
+        record["eval_seconds"] = time.time() - started
+    record.update(evals=evals, status="done", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    atomic_write_text(stage.run_dir / STAGE_FILE, json.dumps(record, indent=2) + "\n",
+                      then="continue with `ahazero stages CONFIG --resume`")
 
 
 def _release_memory(cuda: bool) -> None:
@@ -153,7 +182,6 @@ def run_stages(cfg: ExperimentConfig, *, resume: bool = False, stop_after: str |
         PosixPath('runs/coldstart')
     """
     from ahazero.models.loading import gpu_available
-    from ahazero.stages.report import write_stage_report
 
     cuda = gpu_available() if cuda is None else cuda
     plan = plan_stages(cfg, cuda=cuda)
@@ -161,8 +189,29 @@ def run_stages(cfg: ExperimentConfig, *, resume: bool = False, stop_after: str |
     if stop_after is not None and stop_after not in names:
         raise ConfigError(f"--stop-after: no stage '{stop_after}'; the stages are: {', '.join(names)}")
     root = RunDir(cfg.run_dir)
-    _check_root(root, plan, resume=resume)
-    root.root.mkdir(parents=True, exist_ok=True)
+    with stages_lock(cfg):  # one pipeline at a time: a second one is refused before it changes anything
+        _check_root(root, plan, resume=resume)
+        return _run_plan(cfg, plan, root, stop_after=stop_after, resume=resume, cuda=cuda, quiet=quiet)
+
+
+def stages_lock(cfg: ExperimentConfig) -> RunLock:
+    """The lock of a stages run's folder, held while its pipeline runs (or its report is written).
+
+    Example:
+        >>> from ahazero.config.schema import validate_dict
+        >>> cfg = validate_dict({"name": "r1", "model": {"name_or_path": "tiny"}, "task": {"name": "arithmetic"},
+        ...                      "rewards": [{"name": "accuracy"}]})
+        >>> stages_lock(cfg).label
+        "stages run 'r1' (runs/r1)"
+    """
+    return RunLock(cfg.run_dir, label=f"stages run {cfg.name!r} ({cfg.run_dir})")
+
+
+def _run_plan(cfg: ExperimentConfig, plan: list[PlannedStage], root: RunDir, *, stop_after: str | None,
+              resume: bool, cuda: bool, quiet: bool) -> Path:
+    from ahazero.stages.report import write_stage_report
+
+    names = [s.name for s in plan]
     text = dump_config(cfg)
     if root.config.is_file() and root.config.read_text(encoding="utf-8") != text:
         logger.warning("the config differs from the one these stages started with; finished stages are kept as "
@@ -176,27 +225,9 @@ def run_stages(cfg: ExperimentConfig, *, resume: bool = False, stop_after: str |
                         stage.kind)
         else:
             logger.info("stage %d/%d %s (%s) -> %s", stage.index + 1, len(plan), stage.name, stage.kind, stage.run_dir)
-            started = time.time()
-            record: dict[str, Any] = {"stage": stage.name, "kind": stage.kind, "index": stage.index,
-                                      "input_model": stage.model, "input_data": stage.data,
-                                      "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            record.update(_run(stage, resume=resume, cuda=cuda, quiet=quiet))
-            record["seconds"] = time.time() - started
-            evals: dict[str, Any] = {}
-            if stage.spec.evaluates:
-                started = time.time()
-                if stage.name == base_stage:
-                    evals["base"] = _evaluate(stage, "base", cuda=cuda)
-                elif stage.config.task.model_dump() != base_task:
-                    # another task than the base model was evaluated on: the base model on this one too,
-                    # and the model this stage started from (what the stages before it transferred)
-                    evals["base"] = _evaluate(stage, cfg.model.name_or_path, cuda=cuda)
-                    if stage.model != cfg.model.name_or_path:  # by its path: tagged after its stage, not 'base'
-                        evals["start"] = _evaluate(stage, str(stage.model), cuda=cuda)
-                evals["final"] = _evaluate(stage, "final", cuda=cuda)
-                record["eval_seconds"] = time.time() - started
-            record.update(evals=evals, status="done", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            (stage.run_dir / STAGE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            with RunLock(stage.run_dir) as lock:  # also against an `ahazero train` of the stage's own config
+                _run_stage(cfg, stage, lock, base_stage=base_stage, base_task=base_task, resume=resume, cuda=cuda,
+                           quiet=quiet)
             _release_memory(cuda)
             write_stage_report(cfg, plan, html=False)  # the tables so far, while later stages run
         if stage.name == stop_after:

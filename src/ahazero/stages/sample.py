@@ -30,6 +30,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig
 from ahazero.stages.samples import (
     RejectionRules,
     SamplesError,
+    sample_paths,
     select_samples,
     summarize_samples,
     write_samples,
@@ -54,6 +55,7 @@ class SampleRequest:
     batch_size: int = 256  #: sequences per generation batch
     out: str | Path | None = None  #: default: <run dir>/samples/<model tag>-<split>.jsonl
     quiet: bool = False  #: no progress bar
+    overwrite: bool = False  #: replace existing samples files (else they are an error, before any model loads)
 
     def rules(self) -> RejectionRules:
         """The rejection rules of this request."""
@@ -99,12 +101,23 @@ def check_sample(cfg: ExperimentConfig, request: SampleRequest, *, cuda: bool) -
 
 
 def _resolve_model(cfg: ExperimentConfig, model: str | None) -> tuple[str, str]:
+    """The model to sample from and its tag, checked to be loadable (one line when it is not)."""
     from ahazero.evaluate import resolve_eval_model
+    from ahazero.models.model_argument import check_model_argument
 
     try:
-        return resolve_eval_model(cfg, model)
+        source, tag = resolve_eval_model(cfg, model)
     except FileNotFoundError as err:
         raise ConfigError(f"--model {model}: {err}") from None
+    check_model_argument(source, label=f"--model {model or '(default)'}" + (f" -> {source}" if source != model else ""))
+    return source, tag
+
+
+def _claim(out: Path, request: SampleRequest) -> Any:
+    """Check and lock the three samples files of ``out`` (before any model loads); the held lock."""
+    from ahazero.observe.run_lock import claim_output
+
+    return claim_output(sample_paths(out), overwrite=request.overwrite)
 
 
 def _finish(records: list[dict[str, Any]], request: SampleRequest, out: Path, info: dict[str, Any]) -> dict[str, Any]:
@@ -118,17 +131,28 @@ def _finish(records: list[dict[str, Any]], request: SampleRequest, out: Path, in
 
 
 def sample(cfg: ExperimentConfig, request: SampleRequest, *, cuda: bool | None = None) -> dict[str, Any]:
-    """Sample, score and select; write the samples files; return the summary (with ``files``)."""
-    from transformers import set_seed
+    """Sample, score and select; write the samples files; return the summary (with ``files``).
 
-    from ahazero.models.loading import gpu_available, load_model_and_tokenizer
-    from ahazero.stages.generate import Sampling, sample_completions
-    from ahazero.training.assemble import prepare_dataset
+    The model and the output files are checked, and the output locked, before the model loads.
+    """
+    from ahazero.models.loading import gpu_available
 
     cuda = gpu_available() if cuda is None else cuda
     checked = check_sample(cfg, request, cuda=cuda)
     source, tag = _resolve_model(cfg, request.model)
     out = Path(request.out) if request.out else cfg.run_dir / "samples" / f"{tag}-{request.split}.jsonl"
+    with _claim(out, request):
+        return _sample(cfg, request, checked, source, tag, out, cuda=cuda)
+
+
+def _sample(cfg: ExperimentConfig, request: SampleRequest, checked: Any, source: str, tag: str, out: Path, *,
+            cuda: bool) -> dict[str, Any]:
+    from transformers import set_seed
+
+    from ahazero.models.loading import load_model_and_tokenizer
+    from ahazero.stages.generate import Sampling, sample_completions
+    from ahazero.training.assemble import prepare_dataset
+
     model, tokenizer = load_model_and_tokenizer(source, dtype=cfg.model.dtype, revision=None,
                                                 trust_remote_code=cfg.model.trust_remote_code)
     if cuda:
@@ -187,23 +211,25 @@ def sample_from_traces(cfg: ExperimentConfig, run: str | Path, request: SampleRe
     traces = load_traces(run, wanted) if wanted else []
     if not traces:
         raise SamplesError(f"no traces in {run} (steps {lo or 'any'} to {hi or 'any'})")
-    _rules(request)
-    checked = check_config(cfg, cuda=False)
-    check_scorable(checked)
-    by_id = {str(row["id"]): dict(row) for row in checked.task.load("train")}
-    missing = sorted({str(t.get("prompt_id")) for t in traces} - set(by_id))
-    if missing:
-        raise ConfigError(f"{len(missing)} traced prompt(s) of {run} are not in task '{cfg.task.name}''s train "
-                          f"split (e.g. {missing[0]}); pass the run's own config ({Path(run) / 'config.yaml'})")
-    traces.sort(key=lambda t: -int(t.get("step", 0)))  # stable: within a step, the traced order
-    rows = [{**by_id[str(t["prompt_id"])], "prompt": t.get("prompt", ""), "prefill": t.get("prefill", "")}
-            for t in traces]
-    records = score_records(checked, rows, [t.get("completion", "") for t in traces],
-                            completion_tokens=[int(t.get("completion_tokens") or 0) for t in traces],
-                            truncated=[bool(t.get("truncated")) for t in traces])
-    for record, trace in zip(records, traces):
-        record["source"] = f"traces:{run}"
-        record["step"] = trace.get("step")
     out = Path(request.out) if request.out else Path(run) / "samples" / "traces-train.jsonl"
-    info = {"source": f"traces:{run}", "task": cfg.task.name, "split": "train", "steps": wanted}
-    return _finish(records, request, out, info)
+    with _claim(out, request):  # checked and locked before the traces are scored
+        _rules(request)
+        checked = check_config(cfg, cuda=False)
+        check_scorable(checked)
+        by_id = {str(row["id"]): dict(row) for row in checked.task.load("train")}
+        missing = sorted({str(t.get("prompt_id")) for t in traces} - set(by_id))
+        if missing:
+            raise ConfigError(f"{len(missing)} traced prompt(s) of {run} are not in task '{cfg.task.name}''s "
+                              f"train split (e.g. {missing[0]}); pass the run's own config "
+                              f"({Path(run) / 'config.yaml'})")
+        traces.sort(key=lambda t: -int(t.get("step", 0)))  # stable: within a step, the traced order
+        rows = [{**by_id[str(t["prompt_id"])], "prompt": t.get("prompt", ""), "prefill": t.get("prefill", "")}
+                for t in traces]
+        records = score_records(checked, rows, [t.get("completion", "") for t in traces],
+                                completion_tokens=[int(t.get("completion_tokens") or 0) for t in traces],
+                                truncated=[bool(t.get("truncated")) for t in traces])
+        for record, trace in zip(records, traces):
+            record["source"] = f"traces:{run}"
+            record["step"] = trace.get("step")
+        info = {"source": f"traces:{run}", "task": cfg.task.name, "split": "train", "steps": wanted}
+        return _finish(records, request, out, info)

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ahazero.cache.atomic_files import atomic_write_lines, atomic_write_text
 from ahazero.stages.samples_reader import ReadError, read_records
 
 __all__ = [
@@ -190,14 +191,6 @@ def sample_paths(out: str | Path) -> tuple[Path, Path, Path]:
     return out, out.with_name(f"{stem}.rejected.jsonl"), out.with_name(f"{stem}.summary.json")
 
 
-def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
 def write_samples(records: Sequence[dict[str, Any]], out: str | Path, summary: dict[str, Any]) -> list[Path]:
     """Write kept records to ``out``, the others beside it, and the summary; return the three paths.
 
@@ -209,12 +202,9 @@ def write_samples(records: Sequence[dict[str, Any]], out: str | Path, summary: d
         [1, 0]
     """
     kept_path, rejected_path, summary_path = sample_paths(out)
-    kept_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(kept_path, (r for r in records if r.get("kept")))
-    _write_jsonl(rejected_path, (r for r in records if not r.get("kept")))
-    tmp = summary_path.with_name(f".{summary_path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(summary_path)
+    for path, kept in ((kept_path, True), (rejected_path, False)):  # each whole or not at all
+        atomic_write_lines(path, (json.dumps(r, ensure_ascii=False) for r in records if bool(r.get("kept")) == kept))
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     return [kept_path, rejected_path, summary_path]
 
 

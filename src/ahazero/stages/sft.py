@@ -285,11 +285,14 @@ def train_sft(cfg: ExperimentConfig, *, resume: bool = False, cuda: bool | None 
         PosixPath('runs/my-sft')
     """
     from ahazero.models.loading import gpu_available
+    from ahazero.models.model_argument import check_model_argument
     from ahazero.training.assemble import fit, save_final_model
     from ahazero.training.tensorboard_env import tensorboard_dir
 
     cuda = gpu_available() if cuda is None else cuda
     sft_args = check_sft(cfg, cuda=cuda)
+    check_model_argument(cfg.model.name_or_path, label=f"model.name_or_path {cfg.model.name_or_path}",
+                         revision=cfg.model.revision)
     run_dir = RunDir(cfg.run_dir)
     lock = RunLock(run_dir.root)  # one writer per run directory, as for GRPO runs
     lock.acquire()

@@ -1,7 +1,8 @@
-"""Binary expression trees over integers: exact evaluation and rendering with minimal parentheses.
+"""Binary expression trees over integers: exact evaluation, rendering with minimal parentheses, parsing.
 
 Used by the generated tasks, which compute golds from the structure they built (never by
-evaluating strings).
+evaluating strings), by the cold-start writer (which reads a problem back into its tree) and
+by the self-check measure (which evaluates the arithmetic a model writes, never with ``eval``).
 
 Example:
     >>> from fractions import Fraction
@@ -14,11 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
-__all__ = ["BinOp", "Expr", "Num", "OPERATORS", "apply_op", "evaluate", "leaves", "render"]
+__all__ = ["BinOp", "Expr", "Num", "OPERATORS", "apply_op", "evaluate", "leaves", "parse_expression", "render"]
 
 OPERATORS: tuple[str, ...] = ("+", "-", "*", "/")
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
@@ -26,9 +29,9 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 @dataclass(frozen=True)
 class Num:
-    """A positive integer literal."""
+    """A number literal: a positive integer in generated problems (parsed text may also hold a decimal)."""
 
-    value: int
+    value: int | Fraction
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,80 @@ def leaves(expr: Expr) -> list[int]:
     if isinstance(expr, Num):
         return [expr.value]
     return leaves(expr.left) + leaves(expr.right)
+
+
+_TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|[-+*/()])")
+#: Deeper nesting (parentheses and unary minus together) is refused rather than recursed into.
+MAX_NESTING = 40
+
+
+def parse_expression(text: str) -> Expr:
+    """Parse ``1 + 2 * (3 - 4)`` (numbers, ``+ - * /``, parentheses, unary minus) into a tree.
+
+    The usual precedence, left to right: the inverse of :func:`render`. A decimal literal
+    becomes an exact :class:`fractions.Fraction`, a minus sign before a number a negative
+    literal (``-6``), before a parenthesis ``-1 * (...)``. Nesting deeper than
+    :data:`MAX_NESTING` is an error, not a deep recursion.
+
+    Example:
+        >>> render(parse_expression("9 - (4 - 2) * 3"))
+        '9 - (4 - 2) * 3'
+        >>> evaluate(parse_expression("3 * (-6) + 7.5"), Fraction)
+        Fraction(-21, 2)
+        >>> parse_expression("2 +")
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot parse '2 +': expected a number or '(' at the end
+    """
+    tokens, pos = [], 0
+    while pos < len(text.rstrip()):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ValueError(f"cannot parse {text!r}: unexpected {text[pos:].strip()[:10]!r}")
+        tokens.append(m.group(1))
+        pos = m.end()
+    index = 0
+
+    def peek() -> str | None:
+        return tokens[index] if index < len(tokens) else None
+
+    def take() -> str:
+        nonlocal index
+        token = peek()
+        if token is None:
+            raise ValueError(f"cannot parse {text!r}: expected a number or '(' at the end")
+        index += 1
+        return token
+
+    def atom(depth: int) -> Expr:
+        if depth > MAX_NESTING:
+            raise ValueError(f"cannot parse {text[:40]!r}...: nested deeper than {MAX_NESTING}")
+        token = take()
+        if token == "(":
+            inner = sum_(depth + 1)
+            if take() != ")":
+                raise ValueError(f"cannot parse {text!r}: missing ')'")
+            return inner
+        if token == "-":
+            operand = atom(depth + 1)
+            return Num(-operand.value) if isinstance(operand, Num) else BinOp("*", Num(-1), operand)
+        if not token[0].isdigit():
+            raise ValueError(f"cannot parse {text!r}: unexpected {token!r}")
+        return Num(int(token) if token.isdigit() else Fraction(token))
+
+    def product(depth: int) -> Expr:
+        node = atom(depth)
+        while peek() in ("*", "/"):
+            node = BinOp(take(), node, atom(depth))
+        return node
+
+    def sum_(depth: int) -> Expr:
+        node = product(depth)
+        while peek() in ("+", "-"):
+            node = BinOp(take(), node, product(depth))
+        return node
+
+    tree = sum_(0)
+    if peek() is not None:
+        raise ValueError(f"cannot parse {text!r}: unexpected {peek()!r}")
+    return tree

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from ahazero.cache.atomic_files import atomic_writer
 
 __all__ = ["BandCounts", "CalibrationError", "band_counts", "in_band", "read_calibration", "write_calibration"]
 
@@ -63,18 +64,12 @@ def write_calibration(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
         >>> json.loads(p.read_text())["pass_rate"]
         0.25
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_writer(path) as fh:
         for row in rows:
             k = int(row["k"])
             record = {"id": str(row["id"]), "pass_rate": int(row["correct"]) / k if k else None,
                       **{key: value for key, value in row.items() if key != "id"}}
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def read_calibration(path: str | Path) -> dict[str, float]:

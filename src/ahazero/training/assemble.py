@@ -2,10 +2,10 @@
 
 Nothing happens at import. :func:`train` is what ``ahazero train`` calls:
 
-1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`), and
-   choose the ``auto`` sizes from the GPU's memory (:mod:`ahazero.training.auto_sizes`; a
-   resume keeps the sizes its run recorded);
-2. validate everything that needs no model (:func:`ahazero.config.validate.check_config`);
+1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`);
+2. validate everything that needs no model (:func:`ahazero.config.validate.check_config`),
+   then choose the ``auto`` sizes from the GPU's memory (:mod:`ahazero.training.auto_sizes`;
+   a resume keeps the sizes its run recorded);
 3. claim ``runs/<name>/`` (the main process takes its lock; a second writer gets an error)
    and decide where the run starts (refusing to overwrite a run unless resuming; a resume
    starts from the newest complete checkpoint; a finished run is left as it is);
@@ -33,7 +33,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
-from ahazero.observe.tracing import TraceWriter
+from ahazero.observe.tracing import TraceWriter, first_reward
 from ahazero.training.tensorboard_env import tensorboard_dir
 
 __all__ = ["NonFiniteError", "build_trainer", "configure_update", "fit", "load_for_device", "prepare_dataset",
@@ -174,7 +174,7 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
         processing_class=tokenizer,
         callbacks=callbacks,
         peft_config=lora_config(cfg.model.lora),
-        tracer=make_tracer(cfg, run_dir),
+        tracer=make_tracer(cfg, run_dir, grader=first_reward(checked.reward_funcs)),
         zero_variance=cfg.groups.zero_variance,
         group_reward=cfg.groups.reward,
     )
@@ -203,8 +203,8 @@ def configure_update(trainer: Any, cfg: ExperimentConfig) -> None:
     trainer.share_prompts = cfg.update.share_prompts
 
 
-def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
-    """The trace writer for a run, as the ``logging`` section asks.
+def make_tracer(cfg: ExperimentConfig, run_dir: RunDir, *, grader: Any | None = None) -> TraceWriter:
+    """The trace writer for a run, as the ``logging`` section asks; ``grader`` grades the self-check's candidates.
 
     Behaviour metrics are computed even when ``logging.traces`` is false; only the files
     are skipped.
@@ -224,6 +224,7 @@ def make_tracer(cfg: ExperimentConfig, run_dir: RunDir) -> TraceWriter:
         phrases=cfg.logging.reflection_phrases,
         language=lang or "en",
         enabled=cfg.logging.traces,
+        grader=grader,
     )
 
 
@@ -355,13 +356,18 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
 
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available
+    from ahazero.models.model_argument import check_model_argument
     from ahazero.training.auto_sizes import plan_record
     from ahazero.training.processes import agreed_resume_step
 
     cuda = gpu_available()
     cfg = resolve_for_device(cfg, cuda=cuda)  # nothing left to do when the CLI resolved it already
-    cfg, plan = _auto_sizes(cfg, cuda=cuda, resume=resume)
     checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
+    check_model_argument(cfg.model.name_or_path, label=f"model.name_or_path {cfg.model.name_or_path}",
+                         revision=cfg.model.revision)
+    cfg, plan = _auto_sizes(cfg, cuda=cuda, resume=resume)
+    if plan is not None:  # checked again with the sizes chosen ('auto' was checked as one micro-batch per step)
+        checked = check_config(cfg, cuda=cuda)
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
     calibration = {**_calibration_record(checked.task), **plan_record(plan)}

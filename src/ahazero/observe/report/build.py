@@ -1,7 +1,8 @@
 """``ahazero report RUN [RUN ...]``: one self-contained HTML report of a run's behaviours (plus the PNGs).
 
 The report shows, over training steps: each reward component and the total, accuracy, format
-rate, thinking length (mean with a p10–p90 band), reflection rate, language consistency and
+rate, thinking length (mean with a p10–p90 band), reflection rate, self-check (check rate and
+net corrections per 100, :mod:`ahazero.observe.self_check`), language consistency and
 truncation rate (several runs overlaid, one colour each); the aha test of :mod:`ahazero.observe.aha`
 with its verdict and example completions from before and after the aha step (or early vs
 late), reflection phrases highlighted; the base model's behaviour from ``eval/base.json``
@@ -34,20 +35,33 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ahazero.cache.atomic_files import atomic_write_bytes, atomic_write_text
 from ahazero.config.cli_numbers import check_count
+from ahazero.config.output_paths import check_output_file, check_output_folder
 from ahazero.observe.aha import DEFINITION
 from ahazero.observe.collapse import first_alarms, settings_from_config
 from ahazero.observe.records import describe_problems
 from ahazero.observe.report.data import RunData, load_run, slug
 from ahazero.observe.report.html import CSS, esc, img
-from ahazero.observe.report.plots import COLORS, PLOTS, SMOOTH, plot_metric, plot_reflective_accuracy
+from ahazero.observe.report.plots import (
+    COLORS,
+    PLOTS,
+    SELF_CHECK_TITLE,
+    SMOOTH,
+    plot_metric,
+    plot_reflective_accuracy,
+    plot_self_check,
+)
 from ahazero.observe.report.sections import aha_section, base_line, base_section, eval_table, runs_table
 from ahazero.observe.trace_store import set_aside_note
 
-__all__ = ["NotARunError", "add_parser", "build_report", "check_is_run", "damage_notes", "report_paths", "run_report"]
+__all__ = ["NotARunError", "add_parser", "build_report", "check_is_run", "check_report_out", "damage_notes",
+           "report_paths", "run_report"]
 
 #: Entries that make a folder a run directory a report can read.
 RUN_MARKERS = ("metrics.jsonl", "traces", "config.yaml")
+#: What marks an HTML file as a report (a report found at ``--out`` is rewritten without ``--overwrite``).
+GENERATOR_META = '<meta name="generator" content="ahazero report">'
 
 
 class NotARunError(ValueError):
@@ -90,6 +104,38 @@ def report_paths(runs: Sequence[str | Path], out: str | Path | None) -> tuple[Pa
     return folder / "report.html", folder
 
 
+def _is_report(path: Path) -> bool:
+    """True for an HTML file ``ahazero report`` wrote (so it may be written again without ``--overwrite``)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False
+    return GENERATOR_META.encode() in head or b"by <code>ahazero report</code>" in head
+
+
+def check_report_out(html_path: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse (one line) a report path that cannot be written, or that holds a file the report did not write.
+
+    A report written before is replaced; any other file only with ``overwrite``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> mine = pathlib.Path(tempfile.mkdtemp()) / "notes.html"
+        >>> _ = mine.write_text("<p>my notes</p>")
+        >>> check_report_out(mine)
+        Traceback (most recent call last):
+        ...
+        ahazero.config.output_paths.OutputPathError: --out .../notes.html: the file exists; pass --overwrite to replace it, or give another --out
+    """
+    html_path = Path(html_path)
+    if html_path.is_file() and _is_report(html_path):
+        check_output_folder(html_path.parent)
+    else:
+        check_output_file(html_path, overwrite=overwrite)
+    return html_path
+
+
 def damage_notes(data: Sequence[RunData]) -> list[str]:
     """One line per run that had damaged lines skipped, or trace files set aside by a resume.
 
@@ -111,11 +157,12 @@ def damage_notes(data: Sequence[RunData]) -> list[str]:
 
 
 def build_report(runs: Sequence[str | Path], out: str | Path | None = None, *, title: str | None = None,
-                 examples: int = 2) -> Path:
+                 examples: int = 2, overwrite: bool = False) -> Path:
     """Write the HTML report (and its PNGs) for one or more run directories; return the HTML path.
 
-    ``out`` is a folder or an ``.html`` file (see :func:`report_paths`); ``examples`` is the
-    number of example completions per side in the aha and base-model sections.
+    ``out`` is a folder or an ``.html`` file (see :func:`report_paths`; an existing file that
+    is not a report is replaced only with ``overwrite``); ``examples`` is the number of example
+    completions per side in the aha and base-model sections.
 
     Example:
         >>> import tempfile, pathlib
@@ -126,22 +173,21 @@ def build_report(runs: Sequence[str | Path], out: str | Path | None = None, *, t
         >>> path.name, "Total reward" in path.read_text()
         ('report.html', True)
     """
-    return _write_report(runs, out, title=title, examples=examples)[0]
+    return _write_report(runs, out, title=title, examples=examples, overwrite=overwrite)[0]
 
 
 def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: str | None,
-                  examples: int) -> tuple[Path, list[RunData]]:
+                  examples: int, overwrite: bool = False) -> tuple[Path, list[RunData]]:
     if not runs:
         raise ValueError("give at least one run directory")
     for run in runs:
         check_is_run(run)
+    html_path, png_dir = report_paths(runs, out)
+    check_report_out(html_path, overwrite=overwrite)
     names = [Path(r).name for r in runs]
     if len(set(names)) < len(names):
         names = [f"{Path(r).parent.name}/{Path(r).name}" for r in runs]
     data = [load_run(r, name=n) for r, n in zip(runs, names)]
-    html_path, png_dir = report_paths(runs, out)
-    png_dir.mkdir(parents=True, exist_ok=True)
-    html_path.parent.mkdir(parents=True, exist_ok=True)
 
     pngs: dict[str, bytes] = {}
     figures: list[str] = []
@@ -158,6 +204,10 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         if png:
             pngs[f"accuracy-reflective-vs-non-reflective{measure.replace('_', '-')}.png"] = png
             figures.append(img(png, f"Accuracy: reflective vs non-reflective completions{label}"))
+    png = plot_self_check(data)
+    if png:
+        pngs["self-check.png"] = png
+        figures.append(img(png, SELF_CHECK_TITLE))
 
     aha_parts = []
     for i, rd in enumerate(data):
@@ -165,7 +215,7 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         aha_parts.append(section)
         pngs.update(extra)
     for name, png in pngs.items():
-        (png_dir / name).write_bytes(png)
+        atomic_write_bytes(png_dir / name, png)
 
     title = title or ("ahazero report: " + ", ".join(names))
     verdicts = "".join(
@@ -186,7 +236,10 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         "<h2>Training curves</h2>",
         "<p>Per training step, from the sampled completions of that step (thin line: each step; thick line: "
         f"{SMOOTH}-step rolling mean when a run has 15 steps or more). Dashed horizontal lines: the base model "
-        "from <code>eval/base.json</code> (greedy decoding on the held-out split), where present.</p>",
+        "from <code>eval/base.json</code> (greedy decoding on the held-out split), where present. Self-check: "
+        "the share of completions that recompute an answer (undo the steps, substitute it back), and revisions "
+        "wrong→right minus right→wrong per 100 completions, each answer graded by the task's reward "
+        "(<code>ahazero behaviours</code>).</p>",
         f'<div class="grid">{"".join(figures)}</div>' if figures else "<p>No logged steps yet.</p>",
         "<h2>The aha test</h2>", *aha_parts,
         "<h2>Base model</h2>", *[base_section(rd, examples) for rd in data],
@@ -198,11 +251,9 @@ def _write_report(runs: Sequence[str | Path], out: str | Path | None, *, title: 
         "<h2>How the aha test works</h2>",
         f"<p>{esc(DEFINITION)}</p>",
     ]
-    doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+    doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{GENERATOR_META}<title>{esc(title)}</title>'
            f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-    tmp = html_path.with_name(f".{html_path.name}.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(html_path)
+    atomic_write_text(html_path, doc)
     return html_path, data
 
 
@@ -226,6 +277,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "<parent>/report-<a>-vs-<b>/ for several)")
     p.add_argument("--title", default=None, help="the report's title")
     p.add_argument("--examples", type=int, default=2, help="example completions per side (default 2)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file that is not an ahazero report (a report is always rewritten)")
     p.set_defaults(func=run_report)
     return p
 
@@ -264,7 +317,7 @@ def run_report(args: argparse.Namespace, console: Console | None = None) -> int:
             return 2
         runs.append(path)
     path, data = _write_report(runs, args.out, title=getattr(args, "title", None),
-                               examples=getattr(args, "examples", 2))
+                               examples=getattr(args, "examples", 2), overwrite=getattr(args, "overwrite", False))
     for rd in data:
         for alarm in first_alarms(rd.rows, settings_from_config(rd.config)):
             console.print(f"[bold red]{rd.name}: collapse:[/bold red] {alarm.message}", highlight=False)

@@ -20,7 +20,8 @@ from typing import Any
 
 from ahazero.observe.report.data import RunData
 
-__all__ = ["COLORS", "PLOTS", "SMOOTH", "plot_aha", "plot_metric", "plot_reflective_accuracy"]
+__all__ = ["COLORS", "PLOTS", "SELF_CHECK_TITLE", "SMOOTH", "plot_aha", "plot_metric", "plot_reflective_accuracy",
+           "plot_self_check"]
 
 
 #: The metric plots: (metrics key, title, eval/base.json key for the reference line, is a rate).
@@ -134,6 +135,51 @@ def plot_reflective_accuracy(runs: Sequence[RunData], measure: str = "") -> byte
         ax.plot(xs, ys, color=color, linewidth=1.5, alpha=0.8, label=f"{prefix}non-reflective")
     ax.set_ylim(-0.02, 1.05)
     ax.legend(fontsize=8, loc="best")
+    return _png(fig)
+
+
+#: The self-check panel's title.
+SELF_CHECK_TITLE = "Self-check: checks that recompute an answer, and net corrections"
+_SELF_CHECK_PANELS = (("behaviour/check_rate", "check_rate", "completions with a check", True),
+                      ("behaviour/net_corrections_per_100", "net_corrections_per_100",
+                       "net corrections per 100 (wrong→right − right→wrong)", False))
+
+
+def plot_self_check(runs: Sequence[RunData]) -> bytes | None:
+    """Check rate and net corrections per 100 completions over steps, with the base model's values dashed.
+
+    The base values are ``self_check`` of ``eval/base.json`` (:mod:`ahazero.observe.self_check`).
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    if not any(rd.series(_SELF_CHECK_PANELS[0][0])[0] for rd in runs):
+        return None
+    fig = Figure(figsize=(6.4, 5.2), dpi=100, layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    axes[0].set_title(SELF_CHECK_TITLE, fontsize=11, loc="left")
+    for ax, (key, base_key, label, rate) in zip(axes, _SELF_CHECK_PANELS, strict=True):
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(alpha=0.3)
+        if rate:
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        for i, rd in enumerate(runs):
+            color = COLORS[i % len(COLORS)]
+            xs, ys = rd.series(key)
+            if len(xs) >= 15:
+                ax.plot(xs, ys, color=color, alpha=0.3, linewidth=1)
+            ax.plot(xs, _rolling(ys, SMOOTH) if len(xs) >= 15 else ys, color=color, linewidth=1.8,
+                    marker="o" if len(xs) < 15 else None, markersize=3, label=rd.name if len(runs) > 1 else None)
+            base = (rd.base or {}).get("self_check")
+            value = base.get(base_key) if isinstance(base, dict) else None
+            if isinstance(value, int | float):
+                shown = f"{value:.1%}" if rate else f"{value:+.1f}"
+                ax.axhline(value, color=color, linestyle="--", linewidth=1.3, label=f"{rd.name} base model: {shown}"
+                           if len(runs) > 1 else f"base model (eval, greedy): {shown}")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+    axes[1].axhline(0.0, color="grey", linewidth=0.8)
+    axes[1].set_xlabel("training step")
     return _png(fig)
 
 

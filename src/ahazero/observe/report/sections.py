@@ -187,14 +187,16 @@ def eval_table(runs: Sequence[RunData]) -> str:
     extra = sorted({k for rd in runs for e in rd.evals.values() for k in e
                     if re.fullmatch(r"(pass|maj)@\d+", k) and k != "pass@1"})
     header = ["run", "tag", "model", "n", "pass@1", *extra, "format", "think tokens", "reflection",
-              "reflection (Dr. GRPO)", "language", "truncation"]
+              "reflection (Dr. GRPO)", "checked", "net corrections /100", "language", "truncation"]
     rows = []
     for rd in runs:
         for tag, e in rd.evals.items():
+            sc = e.get("self_check") if isinstance(e.get("self_check"), dict) else {}
             rows.append([esc(rd.name), f"<b>{esc(tag)}</b>", esc(e.get("model", "")), fmt(e.get("n")),
                          fmt(e.get("pass@1"), pct=True), *[fmt(e.get(k), pct=True) for k in extra],
                          fmt(e.get("format_rate"), pct=True), fmt(e.get("think_tokens_mean"), digits=1),
                          fmt(e.get("reflection_rate"), pct=True), fmt(e.get("reflection_rate_drgrpo"), pct=True),
+                         fmt(sc.get("check_rate"), pct=True), fmt(sc.get("net_corrections_per_100"), digits=1),
                          fmt(e.get("language_consistency")),
                          fmt(e.get("truncation_rate"), pct=True)])
     return table(header, rows) if rows else ""
