@@ -23,7 +23,8 @@ per step (more prompts per step, the same completions per prompt). Per measured 
 
 ``--update-variants padded,sorted,packed,shared`` adds the update's A/B to every case: before
 each step's update, each variant computes it on the same completions
-(:mod:`ahazero.bench_update`), and a second table compares them.
+(:mod:`ahazero.bench_update`), and a second table compares them (the A/B's own time is taken
+out of the case's step time).
 
 Results print as one table and are written as one JSON (default ``runs/bench/rollouts.json``);
 the cases' short runs (traces included) go beside it in ``<json stem>-runs/<case>/`` and are
@@ -240,8 +241,10 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
         record.update(by_step.get(record["step"], {}))
     extra = {}
     if probe is not None:
-        for record in records:  # the step's peak counts its generation, before the probe reset the counter
-            before = next((r.get("generation_peak_gib") for r in probe.records if r["step"] == record["step"]), None)
+        for record in records:  # the step without the probe: its time taken out, its generation's peak put back
+            probed = next((r for r in probe.records if r["step"] == record["step"]), {})
+            record["step_seconds"] -= probed.get("probe_seconds", 0.0)
+            before = probed.get("generation_peak_gib")
             if before is not None and record.get("peak_allocated_gib") is not None:
                 record["peak_allocated_gib"] = max(record["peak_allocated_gib"], before)
         extra["update_variants"] = summarize_variants(probe.records, settings.warmup, facts)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import statistics
+import time
 from typing import Any
 
 import torch
@@ -117,6 +118,7 @@ class UpdateProbe:
 
     def __call__(self, micro_batches: list[dict[str, Any]]) -> None:
         trainer = self.trainer
+        started = time.perf_counter()
         step = trainer.state.global_step + 1
         metrics = {key: len(values) for key, values in trainer._metrics["train"].items()}
         reference: list[torch.Tensor | None] | None = None  # the first variant's gradient
@@ -131,9 +133,11 @@ class UpdateProbe:
                 _free(trainer.model)
             reference = reference if reference is not None else grads
             record[name] = stats
-        self.records.append(record)
         if _cuda(trainer):
+            torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
+        record["probe_seconds"] = time.perf_counter() - started  # taken out of the step's time by the bench
+        self.records.append(record)
         for key, values in trainer._metrics["train"].items():  # the probe's losses are not the step's
             del values[metrics.get(key, 0):]
 
