@@ -70,8 +70,10 @@ def packed_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor
     return flat.index_select(0, attention_mask.output_index).unsqueeze(0), None
 
 
-def _config(model: Any) -> Any:
-    return model.config
+def _text_config(model: Any) -> Any:
+    """The language model's config (a vision-language model's text config)."""
+    config = model.config
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
 def packing_blocker(model: Any) -> str | None:
@@ -84,8 +86,7 @@ def packing_blocker(model: Any) -> str | None:
         ...                              sliding_window=4096)))
         'its sliding-window attention layers'
     """
-    config = _config(model)
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    text = _text_config(model)
     if "sliding_attention" in (getattr(text, "layer_types", None) or []) and getattr(text, "sliding_window", None):
         return "its sliding-window attention layers"
     if getattr(text, "output_router_logits", False):
@@ -105,7 +106,7 @@ def switch_attention(model: Any) -> Callable[[], None]:
         'sdpa'
     """
     register_attention(ATTENTION_NAME, packed_attention_forward)
-    config = _config(model)
+    config = model.config
     previous = config._attn_implementation
     if previous == ATTENTION_NAME:
         return lambda: None
@@ -127,9 +128,7 @@ def packed_log_probs(model: Any, layout: PackedLayout, *,
     Example:
         >>> logps, _ = packed_log_probs(model, pack_rows(ids, mask, completion_width=8))   # doctest: +SKIP
     """
-    config = _config(model)
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    kinds = set(getattr(text, "layer_types", None) or ["full_attention"])
+    kinds = set(getattr(_text_config(model), "layer_types", None) or ["full_attention"])
     outputs = model(input_ids=layout.input_ids, attention_mask=dict.fromkeys(kinds, layout),
                     position_ids=layout.position_ids, shift_labels=layout.shift_labels, fused_lm_head=True)
     entropy = unpack(outputs.entropy, layout) if compute_entropy and outputs.entropy is not None else None
