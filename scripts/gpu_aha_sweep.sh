@@ -33,12 +33,8 @@
 # calibrated variants), ONLY ("cal cal-b512 nocal ref": the variants to run).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"   # a checkout runs without being installed
-export PYTHONUNBUFFERED=1
+source scripts/gpu_timed_steps.sh   # the checkout on PYTHONPATH; SMOKE, AHZ, PYTHON; elapsed, status, run_step
 
-SMOKE=${SMOKE:-0}
-read -r -a AHZ <<< "${AHAZERO:-python3 -m ahazero}"
-PYTHON=${PYTHON:-python3}
 NAME=${NAME:-aha-sweep}
 AHA=configs/aha-multiplication.yaml
 REF=configs/default.yaml
@@ -74,22 +70,6 @@ LOGS=$WORK/logs
 CAL=$WORK/calibration/$NAME.jsonl
 SWEEP_OUT=$WORK/sweeps/$NAME
 mkdir -p "$LOGS"
-START=$(date +%s)
-elapsed() { echo $(( $(date +%s) - START )); }
-status() { echo "$(date '+%F %T') [+$(elapsed)s] $*" | tee -a "$LOGS/status.txt"; }
-
-# run_step NAME LIMIT_S CMD...: the command under `timeout`, its output in logs/NAME.log; returns its exit code
-run_step() {
-    local name=$1 limit=$2 t0 rc
-    shift 2
-    t0=$(date +%s)
-    { echo "# $(date '+%F %T') \$ $*"; } >> "$LOGS/$name.log"
-    timeout --signal=TERM --kill-after=90 "$limit" "$@" >> "$LOGS/$name.log" 2>&1
-    rc=$?
-    STEP_SECONDS=$(( $(date +%s) - t0 ))
-    [[ $rc == 124 ]] && echo "# timed out after ${limit}s" >> "$LOGS/$name.log"
-    return "$rc"
-}
 
 # json FILE EXPR: a value from a JSON file (EXPR in Python, on `d`), or nothing
 json() { "$PYTHON" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1" 2>/dev/null; }

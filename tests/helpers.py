@@ -24,6 +24,14 @@ NO_SLIP = "\n".join(CANONICAL.splitlines()[:1] + CANONICAL.splitlines()[6:])
 CONTROL = "\n".join(line for line in NO_SLIP.splitlines() if not line.startswith("Let me check"))
 
 
+def qwen_shape():
+    """The memory model's shape of Qwen2.5-Coder-0.5B-Instruct as the default recipe loads it (630,167,424 parameters)."""
+    from ahazero.config.memory_model import ModelShape
+
+    return ModelShape(hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, head_dim=64, vocab=151936,
+                      parameters=630_167_424)
+
+
 def base_config(**changes) -> dict:
     """A minimal valid config dict for tests."""
     data = {
@@ -91,3 +99,25 @@ def generate_until_eos(model, tok, ids, mask, eos, max_new_tokens) -> list[list[
         cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
         rows.append(row[:cut])
     return rows
+
+
+def loss_batch(vocab: int, pad: int, *, completion_lengths: list[int], prompt_lengths: list[int],
+               generations: int = 1, width: int = 40, prompt_width: int = 9, seed: int = 0) -> dict:
+    """A generation batch as TRL hands it to the loss: left-padded prompts, right-padded completions.
+
+    Row ``r`` has prompt ``r // generations`` (``prompt_lengths`` gives each prompt's length) and a
+    completion of ``completion_lengths[r]`` tokens (0: a row masked out of the loss).
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    rows = len(completion_lengths)
+    prompts = torch.randint(1, vocab, (rows // generations, prompt_width), generator=g).repeat_interleave(
+        generations, dim=0)
+    prompt_len = torch.tensor(prompt_lengths).repeat_interleave(generations)
+    prompt_mask = (torch.arange(prompt_width) >= prompt_width - prompt_len[:, None]).long()
+    completion_mask = (torch.arange(width) < torch.tensor(completion_lengths)[:, None]).long()
+    completion_ids = torch.randint(1, vocab, (rows, width), generator=g).masked_fill(completion_mask == 0, pad)
+    return {"prompt_ids": prompts.masked_fill(prompt_mask == 0, pad), "prompt_mask": prompt_mask,
+            "completion_ids": completion_ids, "completion_mask": completion_mask,
+            "advantages": torch.randn(rows, generator=g), "num_items_in_batch": completion_mask.sum()}

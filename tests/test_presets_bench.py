@@ -111,7 +111,8 @@ def test_bench_runs_each_case_and_writes_json(tmp_path, tiny_model_dir):
     out = tmp_path / "bench" / "r.json"  # scratch runs go to bench/r-runs/
     result = ahazero("bench", "configs/smoke.yaml", "--backends", "hf,graph", "--presets", "lora",
                      "--batches", "8", "--generations", "4", "--max-tokens", "12", "--steps", "1",
-                     "--peak-tbps", "0.05", "--peak-tflops", "2", "--out", str(out), timeout=600)
+                     "--peak-tbps", "0.05", "--peak-tflops", "2", "--update-variants", "padded,shared",
+                     "--out", str(out), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert [c["case"] for c in report["cases"]] == ["hf-b8", "graph-b8", "auto-lora-b8"]
@@ -123,19 +124,29 @@ def test_bench_runs_each_case_and_writes_json(tmp_path, tiny_model_dir):
     for case in report["cases"]:
         assert case["status"] == "ok" and (case["batch"], case["prompts"]) == (8, 2)
         assert len(case["steps"]) == 2 and all(s["generated_tokens"] >= 8 for s in case["steps"])
-        assert set(case["model"]) == {"parameters", "weight_bytes", "matmul_parameters", "kv_bytes_per_position",
-                                      "attention_flops_per_position"}
+        assert set(case["model"]) == {"parameters", "weight_bytes", "matmul_parameters", "head_parameters",
+                                      "kv_bytes_per_position", "attention_flops_per_position"}
         summary = case["summary"]
         assert SUMMARY_KEYS <= set(summary), SUMMARY_KEYS - set(summary)
         assert summary["tokens_per_second"] > 0 and summary["completions_per_second"] > 0
         assert summary["decode_step_ms"] > 0 and summary["decode_tbps"] > 0 and summary["decode_tflops"] > 0
         assert summary["decode_bandwidth_pct"] == round(100 * summary["decode_tbps"] / 0.05, 1)
+        # the update: timed per step, its tokens counted, its FLOP rate against the peak
+        assert 0 < summary["update_forward_seconds"] < summary["update_seconds"]
+        assert summary["update_tokens"] >= summary["update_loss_tokens"] > 0
+        assert summary["update_mfu_pct"] == round(100 * summary["update_tflops"] / 2, 1)
+        padded, shared = case["update_variants"]["padded"], case["update_variants"]["shared"]
+        assert padded["status"] == shared["status"] == "ok" and padded["speedup"] == 1.0
+        assert shared["update_loss_tokens"] == padded["update_loss_tokens"]  # the same completions scored
+        assert shared["update_tokens"] < padded["update_tokens"] and shared["update_padding_share"] == 0.0
+        assert shared["grad_rel_diff"] < 1e-4  # exact on the model being trained
     hf, graph, lora = (c["summary"] for c in report["cases"])
     assert hf["speedup_vs_hf"] == 1.0 and "speedup_vs_hf" in graph
     assert hf["decode_timing"] == lora["decode_timing"] == "estimated"  # auto is hf on a machine without a GPU
     assert graph["decode_timing"] == "measured" and graph["prefill_rows_per_row"] == 1.0
     assert report["cases"][2]["resolved_backend"] == "hf"
-    assert "tok/s" in result.stdout and "TB/s (% peak)" in result.stdout
+    assert "tok/s" in result.stdout and "TB/s (% peak)" in result.stdout and "MFU" in result.stdout
+    assert "the update, each variant on the same completions" in result.stdout
     assert sorted(p.name for p in (tmp_path / "bench" / "r-runs").iterdir()) == ["auto-lora-b8", "graph-b8", "hf-b8"]
 
 

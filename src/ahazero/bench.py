@@ -14,8 +14,17 @@ per step (more prompts per step, the same completions per prompt). Per measured 
 - the decode step: its mean time and rows, the bytes it reads (weights + KV cache) and FLOPs
   it does per second, and both as a % of the GPU's peaks (:mod:`ahazero.bench_roofline`;
   measured by the ``graph`` sampler, estimated from the batch's shape for ``hf`` and ``compiled``),
+- the update: its forward and backward time (the log-prob passes of old and reference
+  policies apart), the tokens it computed and scored, its padding share, tokens per second and
+  MFU (model FLOPs against the GPU's bf16 peak, :func:`ahazero.bench_update.update_flops`),
+  and the optimizer step,
 - peak GPU memory (allocated and reserved by PyTorch's allocator),
 - the mean of each reward, so a faster backend that changes what is learned shows up.
+
+``--update-variants padded,sorted,packed,shared`` adds the update's A/B to every case: before
+each step's update, each variant computes it on the same completions
+(:mod:`ahazero.bench_update`), and a second table compares them (the A/B's own time is taken
+out of the case's step time).
 
 Results print as one table and are written as one JSON (default ``runs/bench/rollouts.json``);
 the cases' short runs (traces included) go beside it in ``<json stem>-runs/<case>/`` and are
@@ -25,6 +34,7 @@ Example:
     $ ahazero bench configs/default.yaml --backends hf,compiled --steps 3
     $ ahazero bench configs/default.yaml --backends graph --batches 128,256,512,1024
     $ ahazero bench configs/default.yaml --backends auto --presets lora-24gb,full-bf16
+    $ ahazero bench configs/default.yaml --backends graph --prompts 64 --update-variants padded,packed,shared
 """
 
 from __future__ import annotations
@@ -40,7 +50,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ahazero.bench_report import add_peak_shares, compare_cases, print_table, summarize_case
+from ahazero.bench_report import (
+    add_peak_shares,
+    compare_cases,
+    print_table,
+    print_update_table,
+    summarize_case,
+)
+from ahazero.bench_update import parse_update_variants
 from ahazero.config.cli_numbers import check_count
 
 __all__ = ["BenchSettings", "add_parser", "bench_overrides", "parse_batches", "run_case", "summarize_case"]
@@ -82,7 +99,8 @@ def bench_overrides(cfg: Any, settings: BenchSettings, *, backend: str, name: st
     """The overrides that give a config the bench's batch shape (no checkpoints, no trackers).
 
     The micro-batch (``per_device_train_batch_size``) is kept; gradient accumulation is set
-    so one optimizer step sees ``prompts x generations`` completions.
+    so one optimizer step sees ``prompts x generations`` completions (with ``auto`` micro-batches,
+    ``generation_batch_size`` is set and ``auto`` splits it).
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -95,11 +113,16 @@ def bench_overrides(cfg: Any, settings: BenchSettings, *, backend: str, name: st
     """
     from ahazero.config.schema import ConfigError
 
-    per_device = int(cfg.grpo.get("per_device_train_batch_size", 8))
     total = settings.completions_per_step
-    if total % per_device:
-        raise ConfigError(f"grpo.per_device_train_batch_size ({per_device}) must divide the bench batch "
-                          f"({settings.prompts} prompts x {settings.generations} completions = {total})")
+    if cfg.grpo.get("per_device_train_batch_size") == "auto":  # auto splits the step into micro-batches itself
+        shape: dict[str, Any] = {"grpo.generation_batch_size": total}
+    else:
+        per_device = int(cfg.grpo.get("per_device_train_batch_size", 8))
+        if total % per_device:
+            raise ConfigError(f"grpo.per_device_train_batch_size ({per_device}) must divide the bench batch "
+                              f"({settings.prompts} prompts x {settings.generations} completions = {total})")
+        shape = {"grpo.per_device_train_batch_size": per_device,
+                 "grpo.gradient_accumulation_steps": total // per_device}
     return {
         "name": name,
         "output_root": output_root,
@@ -107,8 +130,7 @@ def bench_overrides(cfg: Any, settings: BenchSettings, *, backend: str, name: st
         "logging.report_to": ["none"],
         "grpo.max_steps": settings.warmup + settings.steps,
         "grpo.num_generations": settings.generations,
-        "grpo.per_device_train_batch_size": per_device,
-        "grpo.gradient_accumulation_steps": total // per_device,
+        **shape,
         "grpo.max_completion_length": settings.max_tokens,
         "grpo.save_strategy": "no",
     }
@@ -132,11 +154,22 @@ def _step_callback(records: list[dict[str, Any]]) -> Any:
         def on_step_end(self, args, state, control, **kwargs):
             if cuda:
                 torch.cuda.synchronize()
-            record = {"step": state.global_step, "step_seconds": time.perf_counter() - self._start}
+            record = {"step": state.global_step, "step_seconds": time.perf_counter() - self._start,
+                      "optimizer_seconds": getattr(self, "_optimizer_seconds", 0.0)}
             if cuda:
                 record["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
                 record["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
             records.append(record)
+
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):
+            if cuda:
+                torch.cuda.synchronize()
+            self._optimizer_start = time.perf_counter()
+
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            if cuda:
+                torch.cuda.synchronize()
+            self._optimizer_seconds = time.perf_counter() - self._optimizer_start
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if records and logs:
@@ -148,10 +181,13 @@ def _step_callback(records: list[dict[str, Any]]) -> Any:
 
 
 def run_case(config: str, overrides: list[str], *, backend: str, presets: list[str],
-             settings: BenchSettings, out_dir: Path, batch: int | None = None) -> dict[str, Any]:
+             settings: BenchSettings, out_dir: Path, batch: int | None = None,
+             update_variants: list[str] | None = None) -> dict[str, Any]:
     """Train one case in this process (its run goes to ``out_dir/<case>``); return per-step records and summary.
 
     ``batch`` (a value of ``--batches``) only names the case; ``settings`` holds its shape.
+    With ``update_variants``, each step's update is also computed in each of them first
+    (:class:`~ahazero.bench_update.UpdateProbe`).
 
     Example:
         >>> r = run_case("configs/smoke.yaml", [], backend="hf", presets=[],   # doctest: +SKIP
@@ -161,17 +197,20 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     """
     import torch
 
+    from ahazero.bench_update import UpdateProbe, summarize_variants
     from ahazero.config.schema import apply_overrides
     from ahazero.config.validate import check_config
     from ahazero.observe.rundir import RunDir, RunDirError
     from ahazero.rollout.decode_cost import model_facts
     from ahazero.training.assemble import build_trainer, load_for_device
+    from ahazero.training.auto_sizes import resolve_auto_sizes
 
     cuda = torch.cuda.is_available()
     label = _case_label(backend, presets, batch)
     cfg = load_for_device(config, cuda=cuda, presets=presets, overrides=overrides)
     cfg = apply_overrides(cfg, bench_overrides(cfg, settings, backend=backend, name=label,
                                                output_root=str(out_dir)))
+    cfg, _ = resolve_auto_sizes(cfg, cuda=cuda)
     checked = check_config(cfg, cuda=cuda)
     marker = cfg.run_dir / _MARKER
     if cfg.run_dir.exists():
@@ -186,17 +225,29 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
     facts = model_facts(trainer.model)
     records: list[dict[str, Any]] = []
     trainer.add_callback(_step_callback(records))
+    probe = UpdateProbe(trainer, update_variants) if update_variants else None
+    trainer.update_probe = probe
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
     by_step: dict[int, dict[str, float]] = {}
-    for timing in trainer.rollout_timings:  # several batches per step add up (num_iterations, eval)
+    for timing in [*trainer.rollout_timings, *trainer.update_timings]:  # several batches per step add up
         merged = by_step.setdefault(int(timing["step"]), {})
         for key, value in timing.items():
-            if key not in ("step", "peak_allocated_gib", "tokens_per_second"):
+            if key not in ("step", "peak_allocated_gib", "tokens_per_second", "update_tokens_per_second",
+                           "update_padding_share"):
                 merged[key] = merged.get(key, 0.0) + value
     for record in records:
         record.update(by_step.get(record["step"], {}))
+    extra = {}
+    if probe is not None:
+        for record in records:  # the step without the probe: its time taken out, its generation's peak put back
+            probed = next((r for r in probe.records if r["step"] == record["step"]), {})
+            record["step_seconds"] -= probed.get("probe_seconds", 0.0)
+            before = probed.get("generation_peak_gib")
+            if before is not None and record.get("peak_allocated_gib") is not None:
+                record["peak_allocated_gib"] = max(record["peak_allocated_gib"], before)
+        extra["update_variants"] = summarize_variants(probe.records, settings.warmup, facts)
     return {
         "case": label,
         "backend": backend,
@@ -209,6 +260,7 @@ def run_case(config: str, overrides: list[str], *, backend: str, presets: list[s
         "model": facts,
         "steps": records,
         "summary": summarize_case(records, settings.warmup, settings.completions_per_step, facts=facts),
+        **extra,
     }
 
 
@@ -267,7 +319,8 @@ def _run_worker(args: argparse.Namespace) -> int:
     result_path = Path(args.worker)
     try:
         result = run_case(args.config, args.overrides, backend=args.backends, presets=args.presets_list,
-                          settings=settings, out_dir=_scratch_dir(Path(args.out)), batch=args.case_batch)
+                          settings=settings, out_dir=_scratch_dir(Path(args.out)), batch=args.case_batch,
+                          update_variants=parse_update_variants(args.update_variants))
     except Exception as err:  # the parent reports it next to the other cases
         logger.exception("bench case failed")
         result = {"case": _case_label(args.backends, args.presets_list, args.case_batch), "backend": args.backends,
@@ -294,6 +347,7 @@ def _run_all(args: argparse.Namespace) -> int:
     for combo in presets:
         preset_overrides([p for p in combo.split("+") if p])  # unknown names fail now, not in a worker
     batches = parse_batches(args.batches, settings.generations)
+    parse_update_variants(args.update_variants)  # unknown names fail now, not in a worker
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = []
@@ -307,7 +361,8 @@ def _run_all(args: argparse.Namespace) -> int:
         result_file = out.parent / f".case-{label}.json"
         result_file.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "ahazero", "bench", args.config, *args.overrides, "--worker", str(result_file),
-               "--backends", backend, "--out", str(out), "--settings", json.dumps(shape)]
+               "--backends", backend, "--out", str(out), "--settings", json.dumps(shape),
+               "--update-variants", args.update_variants]
         if batch:
             cmd += ["--case-batch", str(batch)]
         for name in combo:
@@ -327,13 +382,14 @@ def _run_all(args: argparse.Namespace) -> int:
     add_peak_shares(results, machine)
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print_table(report)
+    print_update_table(report)
     logger.info("wrote %s", out)
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
 
 def add_parser(sub: Any) -> None:
     """Register ``ahazero bench`` on the CLI's subparsers."""
-    p = sub.add_parser("bench", help="rollout throughput, step split, the decode step against the GPU's peaks and peak memory per generation backend and batch")
+    p = sub.add_parser("bench", help="rollout throughput, step split, the decode step and the update against the GPU's peaks, and peak memory per generation backend and batch")
     p.add_argument("config", help="the config to benchmark (model, task, rewards)")
     p.add_argument("overrides", nargs="*", help="dotted overrides applied to every case")
     p.add_argument("--backends", default="hf,compiled,paged",
@@ -353,6 +409,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=512, help="max completion tokens (default 512)")
     p.add_argument("--steps", type=int, default=3, help="measured steps per case (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="warm-up steps per case, reported apart (default 1)")
+    p.add_argument("--update-variants", default="",
+                   help="comma-separated ways to compute the update, each measured on the same completions before "
+                        "every step's update of every case: padded, sorted, packed, shared (e.g. padded,packed,shared)")
     p.add_argument("--out", default="runs/bench/rollouts.json", help="JSON output file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)

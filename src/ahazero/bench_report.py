@@ -1,10 +1,12 @@
-"""What ``ahazero bench`` reports: per-case summaries, comparisons against ``hf``, the % of the GPU's peak, the table.
+"""What ``ahazero bench`` reports: per-case summaries, comparisons against ``hf``, the % of the GPU's peak, the tables.
 
-A case's per-step records (wall time, the generation/reward split, decode counts, peak
-memory, reward means) become one summary (:func:`summarize_case`); :func:`compare_cases`
-adds the speed-up over the ``hf`` case of the same batch and whether the reward moved;
-:func:`add_peak_shares` puts the decode step's bandwidth and FLOP rate against the device's
-peaks (:mod:`ahazero.bench_roofline`); :func:`print_table` prints one row per case.
+A case's per-step records (wall time, the generation/reward split, decode counts, the
+update's time and tokens, peak memory, reward means) become one summary
+(:func:`summarize_case`); :func:`compare_cases` adds the speed-up over the ``hf`` case of the
+same batch and whether the reward moved; :func:`add_peak_shares` puts the decode step's
+bandwidth and FLOP rate, and the update's FLOP rate (MFU), against the device's peaks
+(:mod:`ahazero.bench_roofline`); :func:`print_table` prints one row per case and
+:func:`print_update_table` one row per update variant (``--update-variants``).
 
 Example:
     >>> steps = [{"step_seconds": 2.0, "generation_seconds": 1.5, "reward_seconds": 0.1,
@@ -25,9 +27,10 @@ import sys
 from typing import Any
 
 from ahazero.bench_roofline import percent_of_peak
+from ahazero.bench_update import update_rates
 from ahazero.rollout.decode_cost import decode_rates
 
-__all__ = ["add_peak_shares", "compare_cases", "print_table", "summarize_case"]
+__all__ = ["add_peak_shares", "compare_cases", "print_table", "print_update_table", "summarize_case"]
 
 #: Per-step counts summed into the decode figures.
 _DECODE_KEYS = ("decode_seconds", "decode_steps", "decode_rows", "decode_kv_positions", "prefill_seconds",
@@ -69,6 +72,7 @@ def summarize_case(steps: list[dict[str, Any]], warmup: int, completions_per_ste
         "warmup_generation_seconds": [round(s.get("generation_seconds", 0.0), 2) for s in steps[:warmup]],
     }
     out.update(_decode_summary(measured, facts))
+    out.update(_update_summary(measured, facts))
     for key in ("peak_allocated_gib", "peak_reserved_gib"):
         values = [s[key] for s in steps if s.get(key) is not None]
         out[key] = round(max(values), 2) if values else None
@@ -97,19 +101,49 @@ def _decode_summary(measured: list[dict[str, Any]], facts: dict[str, float] | No
     }
 
 
+#: Per-step update counts summed into the update figures.
+_UPDATE_KEYS = ("update_seconds", "update_forward_seconds", "update_tokens", "update_real_tokens", "update_loss_tokens",
+                "logprob_seconds", "optimizer_seconds")
+
+
+def _update_summary(measured: list[dict[str, Any]], facts: dict[str, float] | None) -> dict[str, Any]:
+    """The update's mean time per step (forward and backward apart), tokens, padding share and rates."""
+    sums = {key: sum(s.get(key, 0.0) for s in measured) for key in _UPDATE_KEYS}
+    n = len(measured) or 1
+    timed = sums["update_seconds"] > 0
+    per_step = lambda key, digits=3: round(sums[key] / n, digits) if timed else None  # noqa: E731
+    out: dict[str, Any] = {
+        "update_seconds": per_step("update_seconds"),
+        "update_forward_seconds": per_step("update_forward_seconds"),
+        "update_backward_seconds": round((sums["update_seconds"] - sums["update_forward_seconds"]) / n, 3)
+        if timed else None,
+        "update_tokens": per_step("update_tokens", 1),
+        "update_loss_tokens": per_step("update_loss_tokens", 1),
+        "update_padding_share": round(1 - sums["update_real_tokens"] / sums["update_tokens"], 4)
+        if sums["update_tokens"] else None,
+        "logprob_seconds": round(sums["logprob_seconds"] / n, 3) if sums["logprob_seconds"] else None,
+        "optimizer_seconds": round(sums["optimizer_seconds"] / n, 4) if sums["optimizer_seconds"] else None,
+    }
+    out.update(update_rates(sums, facts))
+    return out
+
+
 def _significant(value: float, digits: int = 4) -> float:
     """``value`` to ``digits`` significant digits (TB/s of a tiny CPU run and of an H200 alike)."""
     return float(f"{value:.{digits}g}")
 
 
 def add_peak_shares(results: list[dict[str, Any]], peaks: dict[str, Any]) -> None:
-    """Add each case's decode bandwidth and FLOP rate as a % of the device's peaks (None when unknown).
+    """Add each case's decode bandwidth and FLOP rate, and its update's (MFU), as a % of the device's peaks.
+
+    None where a peak or a rate is unknown.
 
     Example:
-        >>> r = [{"status": "ok", "summary": {"decode_tbps": 1.2, "decode_tflops": 99.0}}]
+        >>> r = [{"status": "ok", "summary": {"decode_tbps": 1.2, "decode_tflops": 99.0, "update_tflops": 297.0}}]
         >>> add_peak_shares(r, {"peak_tbps": 4.8, "peak_tflops": 990.0})
-        >>> r[0]["summary"]["decode_bandwidth_pct"], r[0]["summary"]["decode_flops_pct"]
-        (25.0, 10.0)
+        >>> s = r[0]["summary"]
+        >>> s["decode_bandwidth_pct"], s["decode_flops_pct"], s["update_mfu_pct"]
+        (25.0, 10.0, 30.0)
     """
     for r in results:
         if r.get("status") != "ok":
@@ -117,6 +151,8 @@ def add_peak_shares(results: list[dict[str, Any]], peaks: dict[str, Any]) -> Non
         s = r["summary"]
         s["decode_bandwidth_pct"] = percent_of_peak(s.get("decode_tbps"), peaks.get("peak_tbps"))
         s["decode_flops_pct"] = percent_of_peak(s.get("decode_tflops"), peaks.get("peak_tflops"))
+        for summary in (s, *r.get("update_variants", {}).values()):
+            summary["update_mfu_pct"] = percent_of_peak(summary.get("update_tflops"), peaks.get("peak_tflops"))
 
 
 def compare_cases(results: list[dict[str, Any]], completions_per_step: int | None = None) -> None:
@@ -164,6 +200,11 @@ def _fmt(value: Any, pct: Any = None) -> str:
     return f"{text} ({pct}%)" if pct is not None else text
 
 
+def _with(value: Any, part: Any) -> str:
+    """``value (part)``: a figure and one of its parts."""
+    return "-" if value is None else f"{_fmt(value)} ({_fmt(part)})"
+
+
 def print_table(report: dict[str, Any]) -> None:
     """One row per case: throughput, step split, the decode step against the peaks, memory, reward."""
     from rich.console import Console
@@ -178,12 +219,12 @@ def print_table(report: dict[str, Any]) -> None:
     table = Table(title=f"rollouts: {shape} x {s['max_tokens']} max tokens, {s['steps']} measured steps "
                         f"({machine['device']}{peaks})")
     for col in ("case", "backend", "batch", "tok/s", "speed-up", "compl/s", "step s", "gen %", "update %",
-                "decode ms/step (rows)", "TB/s (% peak)", "TFLOP/s (% peak)", "peak GiB (alloc/reserved)",
-                "reward mean", "status"):
+                "decode ms/step (rows)", "TB/s (% peak)", "TFLOP/s (% peak)", "update s (fwd)",
+                "update tok/s (MFU %)", "pad %", "peak GiB (alloc/reserved)", "reward mean", "status"):
         table.add_column(col)
     for r in report["cases"]:
         if r["status"] != "ok":
-            table.add_row(r["case"], r.get("backend", ""), _fmt(r.get("batch")), *[""] * 11, r["status"])
+            table.add_row(r["case"], r.get("backend", ""), _fmt(r.get("batch")), *[""] * 14, r["status"])
             continue
         m = r["summary"]
         pct = lambda x: f"{100 * x:.1f}" if x is not None else "-"  # noqa: E731
@@ -197,5 +238,41 @@ def print_table(report: dict[str, Any]) -> None:
                       _fmt(m.get("speedup_vs_hf")), _fmt(m.get("completions_per_second")), _fmt(m["step_seconds"]),
                       pct(m["generation_share"]), pct(m["update_share"]), decode,
                       _fmt(m.get("decode_tbps"), m.get("decode_bandwidth_pct")),
-                      _fmt(m.get("decode_tflops"), m.get("decode_flops_pct")), peak, _fmt(m.get("reward")), "ok")
-    Console(width=None if sys.stdout.isatty() else 240).print(table)
+                      _fmt(m.get("decode_tflops"), m.get("decode_flops_pct")),
+                      _with(m.get("update_seconds"), m.get("update_forward_seconds")),
+                      _fmt(m.get("update_tokens_per_second"), m.get("update_mfu_pct")),
+                      pct(m.get("update_padding_share")), peak, _fmt(m.get("reward")), "ok")
+    Console(width=None if sys.stdout.isatty() else 320).print(table)
+
+
+def print_update_table(report: dict[str, Any]) -> None:
+    """One row per case and update variant (``--update-variants``); nothing when none was measured.
+
+    Example:
+        >>> print_update_table({"settings": {}, "machine": {"device": "cpu"}, "cases": []})
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    cases = [r for r in report["cases"] if r.get("update_variants")]
+    if not cases:
+        return
+    table = Table(title=f"the update, each variant on the same completions before every step's update "
+                        f"({report['machine']['device']}; speed-up and gradient difference against the first)")
+    for col in ("case", "variant", "update s (fwd / bwd)", "tokens / step (scored)", "tok/s", "scored tok/s",
+                "pad %", "TFLOP/s (MFU %)", "peak GiB", "speed-up", "grad diff", "status"):
+        table.add_column(col)
+    pct = lambda x: f"{100 * x:.1f}" if x is not None else "-"  # noqa: E731
+    for r in cases:
+        for name, v in r["update_variants"].items():
+            if v.get("status") != "ok":
+                table.add_row(r["case"], name, *[""] * 9, v.get("status", "-"))
+                continue
+            table.add_row(r["case"], name,
+                          f"{v['update_seconds']} ({v['update_forward_seconds']} / {v['update_backward_seconds']})",
+                          f"{v['update_tokens']:,.0f} ({v['update_loss_tokens']:,.0f})",
+                          _fmt(v.get("update_tokens_per_second")), _fmt(v.get("update_loss_tokens_per_second")),
+                          pct(v.get("update_padding_share")), _fmt(v.get("update_tflops"), v.get("update_mfu_pct")),
+                          _fmt(v.get("peak_allocated_gib")), _fmt(v.get("speedup")), _fmt(v.get("grad_rel_diff")),
+                          "ok")
+    Console(width=None if sys.stdout.isatty() else 320).print(table)

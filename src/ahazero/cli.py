@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -87,7 +88,36 @@ def _cmd_check(args: argparse.Namespace) -> int:
         plan_stages(cfg, cuda=cuda, require_inputs=False)
     print(dump_config(cfg), end="")
     print(f"# config OK ({'GPU' if cuda else 'CPU profile'})", file=sys.stderr)
+    _print_memory(args)
     return 0
+
+
+def _print_memory(args: argparse.Namespace) -> None:
+    """The memory the config (on a GPU) needs on a card of ``--card-gib``; with ``--all-presets``, with each preset alone."""
+    from ahazero.config.presets import PRESETS, preset_override_strings
+    from ahazero.config.schema import ConfigError, apply_overrides, load_config
+    from ahazero.training.assemble import resolve_for_device
+    from ahazero.training.auto_sizes import estimate_for_card, longest_prompt
+
+    def on_gpu(presets: list[str]) -> Any:  # the config as it runs on a GPU, without the preset log lines
+        return resolve_for_device(apply_overrides(load_config(args.config), preset_override_strings(presets)),
+                                  cuda=True, overrides=args.overrides)
+
+    try:
+        prompt = longest_prompt(on_gpu(args.preset))
+    except Exception as err:  # the model's tokenizer is not on disk yet, or the task data are not readable
+        print(f"# memory: not estimated (the prompts could not be measured: {type(err).__name__})", file=sys.stderr)
+        return
+    rows = [("this config", args.preset)] + ([(name, [name]) for name in PRESETS] if args.all_presets else [])
+    for label, presets in rows:
+        try:
+            preset_cfg = on_gpu(presets)
+        except ConfigError as err:  # a preset that needs a package this machine lacks (liger)
+            print(f"# memory, {label}: not estimated ({_one_line(err)})", file=sys.stderr)
+            continue
+        plan = estimate_for_card(preset_cfg, card_gib=args.card_gib, prompt_tokens=prompt)
+        text = plan if isinstance(plan, str) else plan.describe()
+        print(f"# memory, {label}: {text}", file=sys.stderr)
 
 
 def _cmd_rewards(args: argparse.Namespace) -> int:
@@ -207,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="check as if on this device (the CPU profile applies to 'cpu')")
+    p.add_argument("--card-gib", type=float, default=80.0,
+                   help="estimate the GPU memory the config needs on a card of this size (default 80)")
+    p.add_argument("--all-presets", action="store_true",
+                   help="also estimate the memory of the config with each preset (alone; one line each)")
     _add_preset_option(p)
     p.set_defaults(func=_cmd_check)
 

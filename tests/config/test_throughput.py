@@ -17,8 +17,11 @@ def test_graph_options_with_another_named_backend_are_an_error():
     with pytest.raises(ConfigError, match=r"generation.share_prefill applies to the 'graph' backend only; "
                                           r"generation.backend is 'compiled'"):
         check_config(cfg_with(generation={"backend": "compiled", "share_prefill": True}), cuda=True)
-    with pytest.raises(ConfigError, match="greater than or equal to 0"):
-        cfg_with(generation={"max_rows": -1})
+    for bad in (-1, "all", True):
+        with pytest.raises(ConfigError, match=r"generation.max_rows' \(.*\): give 0 \(the whole batch at once\), "
+                                              r"a positive number of rows, or 'auto'"):
+            cfg_with(generation={"max_rows": bad})
+    assert cfg_with(generation={"max_rows": "auto"}).generation.max_rows == "auto"
 
 
 def test_auto_without_a_gpu_warns_that_the_graph_options_are_unused(caplog):
@@ -47,3 +50,15 @@ def test_sort_by_length_refuses_losses_it_would_change(grpo, reason):
     ok = cfg_with(update={"sort_by_length": True}, grpo={"num_generations": 4, "per_device_train_batch_size": 8,
                                                         "loss_type": "dr_grpo"})
     check_config(ok, cuda=False)
+
+
+def test_shared_prompts_need_packing_and_a_loss_that_regrouping_leaves_alone():
+    grpo = {"num_generations": 4, "per_device_train_batch_size": 8, "max_steps": 2}
+    with pytest.raises(ConfigError, match="update.share_prompts shares prompts inside packed micro-batches: set "
+                                          "update.packing: true too"):
+        check_config(cfg_with(update={"share_prompts": True}, grpo=grpo), cuda=False)
+    with pytest.raises(ConfigError, match="update.share_prompts would change the gradient: .*'bnpo'"):
+        check_config(cfg_with(update={"packing": True, "share_prompts": True}, grpo={**grpo, "loss_type": "bnpo"}),
+                     cuda=False)
+    # packing alone changes how a micro-batch is computed, not what it holds: every loss keeps its gradient
+    check_config(cfg_with(update={"packing": True}, grpo={**grpo, "loss_type": "bnpo"}), cuda=False)

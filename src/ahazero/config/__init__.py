@@ -6,7 +6,8 @@ and ``stages`` sections), ``yaml_load`` (bounded YAML
 reading: text only, size and alias expansion capped), ``backend_choice`` (what
 ``generation.backend`` may say and what it sets in GRPOConfig), ``sharding`` (whether FSDP or
 ZeRO-3 shard the parameters, and which rollout backends survive it), ``presets`` (named
-bundles of overrides), ``throughput`` (checks of the big-batch settings) and ``validate`` (every check that needs no model: tasks and their local
+bundles of overrides), ``throughput`` (checks of the big-batch settings), ``memory_model`` (the GPU
+memory a config needs, and the micro-batch sizes that fit) and ``validate`` (every check that needs no model: tasks and their local
 files, TRL's fields, batch sizes), with ``grpo_ranges`` (the valid range of each ``grpo``
 number), ``reward_checks`` (what may be a reward), ``reward_guard`` (the guard around a custom
 reward: errors, exits and ``on_reward_error``), ``reward_output`` (the contract on what a reward

@@ -7,13 +7,15 @@ Example:
     ('auto', True)
     >>> UpdateSettings(sort_by_length=True).sort_by_length
     True
+    >>> GenerationSettings(max_rows="auto").max_rows, UpdateSettings(packing=True, share_prompts=True).share_prompts
+    ('auto', True)
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ahazero.config.backend_choice import BACKENDS
 
@@ -53,11 +55,11 @@ class GenerationSettings(_Strict):
         "quarter the size (exact), so long completions do not keep the whole batch decoding; each smaller "
         "batch compiles its own graph once.",
     )
-    max_rows: int = Field(
+    max_rows: int | Literal["auto"] = Field(
         0,
-        ge=0,
         description="'graph': generate at most this many rows at once, the batch in chunks (bounds the KV "
-        "cache's memory; 0: the whole batch at once).",
+        "cache's memory; 0: the whole batch at once; 'auto': as many as the GPU's memory holds, chosen when "
+        "training starts and written to the run's config).",
     )
     graph_mode: Literal["compile", "capture"] = Field(
         "capture",
@@ -73,12 +75,38 @@ class GenerationSettings(_Strict):
     )
 
 
+    @field_validator("max_rows", mode="before")
+    @classmethod
+    def _rows_or_auto(cls, value: object) -> object:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        raise ValueError("give 0 (the whole batch at once), a positive number of rows, or 'auto'")
+
+
 class UpdateSettings(_Strict):
-    """How the policy update's micro-batches are formed (the loss itself is TRL's)."""
+    """How the policy update's micro-batches are formed and computed (the loss itself is TRL's)."""
 
     sort_by_length: bool = Field(
         False,
         description="Sort each optimizer step's completions by length into its micro-batches and cut each "
         "micro-batch's padding columns: the same gradient with less padding computed (for losses that do "
         "not normalise per micro-batch).",
+    )
+    packing: bool = Field(
+        False,
+        description="Compute each log-prob pass on its micro-batch's tokens laid end to end in one row, each "
+        "completion attending only to its own prompt and earlier tokens: no padding computed (exact).",
+    )
+    share_prompts: bool = Field(
+        False,
+        description="With packing: the completions of one prompt share one copy of it in a micro-batch, and each "
+        "optimizer step's completions are grouped into micro-batches by prompt (exact; for losses that do not "
+        "normalise per micro-batch).",
+    )
+    memory_gib: float | None = Field(
+        None,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="GPU memory (GiB) that 'auto' sizes (grpo.per_device_train_batch_size, generation.max_rows) "
+        "may plan with; default: the GPU's free memory when training starts. Set it when runs share a GPU.",
     )

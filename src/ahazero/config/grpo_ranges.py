@@ -8,10 +8,10 @@ steps; leave it out (or give ``-1``, transformers' "no step limit") to train
 
 Example:
     >>> check_grpo_ranges({"learning_rate": 1e-6, "max_steps": 60})
-    >>> check_grpo_ranges({"per_device_train_batch_size": 0})
+    >>> check_grpo_ranges({"gradient_accumulation_steps": 0})
     Traceback (most recent call last):
     ...
-    ValueError: grpo.per_device_train_batch_size: 0 is out of range; valid: an integer >= 1
+    ValueError: grpo.gradient_accumulation_steps: 0 is out of range; valid: an integer >= 1
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ _NON_NEGATIVE = _finite(0.0, strict=False)
 
 #: grpo key -> (is the value valid, what is valid). ``None`` is accepted where TRL's default is None.
 GRPO_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "per_device_train_batch_size": _POSITIVE_INT,
+    "per_device_train_batch_size": (
+        lambda v: v == "auto" or _POSITIVE_INT[0](v),
+        "an integer >= 1, or 'auto' (grpo.generation_batch_size split into micro-batches that fit the GPU)",
+    ),
     "per_device_eval_batch_size": _POSITIVE_INT,
     "gradient_accumulation_steps": _POSITIVE_INT,
     "num_generations": _int_at_least(2),

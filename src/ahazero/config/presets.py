@@ -7,14 +7,18 @@ measured by ``make bench`` (see the tables in docs/results.md).
 
 Memory: ``full-bf16``, ``gradient-checkpointing``, ``lora``, ``lora-24gb``, ``liger``.
 Speed: ``fast-rollouts`` turns on the exact big-batch paths (one prefill per distinct
-prompt, compacted decode batches, length-sorted micro-batches). Recipe: ``big-batch``
+prompt, compacted decode batches, length-sorted micro-batches). ``ahazero check CONFIG
+--all-presets`` estimates each preset's peak memory (:mod:`ahazero.training.auto_sizes`). Recipe: ``big-batch``
 trains with 4x the completions per step (512 with 16 per prompt), twice the learning rate
 and a third of the default recipe's 60 steps; ``one-minute`` is big-batch in micro-batches
-of 128, stopped before a step would end past 58 s of training.
+of 128, stopped before a step would end past 58 s of training; ``fast`` is one-minute with
+packed micro-batches that share each prompt, micro-batches and generation rows sized to the
+GPU's memory (``auto``), stopped before a step would end past 40 s.
 
 Example:
-    >>> sorted(PRESETS)
-    ['big-batch', 'fast-rollouts', 'full-bf16', 'gradient-checkpointing', 'liger', 'lora', 'lora-24gb', 'one-minute']
+    >>> sorted(PRESETS)  # doctest: +NORMALIZE_WHITESPACE
+    ['big-batch', 'fast', 'fast-rollouts', 'full-bf16', 'gradient-checkpointing', 'liger', 'lora', 'lora-24gb',
+     'one-minute']
     >>> preset_overrides(["lora"])["model.lora"]
     {'r': 16, 'alpha': 32, 'dropout': 0.0, 'target_modules': 'all-linear'}
 """
@@ -104,6 +108,24 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "update.sort_by_length": True,
             "grpo.save_steps": 20,
             "max_train_seconds": 58,
+        },
+    ),
+    "fast": (
+        "one-minute's recipe (512 completions a step, learning rate 1e-5, 20 steps) with packed micro-batches that "
+        "compute each prompt once, micro-batches and generation rows sized to the GPU's memory ('auto'), for at "
+        "most 40 s of training",
+        {
+            "grpo.per_device_train_batch_size": "auto",
+            "grpo.generation_batch_size": 512,
+            "grpo.learning_rate": 1.0e-5,
+            "grpo.max_steps": 20,
+            "grpo.warmup_steps": 1,
+            "generation.share_prefill": True,
+            "generation.max_rows": "auto",
+            "update.packing": True,
+            "update.share_prompts": True,
+            "grpo.save_steps": 20,
+            "max_train_seconds": 40,
         },
     ),
 }

@@ -7,8 +7,10 @@ when ``auto`` picked another backend on this machine (``hf`` without a GPU), a w
 they are not used.
 
 ``update.sort_by_length`` regroups an optimizer step's completions into micro-batches by
-length. That leaves the gradient unchanged only when no part of the loss is normalised per
-micro-batch; :func:`sort_by_length_blocker` names the setting that prevents it.
+length, ``update.share_prompts`` by prompt. That leaves the gradient unchanged only when no
+part of the loss is normalised per micro-batch; :func:`sort_by_length_blocker` names the
+setting that prevents it. ``update.packing`` changes how a micro-batch is computed, not what
+it holds, and is exact under every loss; ``update.share_prompts`` needs it.
 
 Example:
     >>> from types import SimpleNamespace as NS
@@ -83,8 +85,11 @@ generation.backend is 'hf' (use 'graph' or 'auto', or drop the setting)
                               f"'{cfg.generation.backend}' (use 'graph' or 'auto', or drop the setting)")
         logger.warning("%s: generation.backend 'auto' picked '%s' here, which does not use %s",
                        ", ".join(used), backend, "it" if len(used) == 1 else "them")
-    if cfg.update.sort_by_length:
-        reason = sort_by_length_blocker(grpo_args)
+    if cfg.update.share_prompts and not cfg.update.packing:
+        raise ConfigError("update.share_prompts shares prompts inside packed micro-batches: set update.packing: true "
+                          "too, or drop update.share_prompts")
+    for key in ("sort_by_length", "share_prompts"):
+        reason = sort_by_length_blocker(grpo_args) if getattr(cfg.update, key) else None
         if reason:
-            raise ConfigError(f"update.sort_by_length would change the gradient: {reason}; "
-                              "drop update.sort_by_length or change that setting")
+            raise ConfigError(f"update.{key} would change the gradient: {reason}; "
+                              f"drop update.{key} or change that setting")

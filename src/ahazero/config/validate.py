@@ -34,8 +34,8 @@ from ahazero.config.run_paths import check_run_dir
 from ahazero.config.schema import ConfigError, ExperimentConfig
 from ahazero.config.throughput import check_throughput_settings
 
-__all__ = ["CheckedConfig", "backend_fallback", "build_grpo_config", "check_config", "check_grpo_key",
-           "resolved_backend"]
+__all__ = ["CheckedConfig", "auto_placeholders", "backend_fallback", "build_grpo_config", "check_config",
+           "check_grpo_key", "resolve_task", "resolved_backend"]
 
 logger = logging.getLogger("ahazero.config.validate")
 
@@ -69,7 +69,15 @@ def _task_options(cfg: ExperimentConfig) -> dict[str, Any]:
     return options
 
 
-def _resolve_task(cfg: ExperimentConfig) -> Any:
+def resolve_task(cfg: ExperimentConfig) -> Any:
+    """The config's task, built with its options (and the run's seed); its local data files checked.
+
+    Example:
+        >>> from ahazero.config.schema import validate_dict
+        >>> resolve_task(validate_dict({"name": "x", "model": {"name_or_path": "tiny"},
+        ...     "task": {"name": "arithmetic"}, "rewards": [{"name": "accuracy"}]})).name
+        'arithmetic'
+    """
     from ahazero.tasks import get_task
 
     try:
@@ -184,11 +192,12 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
     if cuda is None:
         cuda = torch.cuda.is_available()
     fields = _grpo_fields()
-    for key, value in cfg.grpo.items():
+    grpo = auto_placeholders(cfg.grpo)
+    for key, value in grpo.items():
         check_grpo_key(key)
         _check_type(key, value, fields[key].type)
     try:
-        check_grpo_ranges(cfg.grpo)
+        check_grpo_ranges(grpo)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     backend_settings = _backend_settings(cfg, cuda=_on_gpu(cfg, cuda=bool(cuda)))
@@ -207,13 +216,49 @@ def build_grpo_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> Any
         "reward_weights": [float(r.weight) for r in cfg.rewards],
     }
     settings.update(backend_settings)
-    settings.update(cfg.grpo)
+    settings.update(grpo)
     if settings.get("max_steps", -1) == -1 and "num_train_epochs" not in cfg.grpo:
         settings.setdefault("num_train_epochs", 1)
     try:
         return GRPOConfig(**settings)
     except (ValueError, TypeError, ArithmeticError) as err:
         raise ConfigError(f"grpo: {' '.join(str(err).split())}") from None
+
+
+def auto_placeholders(grpo: dict[str, Any]) -> dict[str, Any]:
+    """The ``grpo`` section with ``per_device_train_batch_size: auto`` as one micro-batch per step, for checking.
+
+    ``auto`` is resolved from the GPU's memory when training starts
+    (:mod:`ahazero.training.auto_sizes`); the optimizer step's completions come from
+    ``grpo.generation_batch_size``, which it splits into micro-batches (choosing
+    ``gradient_accumulation_steps`` too). Until then the checks see the whole step as one
+    micro-batch, which TRL's batch rules accept whenever any split is possible.
+
+    Example:
+        >>> auto_placeholders({"per_device_train_batch_size": "auto", "generation_batch_size": 512,
+        ...                    "gradient_accumulation_steps": 4})
+        {'per_device_train_batch_size': 512, 'generation_batch_size': 512, 'gradient_accumulation_steps': 1}
+        >>> auto_placeholders({"per_device_train_batch_size": "auto"})
+        Traceback (most recent call last):
+        ...
+        ahazero.config.schema.ConfigError: grpo.per_device_train_batch_size 'auto' splits an optimizer step's completions into micro-batches: give their number in grpo.generation_batch_size (e.g. 512)
+    """
+    value = grpo.get("per_device_train_batch_size")
+    if value != "auto":
+        if isinstance(value, str):
+            raise ConfigError(f"grpo.per_device_train_batch_size: expected an integer >= 1 or 'auto', got {value!r}")
+        return grpo
+    step = grpo.get("generation_batch_size")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 1:
+        raise ConfigError("grpo.per_device_train_batch_size 'auto' splits an optimizer step's completions into "
+                          "micro-batches: give their number in grpo.generation_batch_size (e.g. 512)")
+    if grpo.get("steps_per_generation") is not None:
+        raise ConfigError("grpo.per_device_train_batch_size 'auto' chooses the micro-batches of each generation "
+                          "batch: drop grpo.steps_per_generation")
+    processes = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if step % processes:
+        raise ConfigError(f"grpo.generation_batch_size ({step}) must divide among the {processes} processes")
+    return {**grpo, "per_device_train_batch_size": step // processes, "gradient_accumulation_steps": 1}
 
 
 def resolved_backend(cfg: ExperimentConfig, *, cuda: bool) -> str:
@@ -315,7 +360,7 @@ def check_config(cfg: ExperimentConfig, *, cuda: bool | None = None) -> CheckedC
 
     if cuda is None:
         cuda = torch.cuda.is_available()
-    task = _resolve_task(cfg)
+    task = resolve_task(cfg)
     funcs, weights = _resolve_rewards(cfg, task)
     _check_groups(cfg, funcs)
     grpo_args = build_grpo_config(cfg, cuda=cuda)

@@ -96,13 +96,19 @@ def configure_generation(trainer: Any, backend: str, *, requested: str = "auto",
 def graph_sampler(settings: GenerationSettings | None = None) -> GraphSampler:
     """The graph backend's sampler with the ``generation`` section's options (defaults without one).
 
+    A ``max_rows: auto`` that training did not resolve (evaluation, sampling stages: they
+    generate their own ``--batch-size``) generates the whole batch at once.
+
     Example:
         >>> from ahazero.config.schema import GenerationSettings
         >>> graph_sampler(GenerationSettings(share_prefill=True, max_rows=512)).max_rows
         512
+        >>> graph_sampler(GenerationSettings(max_rows="auto")).max_rows
+        0
     """
     if settings is None:
         return GraphSampler()
+    max_rows = settings.max_rows if isinstance(settings.max_rows, int) else 0
     return GraphSampler(share_prefill=settings.share_prefill, compact_rows=settings.compact_rows,
-                        max_rows=settings.max_rows, grouped_attention=settings.grouped_attention,
+                        max_rows=max_rows, grouped_attention=settings.grouped_attention,
                         graph_mode=settings.graph_mode)

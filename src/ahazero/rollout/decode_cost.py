@@ -26,15 +26,15 @@ __all__ = ["decode_rates", "estimate_decode_stats", "model_facts"]
 
 
 def model_facts(model: Any) -> dict[str, float]:
-    """The sizes that set a decode step's cost: weight bytes, matmul parameters, KV bytes per position.
+    """The sizes that set a decode step's cost: weight bytes, matmul parameters (the LM head's apart), KV bytes per position.
 
     Example:
         >>> from transformers import Qwen2Config, Qwen2ForCausalLM
         >>> m = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64,
         ...     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True))
         >>> f = model_facts(m)
-        >>> f["kv_bytes_per_position"], f["attention_flops_per_position"]
-        (256.0, 256.0)
+        >>> f["kv_bytes_per_position"], f["attention_flops_per_position"], f["head_parameters"]
+        (256.0, 256.0, 2048.0)
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
@@ -42,6 +42,7 @@ def model_facts(model: Any) -> dict[str, float]:
     weight_bytes = sum(p.numel() * p.element_size() for p in params)
     total = sum(p.numel() for p in params)
     embedding = base.get_input_embeddings().weight.numel()
+    output = base.get_output_embeddings()
     tied = bool(getattr(config, "tie_word_embeddings", False))
     layers = int(config.num_hidden_layers)
     heads = int(config.num_attention_heads)
@@ -53,6 +54,8 @@ def model_facts(model: Any) -> dict[str, float]:
         "weight_bytes": float(weight_bytes),
         # the input embedding is a lookup; tied, the same matrix is the LM head's product
         "matmul_parameters": float(total if tied else total - embedding),
+        # the LM head's share of them (the update projects only the scored tokens through it)
+        "head_parameters": float(output.weight.numel() if output is not None else 0),
         "kv_bytes_per_position": float(2 * layers * kv_heads * head_dim * dtype_bytes),
         "attention_flops_per_position": float(4 * layers * heads * head_dim),
     }

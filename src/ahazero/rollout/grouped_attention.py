@@ -33,12 +33,12 @@ from typing import Any
 
 import torch
 
+from ahazero.rollout.attention_registry import register_attention
+
 __all__ = ["ATTENTION_NAME", "grouped_decode", "grouped_decode_attention", "pack_queries", "uses_grouped_heads"]
 
 #: The name this attention is registered under in transformers' attention interfaces.
 ATTENTION_NAME = "ahazero_grouped_sdpa"
-
-_registered = False
 
 
 def pack_queries(query: torch.Tensor, groups: int) -> torch.Tensor:
@@ -86,15 +86,7 @@ def grouped_decode_attention(module: Any, query: torch.Tensor, key: torch.Tensor
 
 def _register() -> None:
     """Add the attention and its mask (sdpa's) to transformers' interfaces, once."""
-    global _registered
-    if _registered:
-        return
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-    from transformers.modeling_utils import AttentionInterface
-
-    AttentionInterface.register(ATTENTION_NAME, grouped_decode_attention)
-    AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
-    _registered = True
+    register_attention(ATTENTION_NAME, grouped_decode_attention)
 
 
 def uses_grouped_heads(config: Any) -> bool:

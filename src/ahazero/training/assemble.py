@@ -3,7 +3,9 @@
 Nothing happens at import. :func:`train` is what ``ahazero train`` calls:
 
 1. apply the recipe's CPU profile when there is no GPU (:func:`resolve_for_device`);
-2. validate everything that needs no model (:func:`ahazero.config.validate.check_config`);
+2. validate everything that needs no model (:func:`ahazero.config.validate.check_config`),
+   then choose the ``auto`` sizes from the GPU's memory (:mod:`ahazero.training.auto_sizes`;
+   a resume keeps the sizes its run recorded);
 3. claim ``runs/<name>/`` (the main process takes its lock; a second writer gets an error)
    and decide where the run starts (refusing to overwrite a run unless resuming; a resume
    starts from the newest complete checkpoint; a finished run is left as it is);
@@ -23,6 +25,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,8 +37,8 @@ from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteErr
 from ahazero.observe.tracing import TraceWriter, first_reward
 from ahazero.training.tensorboard_env import tensorboard_dir
 
-__all__ = ["NonFiniteError", "build_trainer", "fit", "load_for_device", "prepare_dataset", "resolve_for_device",
-           "save_final_model", "train"]
+__all__ = ["NonFiniteError", "build_trainer", "configure_update", "fit", "load_for_device", "prepare_dataset",
+           "resolve_for_device", "save_final_model", "train"]
 
 logger = logging.getLogger("ahazero.training.assemble")
 
@@ -137,8 +140,9 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     from transformers.trainer_callback import ProgressCallback
 
     from ahazero.config.validate import check_config
-    from ahazero.models.loading import load_model_and_tokenizer, lora_config
+    from ahazero.models.loading import gpu_available, load_model_and_tokenizer, lora_config
     from ahazero.rollout.backends import configure_generation
+    from ahazero.training.auto_sizes import auto_keys, resolve_auto_sizes
     from ahazero.training.callbacks import (
         MetricsJsonlCallback,
         NonFiniteGradientGuard,
@@ -148,6 +152,9 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     )
     from ahazero.training.trainer import AhaGRPOTrainer
 
+    if auto_keys(cfg):  # a config that did not come through train(): its sizes are chosen here
+        cfg, _ = resolve_auto_sizes(cfg, cuda=gpu_available())
+        checked = None
     checked = checked or check_config(cfg)
     run_dir = run_dir or RunDir(cfg.run_dir)
     model, tokenizer = load_model_and_tokenizer(
@@ -180,9 +187,26 @@ def build_trainer(cfg: ExperimentConfig, *, checked: Any | None = None, run_dir:
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgressCallback)
     configure_generation(trainer, checked.backend, requested=cfg.generation.backend, settings=cfg.generation)
-    trainer.sort_by_length = cfg.update.sort_by_length
+    configure_update(trainer, cfg)
     logger.info("rollouts: %s backend", checked.backend)
     return trainer
+
+
+def configure_update(trainer: Any, cfg: ExperimentConfig) -> None:
+    """Set the ``update`` section on a built trainer; packing a model it cannot pack is a config error.
+
+    Example:
+        >>> configure_update(trainer, cfg)   # doctest: +SKIP
+    """
+    from ahazero.training.packed_attention import packing_blocker
+
+    trainer.sort_by_length = cfg.update.sort_by_length
+    if cfg.update.packing:
+        reason = packing_blocker(trainer.model)
+        if reason:
+            raise ConfigError(f"update.packing cannot pack this model's update: {reason}; drop update.packing")
+    trainer.packing = cfg.update.packing
+    trainer.share_prompts = cfg.update.share_prompts
 
 
 def make_tracer(cfg: ExperimentConfig, run_dir: RunDir, *, grader: Any | None = None) -> TraceWriter:
@@ -339,6 +363,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     from ahazero.config.validate import check_config
     from ahazero.models.loading import gpu_available
     from ahazero.models.model_argument import check_model_argument
+    from ahazero.training.auto_sizes import plan_record
     from ahazero.training.processes import agreed_resume_step
 
     cuda = gpu_available()
@@ -346,9 +371,12 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
     checked = check_config(cfg, cuda=cuda)  # builds GRPOConfig, which sets up the distributed state
     check_model_argument(cfg.model.name_or_path, label=f"model.name_or_path {cfg.model.name_or_path}",
                          revision=cfg.model.revision)
+    cfg, plan = _auto_sizes(cfg, cuda=cuda, resume=resume)
+    if plan is not None:  # checked again with the sizes chosen ('auto' was checked as one micro-batch per step)
+        checked = check_config(cfg, cuda=cuda)
     state = PartialState()
     run_dir = RunDir(cfg.run_dir)
-    calibration = _calibration_record(checked.task)
+    calibration = {**_calibration_record(checked.task), **plan_record(plan)}
     lock = RunLock(run_dir.root)  # taken by the main process only: it is the one that writes
     try:
         point = on_main_process(state, lambda: _claim(run_dir, lock, resume=resume,
@@ -368,6 +396,23 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> Path:
         raise
     finally:
         lock.release()
+
+
+def _auto_sizes(cfg: ExperimentConfig, *, cuda: bool, resume: bool) -> tuple[ExperimentConfig, Any]:
+    """Choose the config's ``auto`` sizes on the main process (a resume reuses the first start's) for every process."""
+    from accelerate import PartialState
+
+    from ahazero.training.auto_sizes import auto_keys, recorded_plan, resolve_auto_sizes
+
+    if not auto_keys(cfg):
+        return cfg, None
+
+    def decide() -> dict[str, Any]:
+        previous = recorded_plan(RunDir(cfg.run_dir).info) if resume else None
+        return asdict(resolve_auto_sizes(cfg, cuda=cuda, previous=previous)[1])
+
+    plan = on_main_process(PartialState(), decide)  # one choice for every process
+    return resolve_auto_sizes(cfg, cuda=cuda, previous=plan, quiet=True)
 
 
 def fit(trainer: Any, run_dir: RunDir, step: int | None) -> None:

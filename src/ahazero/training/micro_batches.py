@@ -31,7 +31,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["regroup_by_length", "split", "trim_padding"]
+from ahazero.training.packing import prompt_keys
+
+__all__ = ["regroup_by_length", "regroup_by_prompt", "split", "trim_padding"]
 
 logger = logging.getLogger("ahazero.training.micro_batches")
 
@@ -72,10 +74,45 @@ def regroup_by_length(batches: list[dict[str, Any]], window: int) -> list[dict[s
         >>> regroup_by_length([], window=4)
         []
     """
+    return _regroup(batches, window, _longest_first, "update.sort_by_length")
+
+
+def regroup_by_prompt(batches: list[dict[str, Any]], window: int) -> list[dict[str, Any]]:
+    """Within each ``window`` of micro-batches, put the completions of one prompt next to each other.
+
+    Packed micro-batches with shared prompts (``update.share_prompts``) compute a prompt once
+    for all of its completions in the micro-batch, so the fewer micro-batches a prompt's
+    completions spread over, the less is computed. Prompts keep the order they first appear
+    in; each micro-batch keeps its number of rows (the same exactness conditions as
+    :func:`regroup_by_length`), trimmed of padding columns.
+
+    Example:
+        >>> b = {"prompt_ids": torch.tensor([[1], [2], [1], [2]]), "prompt_mask": torch.ones(4, 1),
+        ...      "completion_ids": torch.ones(4, 2), "completion_mask": torch.ones(4, 2), "advantages": torch.arange(4.0)}
+        >>> [m["advantages"].tolist() for m in regroup_by_prompt(split(b, 2), window=2)]
+        [[0.0, 2.0], [1.0, 3.0]]
+    """
+    return _regroup(batches, window, _by_prompt, "update.share_prompts")
+
+
+def _regroup(batches: list[dict[str, Any]], window: int, order: Any, setting: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for start in range(0, len(batches), max(window, 1)):
-        out += _regroup_window(batches[start:start + max(window, 1)])
+        out += _regroup_window(batches[start:start + max(window, 1)], order, setting)
     return out
+
+
+def _longest_first(merged: dict[str, Any]) -> torch.Tensor:
+    return torch.argsort(_lengths(merged["completion_mask"]), descending=True, stable=True)
+
+
+def _by_prompt(merged: dict[str, Any]) -> torch.Tensor:
+    """Rows ordered by the first appearance of their prompt (its tokens and padding), stable within a prompt."""
+    inverse = prompt_keys(merged["prompt_ids"], merged["prompt_mask"])
+    rows = torch.arange(inverse.numel(), device=inverse.device)
+    first = torch.full((int(inverse.max()) + 1,), inverse.numel(), device=inverse.device).scatter_reduce(
+        0, inverse, rows, reduce="amin")
+    return torch.argsort(first[inverse] * inverse.numel() + rows)
 
 
 def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
@@ -104,12 +141,12 @@ def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
             and value.ndim == 2 and value.shape[1] == full else value for key, value in batch.items()}
 
 
-def _regroup_window(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _regroup_window(batches: list[dict[str, Any]], order_of: Any, setting: str) -> list[dict[str, Any]]:
     if not batches:
         return []
     blocked = [key for key in batches[0] if key in MULTIMODAL and batches[0][key] is not None]
     if blocked:
-        _warn_once(f"update.sort_by_length: batches with '{blocked[0]}' are not regrouped")
+        _warn_once(f"{setting}: batches with '{blocked[0]}' are not regrouped")
         return batches
     sizes = [_rows(b) for b in batches]
     merged: dict[str, Any] = {}
@@ -120,10 +157,10 @@ def _regroup_window(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif all(_shared(v) for v in values):
             merged[key] = first
         else:
-            _warn_once(f"update.sort_by_length: micro-batch key '{key}' is neither per row nor shared; "
+            _warn_once(f"{setting}: micro-batch key '{key}' is neither per row nor shared; "
                        "the micro-batches are left as TRL made them")
             return batches
-    order = torch.argsort(_lengths(merged["completion_mask"]), descending=True, stable=True)
+    order = order_of(merged)
     total = sum(sizes)
     out, start = [], 0
     for size in sizes:

@@ -24,7 +24,10 @@ from trl.trainer.utils import pad
 from ahazero.observe.tracing import TraceWriter
 from ahazero.rollout.decode_cost import estimate_decode_stats
 from ahazero.rollout.graph_sampler import GraphSampler, error_summary
-from ahazero.training.micro_batches import regroup_by_length
+from ahazero.training.micro_batches import regroup_by_length, regroup_by_prompt
+from ahazero.training.packed_attention import packed_log_probs, switch_attention
+from ahazero.training.packing import pack_rows
+from ahazero.training.update_meter import UpdateMeter, padded_counts
 
 __all__ = ["AhaGRPOTrainer", "avoid_unstable_length", "zero_variance_groups"]
 
@@ -85,7 +88,11 @@ class AhaGRPOTrainer(GRPOTrainer):
     :attr:`rollout_timings` keeps one dict per batch, with the optimizer step it belongs to
     under ``step``. With :attr:`sort_by_length`, each optimizer step's micro-batches are
     regrouped by completion length (:func:`~ahazero.training.micro_batches.regroup_by_length`).
-
+    With :attr:`packing`, each log-prob pass packs its micro-batch's tokens into one row
+    (:mod:`ahazero.training.packing`; with :attr:`share_prompts` the completions of one prompt
+    share one copy of it, and each optimizer step's rows are grouped by prompt). Each optimizer
+    step logs its update's time and tokens (``timing/update_*``, :mod:`ahazero.training.update_meter`)
+    and keeps them in :attr:`update_timings`.
 
     ``zero_variance`` (``groups.zero_variance`` in a config) is ``"keep"`` (TRL's algorithm) or
     ``"drop"``: a group whose ``group_reward`` (a reward's name, or ``"total"``) is the same for
@@ -119,6 +126,14 @@ class AhaGRPOTrainer(GRPOTrainer):
         self._graph_fallback = False
         #: Regroup each optimizer step's micro-batches by completion length, padding cut (``update.sort_by_length``).
         self.sort_by_length = False
+        #: Pack each log-prob pass's tokens into one row (``update.packing``), sharing prompts (``update.share_prompts``).
+        self.packing = False
+        self.share_prompts = False
+        self._restore_attention: Any = None  # set while a packed forward's backward is still to run
+        self.update_meter = UpdateMeter(cuda=self.accelerator.device.type == "cuda", device=self.accelerator.device)
+        self.update_timings: list[dict[str, float]] = []
+        #: Called with each generation batch's micro-batches (as TRL split them) before the update (the bench's A/B).
+        self.update_probe: Any = None
 
     def use_graph_sampler(self, sampler: GraphSampler | None = None, *, fallback: bool = False) -> None:
         """Generate rollouts with ahazero's fixed-shape loop (the ``graph`` backend).
@@ -134,6 +149,7 @@ class AhaGRPOTrainer(GRPOTrainer):
             torch.cuda.synchronize(self.accelerator.device)
 
     def _generate_single_turn(self, *args: Any, **kwargs: Any) -> Any:
+        self._attention_back()  # generation attends as the model was loaded
         self._sync()
         start = time.perf_counter()
         sampler = None
@@ -227,13 +243,112 @@ class AhaGRPOTrainer(GRPOTrainer):
             )
 
     def _prepare_inputs(self, generation_batch: Any) -> Any:
-        """TRL's buffered micro-batches; with :attr:`sort_by_length`, regrouped by length when refilled."""
+        """TRL's buffered micro-batches, regrouped when refilled (:meth:`regroup`); :attr:`update_probe` sees them first."""
         buffered = self._buffered_inputs
         inputs = super()._prepare_inputs(generation_batch)
-        if self.sort_by_length and self.model.training and self._buffered_inputs is not buffered:
-            self._buffered_inputs = regroup_by_length(self._buffered_inputs, self.args.gradient_accumulation_steps)
-            inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]
+        if self.model.training and self._buffered_inputs is not buffered:
+            if self.update_probe is not None:
+                self.update_probe(list(self._buffered_inputs))
+            regrouped = self.regroup(self._buffered_inputs)
+            if regrouped is not self._buffered_inputs:
+                self._buffered_inputs = regrouped
+                inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]
+        if self.model.training:
+            self.update_meter.begin()
         return inputs
+
+    def regroup(self, micro_batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """TRL's micro-batches of a generation batch as this trainer's update settings compute them.
+
+        By prompt with :attr:`share_prompts` (and :attr:`packing`), else by length with
+        :attr:`sort_by_length`, else unchanged (the same list).
+        """
+        if self.packing and self.share_prompts:
+            return regroup_by_prompt(micro_batches, self.args.gradient_accumulation_steps)
+        if self.sort_by_length:
+            return regroup_by_length(micro_batches, self.args.gradient_accumulation_steps)
+        return micro_batches
+
+    def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.packing and self.model.training and "prompt_mask" in inputs:
+            counts = padded_counts(inputs)
+            self.update_meter.count(computed=counts["computed"], real=counts["real"], loss=counts["loss"])
+        loss = super().compute_loss(model, inputs, *args, **kwargs)
+        self.update_meter.forward_done()
+        return loss
+
+    def training_step(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().training_step(*args, **kwargs)
+        finally:
+            self._attention_back()
+            self.update_meter.end()
+            if self._step % self.current_gradient_accumulation_steps == 0:
+                self._record_update()
+
+    def _record_update(self) -> None:
+        """One optimizer step's update time and tokens as metrics and in :attr:`update_timings`."""
+        stats = self.update_meter.finish_step()
+        if not stats.get("update_micro_batches"):
+            return
+        self.update_timings.append({"step": self.state.global_step + 1, **stats})
+        for key, value in stats.items():
+            self._metrics["train"][f"timing/{key}"].append(float(value))
+
+    def _attention_back(self) -> None:
+        if self._restore_attention is not None:
+            self._restore_attention()
+            self._restore_attention = None
+
+    def _get_per_token_logps_and_entropies(self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                                           logits_to_keep: int, batch_size: int | None = None,
+                                           compute_entropy: bool = False, compute_aux_loss: bool = False,
+                                           **extra: Any) -> Any:
+        """TRL's log-prob pass; with :attr:`packing`, each chunk's tokens packed into one row."""
+        start = time.perf_counter() if self.model.training and not torch.is_grad_enabled() else None
+        if not self.packing or compute_aux_loss or any(value is not None for value in extra.values()):
+            out = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)
+        else:
+            out = self._packed_logps(model, input_ids, attention_mask, logits_to_keep,
+                                     batch_size or input_ids.size(0), compute_entropy)
+        if start is not None:  # the old/reference log-prob passes of a generation batch (no gradient)
+            self._sync()
+            self._pending["logprob_seconds"] += time.perf_counter() - start
+        return out
+
+    def _packed_logps(self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int,
+                      batch_size: int, compute_entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None, None]:
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            ids, mask = input_ids[start:start + batch_size], attention_mask[start:start + batch_size]
+            layout = pack_rows(ids, mask, logits_to_keep, share_prompts=self.share_prompts)
+            if layout is None:  # no completion token to score: TRL's path keeps the output connected
+                part, entropy, _ = super()._get_per_token_logps_and_entropies(
+                    model, ids, mask, logits_to_keep, compute_entropy=compute_entropy)
+            else:
+                if torch.is_grad_enabled():  # switched back after the backward (checkpointing recomputes in it)
+                    if self._restore_attention is None:
+                        self._restore_attention = switch_attention(model)
+                    part, entropy = self._packed_forward(model, layout, compute_entropy)
+                else:
+                    restore = switch_attention(model)
+                    try:
+                        part, entropy = self._packed_forward(model, layout, compute_entropy)
+                    finally:
+                        restore()
+                if torch.is_grad_enabled() and model.training:
+                    tokens = float(layout.counts["packed_tokens"])
+                    self.update_meter.count(computed=tokens, real=tokens, loss=float(layout.counts["loss_tokens"]))
+            logps.append(part)
+            entropies.append(entropy)
+        entropy_out = torch.cat(entropies) if compute_entropy else None
+        return torch.cat(logps), entropy_out, None
+
+    def _packed_forward(self, model: Any, layout: Any, compute_entropy: bool) -> tuple[Any, Any]:
+        with self.accelerator.autocast():
+            return packed_log_probs(model, layout, compute_entropy=compute_entropy)
 
     def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
