@@ -20,7 +20,8 @@
 # Exit code: 0 when every step finished, 1 when one failed (the others still run), 1 when the preflight fails.
 #
 # Settings (environment): AHAZERO (default "python3 -m ahazero"), PYTHON (python3), NAME (fast-update), WORK
-# (where logs/, bench/ and runs/ go; default .), CARD_GIB (80: the card the estimates are for), PRESETS (the
+# (where logs/, bench/ and runs/ go; default .), ONLY ("ab memory fast": the steps to run; the preflight and the
+# summary always run), MEM_SECONDS (the memory step's budget; 420), CARD_GIB (80: the card the estimates are for), PRESETS (the
 # presets of step 2; default: every preset `ahazero presets` lists, liger only when liger-kernel is installed).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -36,7 +37,12 @@ MEM_OVR=(grpo.max_steps=2)
 FAST_OVR=()
 EVAL_OVR=()
 CHECK_DEVICE=cuda
-LIMITS=(300 420 120 420)   # seconds: update-ab, memory (all presets), one memory run, fast run + evals
+LIMITS=(300 "${MEM_SECONDS:-420}" 120 420)   # seconds: update-ab, memory (all presets), one memory run, fast run + evals
+ONLY=${ONLY:-ab memory fast}
+for part in $ONLY; do
+    [[ $part =~ ^(ab|memory|fast)$ ]] || { echo "ONLY: unknown step '$part' (choose from: ab memory fast)" >&2; exit 2; }
+done
+wanted() { [[ " $ONLY " == *" $1 "* ]]; }
 if [[ $SMOKE == 1 ]]; then  # the tiny random model, tiny batches; the same commands and keys
     WORK=${WORK:-runs/gpu-update-bench-smoke}
     MODEL=tiny
@@ -47,7 +53,7 @@ if [[ $SMOKE == 1 ]]; then  # the tiny random model, tiny batches; the same comm
     FAST_OVR=(grpo.per_device_train_batch_size=auto update.memory_gib=2)   # the CPU profile replaced 'auto'
     EVAL_OVR=(--limit 8)
     CHECK_DEVICE=cpu        # the CPU profile's batch, as the runs below use it (the estimates stay the GPU config's)
-    LIMITS=(600 1200 300 600)
+    LIMITS=(600 "${MEM_SECONDS:-1200}" 300 600)
 fi
 WORK=${WORK:-.}
 LOGS=$WORK/logs
@@ -87,45 +93,51 @@ fi
 
 # ---- 1: the update's A/B ------------------------------------------------------------------------
 AB_JSON=$WORK/bench/update-ab.json
-if run_step 1-update-ab "${LIMITS[0]}" "${AHZ[@]}" bench "$CONFIG" "${MODEL_OVR[@]}" --backends "" \
-        --presets fast-rollouts "${BENCH_SHAPE[@]}" --update-variants padded,sorted,packed,shared --out "$AB_JSON"; then
-    status "1-update-ab: ok in ${STEP_SECONDS}s ($AB_JSON)"
-else
-    FAILED=1
-    status "1-update-ab: FAILED (exit $?, see $LOGS/1-update-ab.log)"
+if wanted ab; then
+    if run_step 1-update-ab "${LIMITS[0]}" "${AHZ[@]}" bench "$CONFIG" "${MODEL_OVR[@]}" --backends "" \
+            --presets fast-rollouts "${BENCH_SHAPE[@]}" --update-variants padded,sorted,packed,shared --out "$AB_JSON"; then
+        status "1-update-ab: ok in ${STEP_SECONDS}s ($AB_JSON)"
+    else
+        FAILED=1
+        status "1-update-ab: FAILED (exit $?, see $LOGS/1-update-ab.log)"
+    fi
 fi
 
 # ---- 2: every preset's peak memory --------------------------------------------------------------
-MEM_START=$(date +%s)
-for preset in $PRESETS; do
-    if (( $(date +%s) - MEM_START > LIMITS[1] )); then
-        status "2-memory: $preset skipped (the step's ${LIMITS[1]}s are spent)"
-        continue
-    fi
-    run_dir=$RUNS/mem-$preset
-    rm -rf "$run_dir"
-    if run_step 2-memory "${LIMITS[2]}" "${AHZ[@]}" train "$CONFIG" --preset "$preset" "${MODEL_OVR[@]}" \
-            "${MEM_OVR[@]}" name="mem-$preset" output_root="$RUNS" grpo.save_steps=1000 max_train_seconds=null \
-            "logging.report_to=[none]"; then
-        status "2-memory: $preset ok in ${STEP_SECONDS}s"
-    else
-        FAILED=1
-        status "2-memory: $preset FAILED (exit $?, see $LOGS/2-memory.log)"
-    fi
-done
+if wanted memory; then
+    MEM_START=$(date +%s)
+    for preset in $PRESETS; do
+        if (( $(date +%s) - MEM_START > LIMITS[1] )); then
+            status "2-memory: $preset skipped (the step's ${LIMITS[1]}s are spent)"
+            continue
+        fi
+        run_dir=$RUNS/mem-$preset
+        rm -rf "$run_dir"
+        if run_step 2-memory "${LIMITS[2]}" "${AHZ[@]}" train "$CONFIG" --preset "$preset" "${MODEL_OVR[@]}" \
+                "${MEM_OVR[@]}" name="mem-$preset" output_root="$RUNS" grpo.save_steps=1000 max_train_seconds=null \
+                "logging.report_to=[none]"; then
+            status "2-memory: $preset ok in ${STEP_SECONDS}s"
+        else
+            FAILED=1
+            status "2-memory: $preset FAILED (exit $?, see $LOGS/2-memory.log)"
+        fi
+    done
+fi
 
 # ---- 3: the fast preset's learning run ----------------------------------------------------------
-FAST_DIR=$RUNS/$NAME
-rm -rf "$FAST_DIR"
-RUN_OVR=(name="$NAME" output_root="$RUNS" "${MODEL_OVR[@]}")
-if run_step 3-fast "${LIMITS[3]}" "${AHZ[@]}" train "$CONFIG" --preset fast "${RUN_OVR[@]}" "${FAST_OVR[@]}" \
-        && run_step 3-fast 300 "${AHZ[@]}" eval "$CONFIG" "${RUN_OVR[@]}" --model base --batch-size 200 "${EVAL_OVR[@]}" \
-        && run_step 3-fast 300 "${AHZ[@]}" eval "$CONFIG" "${RUN_OVR[@]}" --model final --batch-size 200 \
-            "${EVAL_OVR[@]}"; then
-    status "3-fast: ok ($FAST_DIR)"
-else
-    FAILED=1
-    status "3-fast: FAILED (exit $?, see $LOGS/3-fast.log)"
+if wanted fast; then
+    FAST_DIR=$RUNS/$NAME
+    rm -rf "$FAST_DIR"
+    RUN_OVR=(name="$NAME" output_root="$RUNS" "${MODEL_OVR[@]}")
+    if run_step 3-fast "${LIMITS[3]}" "${AHZ[@]}" train "$CONFIG" --preset fast "${RUN_OVR[@]}" "${FAST_OVR[@]}" \
+            && run_step 3-fast 300 "${AHZ[@]}" eval "$CONFIG" "${RUN_OVR[@]}" --model base --batch-size 200 "${EVAL_OVR[@]}" \
+            && run_step 3-fast 300 "${AHZ[@]}" eval "$CONFIG" "${RUN_OVR[@]}" --model final --batch-size 200 \
+                "${EVAL_OVR[@]}"; then
+        status "3-fast: ok ($FAST_DIR)"
+    else
+        FAILED=1
+        status "3-fast: FAILED (exit $?, see $LOGS/3-fast.log)"
+    fi
 fi
 
 # ---- 4: summary ---------------------------------------------------------------------------------

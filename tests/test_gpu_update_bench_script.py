@@ -33,3 +33,12 @@ def test_the_smoke_mode_benches_the_update_measures_each_preset_and_trains_fast(
     run = tmp_path / "runs" / "fast-update"
     assert (run / "eval" / "base.json").is_file() and (run / "eval" / "final.json").is_file()
     assert json.loads((run / "run.json").read_text())["auto_sizes"]["source"] == "update.memory_gib"
+
+
+def test_an_unknown_step_is_refused_before_anything_runs(tmp_path):
+    env = {**os.environ, "SMOKE": "1", "WORK": str(tmp_path), "ONLY": "ab warmup",
+           "AHAZERO": "false", "PYTHON": "false"}
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "ONLY: unknown step 'warmup' (choose from: ab memory fast)" in done.stderr
+    assert not (tmp_path / "logs" / "status.txt").exists()
