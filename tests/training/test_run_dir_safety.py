@@ -274,3 +274,20 @@ def test_any_error_while_the_disk_is_full_is_reported_as_a_full_disk(tmp_path, t
     assert train_cli(write_config(tmp_path, max_steps=2, save_steps=1)) == 2
     err = capsys.readouterr().err
     assert "run directory error: the disk holding" in err and "is full (" in err and "--resume" in err
+
+
+def test_a_full_disk_while_the_final_model_is_saved_is_one_line(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    """safetensors reports a full disk as its own error type, with the OS error only in its text."""
+    from ahazero.training.trainer import AhaGRPOTrainer
+
+    class SafetensorError(Exception):  # safetensors' exception is no OSError
+        pass
+
+    def failing_save(self, *args, **kwargs):  # what save_pretrained raised on a GPU machine with a full disk
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(AhaGRPOTrainer, "save_model", failing_save)
+    assert train_cli(write_config(tmp_path, max_steps=1, save_steps=10)) == 2
+    err = capsys.readouterr().err
+    assert "run directory error: the disk holding" in err and "No space left on device" in err and "--resume" in err
+    assert "Traceback" not in err

@@ -288,6 +288,9 @@ def _disk_full(run_dir: RunDir, err: BaseException) -> RunWriteError | None:
     if isinstance(err, RunDirError):
         return None
     full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    # safetensors and torch.save wrap the OS error in their own types, keeping only its text
+    full = full or any(sign in str(err) for sign in ("No space left on device", "os error 28",
+                                                      "Disk quota exceeded", "os error 122"))
     if not full:
         try:
             full = shutil.disk_usage(run_dir.root).free < 2**20
