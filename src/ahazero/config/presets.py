@@ -113,7 +113,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "fast": (
         "one-minute's recipe (512 completions a step, learning rate 1e-5, 20 steps) with packed micro-batches that "
         "compute each prompt once, micro-batches and generation rows sized to the GPU's memory ('auto'), for at "
-        "most 40 s of training",
+        "most 40 s of training; half one-minute's memory (34.5 GiB on an H100), but its packed update is slower, "
+        "so it trains fewer steps (6 in 38.3 s, +11 points): one-minute learns quicker",
         {
             "grpo.per_device_train_batch_size": "auto",
             "grpo.generation_batch_size": 512,
