@@ -15,8 +15,9 @@ rate, net corrections per 100, check rate, checks agreed when right and disagree
 accuracy of checked and unchecked answers, Dr. GRPO's keyword rate and closed thinking length;
 the recipe's targets as PASS / FAIL lines (on the held-out set, the mean over the recipe's seeds,
 each seed's value beside it); whether the held-out problems were in any cold-start set; per-step
-curves of ``behaviour/check_rate`` and ``behaviour/net_corrections_per_100`` over RL
-(``<out>-check-rate.png``, ``<out>-net-corrections.png``, from each GRPO stage's
+curves of ``behaviour/check_rate``, ``behaviour/net_corrections_per_100`` and
+``behaviour/caught_error_rate`` over RL (``<out>-check-rate.png``, ``<out>-net-corrections.png``,
+``<out>-caught-errors.png``, from each GRPO stage's
 ``metrics.jsonl``); and a few traces of caught errors early and late in RL (trace records whose
 ``self_check`` says ``caught_error``). Anything missing is said, not guessed.
 
@@ -58,7 +59,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("closed thinking (tokens)", "think_tokens_closed_mean", "num"),
 ]
 CURVES = [("behaviour/check_rate", "Check rate over RL", True, "check-rate"),
-          ("behaviour/net_corrections_per_100", "Net corrections per 100 over RL", False, "net-corrections")]
+          ("behaviour/net_corrections_per_100", "Net corrections per 100 over RL", False, "net-corrections"),
+          ("behaviour/caught_error_rate", "Caught errors over RL (share of answers)", True, "caught-errors")]
 
 
 def signed(value: Any) -> str:
