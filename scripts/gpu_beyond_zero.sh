@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Beyond R1-Zero on one (shared) GPU, unattended: the distillation and cold-start comparisons
-# (issue #18, parts 5 and 4), each piece an `ahazero` command with config overrides.
+# Beyond R1-Zero on one (shared) GPU, unattended: the distillation and cold-start comparisons,
+# each piece an `ahazero` command with config overrides.
 #
 # Usage (from anywhere; paths are relative to the repository root):
 #   scripts/gpu_beyond_zero.sh [TEACHER_MODEL_DIR]        # default runs/big-batch/model
