@@ -103,10 +103,11 @@ def _print_memory(args: argparse.Namespace) -> None:
         return resolve_for_device(apply_overrides(load_config(args.config), preset_override_strings(presets)),
                                   cuda=True, overrides=args.overrides)
 
-    try:
-        prompt = longest_prompt(on_gpu(args.preset))
+    try:  # check loads no model: only a tokenizer already on disk measures the prompts
+        prompt = longest_prompt(on_gpu(args.preset), local_only=True)
     except Exception as err:  # the model's tokenizer is not on disk yet, or the task data are not readable
-        print(f"# memory: not estimated (the prompts could not be measured: {type(err).__name__})", file=sys.stderr)
+        print(f"# memory: not estimated (the prompts could not be measured: {_one_line(err)}; `ahazero fetch-model` "
+              "or a first run puts the model on disk)", file=sys.stderr)
         return
     rows = [("this config", args.preset)] + ([(name, [name]) for name in PRESETS] if args.all_presets else [])
     for label, presets in rows:

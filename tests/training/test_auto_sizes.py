@@ -109,3 +109,19 @@ def test_check_estimates_every_preset_on_a_card(tiny_model_dir):
     assert lines[0].startswith("# memory, this config: micro-batches of 8 x 1")
     assert any(line.startswith("# memory, fast: micro-batches of 512 x 1") for line in lines)  # the whole step fits
     assert all("of 24.0 GiB (a 24 GiB card" in line for line in lines if "not estimated" not in line)
+
+
+def test_check_loads_no_model_it_names_but_does_not_have(monkeypatch, capsys):
+    """``check`` estimates memory only from what is on disk: a named model not fetched yet is not fetched."""
+    from ahazero.cli import main
+    from ahazero.models import registry
+
+    def refuse(name):  # fetching and converting the GGUF would take minutes and the network
+        raise AssertionError(f"check fetched {name}")
+
+    monkeypatch.setattr(registry, "prepare_named_model", refuse)
+    assert main(["check", "configs/default.yaml", "--device", "cuda", "--all-presets"]) == 0
+    err = capsys.readouterr().err
+    assert "# memory: not estimated (the prompts could not be measured: the model qwen2.5-coder-0.5b-instruct " \
+           "is not on disk yet" in err
+    assert "ahazero fetch-model" in err

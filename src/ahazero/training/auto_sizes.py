@@ -51,8 +51,8 @@ from ahazero.config.memory_model import (
 )
 from ahazero.config.schema import ConfigError, ExperimentConfig, apply_overrides
 
-__all__ = ["PROMPT_SAMPLE", "MemoryPlan", "auto_keys", "estimate_for_card", "longest_prompt", "model_shape",
-           "plan_memory", "plan_record", "recorded_plan", "resolve_auto_sizes"]
+__all__ = ["PROMPT_SAMPLE", "MemoryPlan", "auto_keys", "estimate_for_card", "local_model_folder", "longest_prompt",
+           "model_shape", "plan_memory", "plan_record", "recorded_plan", "resolve_auto_sizes"]
 
 logger = logging.getLogger("ahazero.training.auto_sizes")
 
@@ -173,23 +173,29 @@ def model_shape(name_or_path: str, *, local_only: bool = False) -> ModelShape | 
         2
     """
     from ahazero.models.loading import resolve_model_path
+
+    folder = local_model_folder(name_or_path) if local_only else Path(resolve_model_path(name_or_path))
+    if folder is not None and (folder / "config.json").is_file():
+        return ModelShape.from_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    return _hub_shape(name_or_path) if folder is None or not local_only else None
+
+
+def local_model_folder(name_or_path: str) -> Path | None:
+    """Where a model already on disk is, without fetching or converting anything: a named model's cache
+    folder, or a local folder; None for a hub id (its files, if any, are in the hub's own cache).
+
+    Example:
+        >>> local_model_folder("Qwen/Qwen2.5-0.5B-Instruct") is None
+        True
+    """
     from ahazero.models.registry import NAMED_MODELS
 
-    if local_only:
-        if name_or_path in NAMED_MODELS:
-            from ahazero.cache.paths import cache_dir
+    if name_or_path in NAMED_MODELS:
+        from ahazero.cache.paths import cache_dir
 
-            folder = cache_dir() / "models" / name_or_path
-        else:
-            folder = Path(name_or_path).expanduser()
-        path = folder / "config.json"
-        if not path.is_file():
-            return _hub_shape(name_or_path) if name_or_path not in NAMED_MODELS else None
-        return ModelShape.from_config(json.loads(path.read_text(encoding="utf-8")))
-    folder = Path(resolve_model_path(name_or_path))
-    if (folder / "config.json").is_file():
-        return ModelShape.from_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
-    return _hub_shape(name_or_path)
+        return cache_dir() / "models" / name_or_path
+    path = Path(name_or_path).expanduser()
+    return path if path.exists() or name_or_path.startswith((".", "/", "~")) else None
 
 
 def _hub_shape(name_or_path: str) -> ModelShape | None:
@@ -202,8 +208,11 @@ def _hub_shape(name_or_path: str) -> ModelShape | None:
         return None
 
 
-def longest_prompt(cfg: ExperimentConfig) -> int:
+def longest_prompt(cfg: ExperimentConfig, *, local_only: bool = False) -> int:
     """The longest of the first :data:`PROMPT_SAMPLE` training prompts, in tokens (the model's tokenizer).
+
+    With ``local_only`` the tokenizer must already be on disk (nothing is fetched or converted:
+    ``ahazero check`` loads no model); else :class:`FileNotFoundError`.
 
     Example:
         >>> from ahazero.config.schema import validate_dict
@@ -219,8 +228,16 @@ def longest_prompt(cfg: ExperimentConfig) -> int:
     from ahazero.tasks.prompts import render_prompt
 
     task = resolve_task(cfg)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model.name_or_path),
-                                              revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code)
+    name = cfg.model.name_or_path
+    if local_only:
+        folder = local_model_folder(name)
+        if folder is not None and not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"the model {name} is not on disk yet")
+        source, kwargs = (str(folder), {}) if folder is not None else (name, {"local_files_only": True})
+    else:
+        source, kwargs = resolve_model_path(name), {}
+    tokenizer = AutoTokenizer.from_pretrained(source, revision=cfg.model.revision,
+                                              trust_remote_code=cfg.model.trust_remote_code, **kwargs)
     rows = task.load("train")
     longest = 1
     for i in range(min(len(rows), PROMPT_SAMPLE)):
@@ -305,7 +322,7 @@ def estimate_for_card(cfg: ExperimentConfig, *, card_gib: float, prompt_tokens: 
         return f"the model {cfg.model.name_or_path} is not on disk yet (`ahazero fetch-model` or a first run reads it)"
     if prompt_tokens is None:
         try:
-            prompt_tokens = longest_prompt(cfg)
+            prompt_tokens = longest_prompt(cfg, local_only=True)
         except Exception as err:  # the tokenizer or the task data are not readable here
             return f"the prompts could not be measured ({type(err).__name__}: {err})"
     try:
