@@ -8,6 +8,7 @@ and held-out set, from the layout the GPU script writes (``P`` is ``--prefix``):
     runs/P-zero/grpo/eval/{heldout,hard}/                  (a) zero: GRPO from the base model
     runs/P-reflect-s<seed>/{sft,grpo}/eval/{heldout,hard}/ (b) reflective cold start -> GRPO; (d) = its sft
     runs/P-control/{sft,grpo}/eval/{heldout,hard}/         (c) non-reflective (plain) cold start -> GRPO
+    runs/P-masked-s<seed>/{sft,grpo}/eval/{heldout,hard}/  (e) (b) with the slipped lines left out of SFT's loss
 
 and writes ``--out`` (markdown) with the same numbers as JSON beside it (``.json``): per held-out
 set a row per variant and stage (before / after cold start / end of RL) with pass@1, revision
@@ -109,6 +110,10 @@ def variants(runs: Path, prefix: str) -> list[dict[str, Any]]:
                       "seed": seed, "stages": {"after cold start": "sft", "end of RL": "grpo"}})
     found.append({"label": "(c) non-reflective cold start -> GRPO", "run": runs / f"{prefix}-control",
                   "stages": {"after cold start": "sft", "end of RL": "grpo"}})
+    for run in sorted(runs.glob(f"{prefix}-masked-s*"), key=lambda p: (len(p.name), p.name)):
+        seed = run.name.rsplit("-s", 1)[1]
+        found.append({"label": f"(e) reflective cold start, slips not trained -> GRPO, seed {seed}", "run": run,
+                      "group": "(e)", "stages": {"after cold start": "sft", "end of RL": "grpo"}})
     return found
 
 
@@ -129,6 +134,7 @@ def set_rows(runs: Path, prefix: str, name: str) -> list[dict[str, Any]]:
     """Every row of one held-out set's table: the base model, (a), (b) per seed and their mean, (d), (c)."""
     rows = [_row("every variant", "before (base model)", read_eval(runs / f"{prefix}-base" / "eval" / name))]
     seeds: dict[str, list[dict[str, Any]]] = {"after cold start": [], "end of RL": []}
+    masked: dict[str, list[dict[str, Any]]] = {"after cold start": [], "end of RL": []}
     for v in variants(runs, prefix):
         if "seed" not in v and seeds["end of RL"] and not any(r["variant"].startswith("(d)") for r in rows):
             rows += _seed_summary(seeds)  # after the last seed of (b)
@@ -136,6 +142,10 @@ def set_rows(runs: Path, prefix: str, name: str) -> list[dict[str, Any]]:
             rows.append(_row(v["label"], title, read_eval(v["run"] / folder / "eval" / name)))
             if "seed" in v:
                 seeds[title].append(rows[-1])
+            elif v.get("group") == "(e)":
+                masked[title].append(rows[-1])
+    rows += [_mean_row("(e) reflective cold start, slips not trained -> GRPO, mean", title, group)
+             for title, group in masked.items() if len(group) > 1]
     return rows
 
 
@@ -167,9 +177,9 @@ def _pick(rows: list[dict[str, Any]], prefix: str, stage: str) -> list[dict[str,
     return [r for r in rows if r["variant"].startswith(prefix) and r["stage"] == stage and "mean" not in r["variant"]]
 
 
-def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The recipe's targets on one set: each with the seeds' values, their mean and whether it passes."""
-    end, start = _pick(rows, "(b)", "end of RL"), _pick(rows, "(b)", "after cold start")
+def targets(rows: list[dict[str, Any]], variant: str = "(b)") -> list[dict[str, Any]]:
+    """The recipe's targets on one set for ``variant`` ((b) or (e)): each with the seeds' values, their mean, a verdict."""
+    end, start = _pick(rows, variant, "end of RL"), _pick(rows, variant, "after cold start")
     control = next((r["pass@1"] for r in _pick(rows, "(c)", "end of RL")), None)
 
     def per_seed(get: Any) -> list[float | None]:
@@ -283,6 +293,12 @@ def build(runs: Path, prefix: str, out: Path) -> dict[str, Any]:
     for t in result["targets"]["heldout"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["passed"]]
         md.append(f"- {verdict}: {t['target']}: {t['text']}")
+    if _pick(result["sets"]["heldout"], "(e)", "end of RL"):
+        result["targets_masked"] = {name: targets(rows, "(e)") for name, rows in result["sets"].items()}
+        md += ["", "## The same targets for (e), slips not trained (held-out set; the mean over its seeds)", ""]
+        for t in result["targets_masked"]["heldout"]:
+            verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["passed"]]
+            md.append(f"- {verdict}: {t['target']}: {t['text']}")
     result["overlap"] = overlaps(runs, prefix)
     md += ["", "## Held-out problems in the cold-start sets", "", *(result["overlap"] or ["- no cold-start set"]), ""]
     result["curves"] = curves(runs, prefix, out)

@@ -15,6 +15,8 @@
 #                              reflect-s0  (b) the recipe: reflective cold start -> SFT -> GRPO
 #                              control     (c) configs/aha-reflect-control.yaml: plain cold start -> SFT -> GRPO
 #                              reflect-s1, reflect-s2   the recipe with seeds 1 and 2 (same held-out sets)
+#                              masked-s0, -s1, -s2      (e) the recipe with stages.0.train_on_slips=false: the
+#                                                       slipped lines stay in the traces but out of SFT's loss
 #                            (d), the reflective cold start alone, is each reflect run's sft model
 #   <variant>-<stage>-<set>  `ahazero eval` of a stage's model (sft, grpo) on a held-out set (heldout, hard):
 #                            200 problems, greedy, the graph sampler on a GPU, up to EVAL_TOKENS tokens;
@@ -27,7 +29,7 @@
 #
 # Settings (environment): AHAZERO (default "python3 -m ahazero"), PYTHON (python3), WORK (where runs/ and logs/ go;
 # default .), PREFIX (ar: run names runs/ar-*), PARALLEL (1; 0: one pipeline at a time), ONLY ("zero reflect control
-# seeds": what to run), T_PIPELINE (480 s per pipeline), T_EVAL (240 s per eval), EVAL_TOKENS (1024: the reflective
+# seeds": what to run; "masked" adds (e), three seeds), T_PIPELINE (480 s per pipeline), T_EVAL (240 s per eval), EVAL_TOKENS (1024: the reflective
 # cold start's traces of the harder set run to 924 tokens).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -41,14 +43,15 @@ PREFIX=${PREFIX:-ar}
 PARALLEL=${PARALLEL:-1}
 ONLY=${ONLY:-zero reflect control seeds}
 for part in $ONLY; do
-    [[ $part =~ ^(zero|reflect|control|seeds)$ ]] || {
-        echo "ONLY: unknown part '$part' (choose from: zero reflect control seeds)" >&2; exit 2; }
+    [[ $part =~ ^(zero|reflect|control|seeds|masked)$ ]] || {
+        echo "ONLY: unknown part '$part' (choose from: zero reflect control seeds masked)" >&2; exit 2; }
 done
 wanted() { [[ " $ONLY " == *" $1 "* ]]; }
 RECIPE=configs/aha-reflect.yaml
 CONTROL=configs/aha-reflect-control.yaml
 ZERO_STAGES='stages=[{name: grpo, kind: grpo, eval: false}]'
 NO_STAGE_EVALS=(stages.1.eval=false stages.2.eval=false)
+MASKED=(stages.0.train_on_slips=false)
 HARD=(task.max_terms=5 task.max_value=999)
 MODEL=qwen2.5-coder-0.5b-instruct
 MODEL_OVR=()
@@ -106,6 +109,8 @@ lane_a() {
     wanted reflect && pipeline reflect-s0 "$RECIPE" 0 "sft grpo" "${NO_STAGE_EVALS[@]}"
     wanted zero && pipeline zero "$RECIPE" 0 grpo "$ZERO_STAGES"
     wanted seeds && pipeline reflect-s2 "$RECIPE" 2 "sft grpo" "${NO_STAGE_EVALS[@]}"
+    wanted masked && pipeline masked-s0 "$RECIPE" 0 "sft grpo" "${NO_STAGE_EVALS[@]}" "${MASKED[@]}"
+    wanted masked && pipeline masked-s2 "$RECIPE" 2 "sft grpo" "${NO_STAGE_EVALS[@]}" "${MASKED[@]}"
     return 0
 }
 
@@ -115,6 +120,7 @@ lane_b() {
     done
     wanted control && pipeline control "$CONTROL" 0 "sft grpo" "${NO_STAGE_EVALS[@]}"
     wanted seeds && pipeline reflect-s1 "$RECIPE" 1 "sft grpo" "${NO_STAGE_EVALS[@]}"
+    wanted masked && pipeline masked-s1 "$RECIPE" 1 "sft grpo" "${NO_STAGE_EVALS[@]}" "${MASKED[@]}"
     return 0
 }
 
@@ -134,6 +140,9 @@ run_step 0-preflight-model 300 fetch-model "$MODEL" || ok=0
 run_step 0-preflight-recipe 120 check "$RECIPE" "output_root=$RUNS" "${MODEL_OVR[@]}" || ok=0
 run_step 0-preflight-control 120 check "$CONTROL" "output_root=$RUNS" "${MODEL_OVR[@]}" || ok=0
 run_step 0-preflight-zero 120 check "$RECIPE" "$ZERO_STAGES" "output_root=$RUNS" "${MODEL_OVR[@]}" || ok=0
+if wanted masked; then
+    run_step 0-preflight-masked 120 check "$RECIPE" "${MASKED[@]}" "output_root=$RUNS" "${MODEL_OVR[@]}" || ok=0
+fi
 if [[ $ok != 1 ]]; then
     status 0-preflight FAIL 0 "see $LOG_DIR/0-preflight-*.log; stopping"
     exit 1

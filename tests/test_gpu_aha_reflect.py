@@ -116,7 +116,31 @@ def test_only_picks_the_variants_and_refuses_an_unknown_one(tmp_path):
     ran = set(status_of(work))
     assert "control" in ran and "base-hard" in ran and not ran & {"zero", "reflect-s0", "reflect-s1", "reflect-s2"}
     wrong = run_script(work, fake, FAKE_AHAZERO_LOG=str(tmp_path / "c.jsonl"), ONLY="contrl")
-    assert wrong.returncode == 2 and "unknown part 'contrl' (choose from: zero reflect control seeds)" in wrong.stderr
+    assert wrong.returncode == 2 and "unknown part 'contrl' (choose from: zero reflect control seeds masked)" \
+        in wrong.stderr
+
+
+def test_masked_runs_the_recipe_with_its_slips_out_of_the_loss_and_nothing_else_changed(tmp_path, monkeypatch):
+    work = workdir(tmp_path)
+    log = tmp_path / "m.jsonl"
+    fake = f"{sys.executable} {REPO / 'tests' / 'beyond_zero_fake.py'}"
+    done = run_script(work, fake, FAKE_AHAZERO_LOG=str(log), ONLY="masked")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {"masked-s0", "masked-s1", "masked-s2", "0-preflight-masked"} <= set(status_of(work))
+    monkeypatch.chdir(work)
+    checked = [check_command(json.loads(line)) for line in log.read_text().splitlines()]
+    from ahazero.stages.plan import plan_stages
+    from ahazero.training.assemble import load_for_device
+
+    recipe = plan_stages(load_for_device(REPO / "configs" / "aha-reflect.yaml", cuda=True), cuda=True,
+                         require_inputs=False)
+    pipelines = {cfg.name: plan_stages(cfg, cuda=True, require_inputs=False)
+                 for command, _, cfg in checked if command == "stages"}
+    assert sorted(pipelines) == ["ar-masked-s0", "ar-masked-s1", "ar-masked-s2"]
+    for name, plan in pipelines.items():
+        assert plan[0].spec.train_on_slips is False and recipe[0].spec.train_on_slips is None
+        assert plan[0].spec.model_copy(update={"train_on_slips": None}) == recipe[0].spec
+        assert plan[-1].config.grpo == recipe[-1].config.grpo and plan[-1].config.seed == int(name[-1])
 
 
 def write_eval(folder: Path, tag: str, pass1: float, check: dict | None = None, problems: tuple = ()) -> None:
@@ -161,9 +185,19 @@ def test_the_table_reads_the_evals_and_judges_the_targets(tmp_path):
     for name in ("heldout", "hard"):
         write_eval(runs / "ar-control" / "sft" / "eval" / name, "sft-final", 0.55, self_check(0.0, 0.0, None, 0.55))
         write_eval(runs / "ar-control" / "grpo" / "eval" / name, "grpo-final", 0.72, self_check(0.0, 0.0, None, 0.72))
+    for seed, net in ((0, 6.0), (1, 2.0)):  # (e): its own rows, their mean and its own targets
+        for name in ("heldout", "hard"):
+            run = runs / f"ar-masked-s{seed}"
+            write_eval(run / "sft" / "eval" / name, "sft-final", 0.5, self_check(1.0, 0.5, 0.6, 0.3))
+            write_eval(run / "grpo" / "eval" / name, "grpo-final", 0.7, self_check(net, 0.6, 0.8, 0.6))
     out = tmp_path / "logs" / "t.md"
     assert table.main(["--runs", str(runs), "--prefix", "ar", "--out", str(out)]) == 0
     text = out.read_text()
+    assert "| (e) reflective cold start, slips not trained -> GRPO, seed 1 | end of RL | 70.0% | 10.0% | +2.0 |" in text
+    assert "| (e) reflective cold start, slips not trained -> GRPO, mean | end of RL | 70.0% | 10.0% | +4.0 |" in text
+    masked = text.split("## The same targets for (e)")[1]
+    assert "- FAIL: net corrections >= +5 per 100 after RL: +4.0 (seeds: +6.0, +2.0)" in masked
+    assert "- FAIL: held-out accuracy >= variant (c)'s at the end of RL (gap in points): -2.0" in masked
     assert ("| (b) reflective cold start -> GRPO, seed 0 | end of RL | 80.0% | 10.0% | +8.0 | 80.0% | 90.0% | 40.0% | "
             "90.0% | 50.0% | 1.0% | 42.3 | 200 | grpo-final |") in text
     assert "| (b) reflective cold start -> GRPO, mean | end of RL | 75.0% | 10.0% | +5.5 | 62.5% |" in text

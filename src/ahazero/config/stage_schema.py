@@ -55,6 +55,7 @@ _FIELD_KINDS: dict[str, tuple[str, ...]] = {
     "style": ("coldstart",),
     "slip_fraction": ("coldstart",),
     "slip_kinds": ("coldstart",),
+    "train_on_slips": ("coldstart",),
     "seed": ("coldstart",),
 }
 
@@ -126,6 +127,12 @@ class StageSpec(BaseModel):
         description="coldstart, style reflective: the slips to make, any of carry (a carry or borrow dropped), "
         "sign (a sign lost or flipped), swap (two digits of a result swapped); default all three, in equal shares.",
     )
+    train_on_slips: bool | None = Field(
+        None,
+        description="coldstart, style reflective: whether SFT trains on the slipped step's line (default true). "
+        "false: the line is kept in the trace but left out of the loss, so the model learns to check, catch and "
+        "redo a slip without learning to write one.",
+    )
     seed: int | None = Field(
         None, description="coldstart: seed of the choice of problems and of the slips (default: the config's seed)."
     )
@@ -154,7 +161,7 @@ class StageSpec(BaseModel):
             reason = STAGE_OWNED_KEYS.get(key) or STAGE_OWNED_KEYS.get(key.split(".")[0])
             if reason:
                 raise ValueError(f"overrides may not set '{key}': {reason}")
-        for key in ("slip_fraction", "slip_kinds"):
+        for key in ("slip_fraction", "slip_kinds", "train_on_slips"):
             if getattr(self, key) is not None and self.style != "reflective":
                 raise ValueError(f"'{key}' applies only to style 'reflective' (this stage's style is "
                                  f"'{self.style or 'checked'}')")

@@ -106,7 +106,7 @@ def cmd_coldstart(args: argparse.Namespace) -> int:
     spec = next((s for s in cfg.stages if s.kind == "coldstart"), None)
     kinds = [k.strip() for k in args.slip_kinds.split(",")] if args.slip_kinds is not None else None
     request = coldstart_request(spec, n=args.n, style=args.style, slip_fraction=args.slip_fraction,
-                                slip_kinds=kinds, seed=args.seed)
+                                slip_kinds=kinds, train_on_slips=args.train_on_slips, seed=args.seed)
     summary = coldstart(cfg, request, out=args.out, overwrite=args.overwrite)
     _out.print(render_summary(summary))
     _out.print(describe_set(summary))
@@ -216,6 +216,9 @@ def add_parsers(subparsers: Any) -> None:
                    help="reflective: share of the traces with a slip (default 0.3)")
     p.add_argument("--slip-kinds", default=None, metavar="KINDS",
                    help=f"reflective: comma-separated slips to make, of {','.join(SLIP_KINDS)} (default all)")
+    p.add_argument("--train-on-slips", action=argparse.BooleanOptionalAction, default=None,
+                   help="reflective: whether SFT trains on the slipped step's lines (default yes); with "
+                        "--no-train-on-slips each record marks them as untrained_spans, left out of SFT's loss")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the choice of problems and slips (default: the config's seed)")
     p.add_argument("--out", default=None, help="output file (default runs/<name>/coldstart.jsonl)")

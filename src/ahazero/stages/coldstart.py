@@ -48,7 +48,7 @@ from pydantic import ValidationError
 
 from ahazero.config.schema import ConfigError, ExperimentConfig
 from ahazero.config.stage_schema import SLIP_KINDS, StageSpec
-from ahazero.stages.reflective import Slip, plan_slips, slip_counts, worked_solution, write_trace
+from ahazero.stages.reflective import Slip, plan_slips, slip_counts, slip_span, worked_solution, write_trace
 from ahazero.stages.samples import (
     RejectionRules,
     sample_paths,
@@ -57,6 +57,7 @@ from ahazero.stages.samples import (
     write_samples,
 )
 from ahazero.stages.scoring import check_scorable, score_records
+from ahazero.stages.sft_masks import UNTRAINED_SPANS
 from ahazero.stages.worked import (
     expression_steps,
     fmt,
@@ -182,10 +183,11 @@ class ColdStartRequest:
     style: str = "checked"  #: checked | reflective | plain
     slip_fraction: float = 0.0  #: share of the traces with a slip (reflective only)
     slip_kinds: tuple[str, ...] = ()  #: the slips to make (reflective only)
+    train_on_slips: bool = True  #: False: the slipped lines are marked to be left out of SFT's loss
     seed: int | None = None  #: seed of the choice of problems and slips (None: the config's)
 
 
-_REQUEST_FIELDS = ("n", "style", "slip_fraction", "slip_kinds", "seed")
+_REQUEST_FIELDS = ("n", "style", "slip_fraction", "slip_kinds", "train_on_slips", "seed")
 
 
 def coldstart_request(spec: StageSpec | None = None, **given: Any) -> ColdStartRequest:
@@ -196,7 +198,7 @@ def coldstart_request(spec: StageSpec | None = None, **given: Any) -> ColdStartR
 
     Example:
         >>> coldstart_request(style="reflective")
-        ColdStartRequest(n=300, style='reflective', slip_fraction=0.3, slip_kinds=('carry', 'sign', 'swap'), seed=None)
+        ColdStartRequest(n=300, style='reflective', slip_fraction=0.3, slip_kinds=('carry', 'sign', 'swap'), train_on_slips=True, seed=None)
         >>> coldstart_request(style="plain", slip_fraction=0.5)
         Traceback (most recent call last):
         ...
@@ -212,7 +214,7 @@ def coldstart_request(spec: StageSpec | None = None, **given: Any) -> ColdStartR
     fields = {key: getattr(spec, key) for key in _REQUEST_FIELDS} if spec is not None else {}
     given = {key: value for key, value in given.items() if value is not None}
     if given.get("style", "reflective") != "reflective":
-        fields.update(slip_fraction=None, slip_kinds=None)
+        fields.update(slip_fraction=None, slip_kinds=None, train_on_slips=None)
     fields.update(given)
     n = fields.pop("n", None)  # its range depends on the task: check_coldstart says it
     try:
@@ -229,7 +231,8 @@ def coldstart_request(spec: StageSpec | None = None, **given: Any) -> ColdStartR
     return ColdStartRequest(
         n=300 if n is None else n, style=style, seed=checked.seed,
         slip_fraction=(0.3 if checked.slip_fraction is None else checked.slip_fraction) if reflective else 0.0,
-        slip_kinds=tuple(checked.slip_kinds or SLIP_KINDS) if reflective else ())
+        slip_kinds=tuple(checked.slip_kinds or SLIP_KINDS) if reflective else (),
+        train_on_slips=checked.train_on_slips is not False)
 
 
 def check_coldstart(cfg: ExperimentConfig, *, n: int, style: str = "checked",
@@ -266,16 +269,17 @@ def check_coldstart(cfg: ExperimentConfig, *, n: int, style: str = "checked",
 
 
 def _texts(rows: list[dict[str, Any]], task: str, request: ColdStartRequest,
-           seed: int) -> tuple[list[str], list[Slip | None]]:
-    """The examples' texts, and the slip of each (None: none)."""
+           seed: int) -> tuple[list[str], list[Slip | None], list[tuple[int, int] | None]]:
+    """The examples' texts, the slip of each (None: none) and where its slipped line sits in the text."""
     if request.style == "checked":
-        return [chain_of_thought(row, task=task) for row in rows], [None] * len(rows)
+        return [chain_of_thought(row, task=task) for row in rows], [None] * len(rows), [None] * len(rows)
     solutions = [worked_solution(row, task=task) for row in rows]
     slips: list[Slip | None] = [None] * len(rows)
     if request.style == "reflective" and request.slip_fraction > 0:
         slips = plan_slips(solutions, fraction=request.slip_fraction, kinds=request.slip_kinds,
                            rng=random.Random(f"coldstart-slips-{seed}"))
-    return [write_trace(s, style=request.style, slip=slip) for s, slip in zip(solutions, slips)], slips
+    texts = [write_trace(s, style=request.style, slip=slip) for s, slip in zip(solutions, slips)]
+    return texts, slips, [None if slip is None else slip_span(s, slip) for s, slip in zip(solutions, slips)]
 
 
 def _describe(request: ColdStartRequest, slips: list[Slip | None], seed: int) -> dict[str, Any]:
@@ -284,6 +288,7 @@ def _describe(request: ColdStartRequest, slips: list[Slip | None], seed: int) ->
     slipped = sum(made.values())
     return {"style": request.style, "n": len(slips), "seed": seed, "checked": request.style != "plain",
             "slip_fraction": request.slip_fraction, "slip_kinds": list(request.slip_kinds), "slipped": slipped,
+            "train_on_slips": request.train_on_slips if request.style == "reflective" else None,
             "slipped_fraction": slipped / len(slips) if slips else 0.0,
             "slips": {kind: made.get(kind, 0) for kind in request.slip_kinds}}
 
@@ -301,7 +306,8 @@ def describe_set(summary: dict[str, Any]) -> str:
         kinds = ", ".join(f"{k} {v}" for k, v in (info.get("slips") or {}).items())
         n, slipped = info.get("n") or 0, info.get("slipped") or 0
         line += (f": {slipped} of {n} traces ({slipped / n if n else 0:.1%}) with a slip the check catches"
-                 + (f" ({kinds})" if kinds else ""))
+                 + (f" ({kinds})" if kinds else "")
+                 + ("; slipped lines left out of SFT's loss" if slipped and info.get("train_on_slips") is False else ""))
     return line
 
 
@@ -347,14 +353,17 @@ def _write_coldstart(cfg: ExperimentConfig, checked: Any, rows: list[dict[str, A
                      request: ColdStartRequest, seed: int) -> dict[str, Any]:
     prefill = "<think>\n" if cfg.prompt.prefill_think else ""
     try:
-        texts, slips = _texts(rows, cfg.task.name, request, seed)
+        texts, slips, spans = _texts(rows, cfg.task.name, request, seed)
     except ValueError as err:
         raise ConfigError(f"coldstart: task '{cfg.task.name}': {err}") from None
-    completions = [("" if prefill else "<think>\n") + text for text in texts]
+    opener = "" if prefill else "<think>\n"
+    completions = [opener + text for text in texts]
     records = score_records(checked, [{**row, "prompt": "", "prefill": prefill} for row in rows], completions,
                             source="coldstart")
-    for record, slip in zip(records, slips):
+    for record, slip, span in zip(records, slips, spans):
         record.update(style=request.style, slip=slip.kind if slip else None)
+        if span is not None and not request.train_on_slips:  # SFT leaves these characters out of the loss
+            record[UNTRAINED_SPANS] = [[len(opener) + span[0], len(opener) + span[1]]]
     rules = RejectionRules(max_per_prompt=1, min_language=1.0)
     selected = select_samples(records, rules)
     bad = next((r for r in selected if not r["kept"]), None)

@@ -59,7 +59,7 @@ from ahazero.stages.worked import (
 )
 from ahazero.tasks._expr import apply_op
 
-__all__ = ["REFLECTIVE_TASKS", "Slip", "plan_slips", "possible_slips", "slip_counts", "worked_solution",
+__all__ = ["REFLECTIVE_TASKS", "Slip", "plan_slips", "possible_slips", "slip_counts", "slip_span", "worked_solution",
            "write_trace"]
 
 #: The tasks the plain and reflective styles write (besides any task whose problems read ``Compute: ...``).
@@ -413,3 +413,23 @@ def write_trace(solution: Solution, *, style: str, slip: Slip | None = None) -> 
         check, _ = solution.check(right)
         lines += [check] if check else []
     return "\n".join([*lines, "</think>", f"<answer>{answer}</answer>"])
+
+
+def slip_span(solution: Solution, slip: Slip) -> tuple[int, int]:
+    """Where the slipped step's line sits in :func:`write_trace`'s text: ``(start, end)`` character offsets.
+
+    A cold start that leaves slips out of the loss (``train_on_slips: false``) masks this line:
+    the model reads the slip, and learns to check it, catch it and redo the work, but is never
+    trained to write it.
+
+    Example:
+        >>> solution = worked_solution({"problem": "Compute: (47 + 38) * 2"}, task="arithmetic")
+        >>> slip = Slip("carry", 0, Fraction(75))
+        >>> start, end = slip_span(solution, slip)
+        >>> write_trace(solution, style="reflective", slip=slip)[start:end]
+        'Step 1: 47 + 38 = 75'
+    """
+    wrong = written_values(solution.steps, (slip.step, slip.value))
+    lines = solution.lines(wrong)  # the header, then one line per step: the trace starts with them
+    start = sum(len(line) + 1 for line in lines[:slip.step + 1])
+    return start, start + len(lines[slip.step + 1])

@@ -31,6 +31,7 @@ from ahazero.config.schema import ConfigError, ExperimentConfig, dump_config
 from ahazero.observe.run_lock import RunLock
 from ahazero.observe.rundir import RunDir
 from ahazero.stages.samples import MAX_TEXT_CHARS, SamplesError, read_samples
+from ahazero.stages.sft_masks import UNTRAINED_SPANS, check_spans, masked_row
 
 __all__ = ["OWNED_SFT_KEYS", "build_sft_config", "build_sft_trainer", "check_sft", "completion_after_prefill",
            "load_sft_records", "sft_dataset", "text_cap", "train_sft"]
@@ -149,6 +150,10 @@ def load_sft_records(path: str | Path, max_length: int | None = None, *, warn: b
         if not isinstance(record.get("prefill") or "", str):
             raise SamplesError(f"{path}: kept record {number} has a 'prefill' that is not text "
                                f"(a {type(record['prefill']).__name__})")
+        try:
+            check_spans(record, number)
+        except SamplesError as err:
+            raise SamplesError(f"{path}: {err}") from None
     return usable
 
 
@@ -175,6 +180,10 @@ def completion_after_prefill(record: dict[str, Any], prefill: str) -> str:
 def sft_dataset(records: list[dict[str, Any]], tokenizer: Any, cfg: ExperimentConfig) -> Any:
     """A prompt-completion ``datasets.Dataset`` for SFTTrainer, prompts rendered for this model.
 
+    When a record marks parts of its completion ``untrained_spans`` (a reflective cold start
+    with ``train_on_slips: false``), every row is tokenized here instead, with ``labels`` that
+    leave the prompt and those parts out of the loss (:mod:`ahazero.stages.sft_masks`).
+
     Example:
         >>> from ahazero.config.schema import validate_dict
         >>> from ahazero.models.loading import load_model_and_tokenizer
@@ -191,7 +200,7 @@ def sft_dataset(records: list[dict[str, Any]], tokenizer: Any, cfg: ExperimentCo
     from ahazero.tasks.prompts import render_prompt
 
     p = cfg.prompt
-    rows = []
+    rows, spans = [], []
     for number, record in enumerate(records, 1):
         prompt, prefill = render_prompt(record["problem"], template=p.template, tokenizer=tokenizer,
                                         system_prompt=p.system_prompt, prefill_think=p.prefill_think)
@@ -200,6 +209,13 @@ def sft_dataset(records: list[dict[str, Any]], tokenizer: Any, cfg: ExperimentCo
         except SamplesError as err:
             raise SamplesError(f"kept record {number} ({record.get('id', '?')}): {err}") from None
         rows.append({"prompt": prompt, "completion": completion})
+        # the completion is a suffix of the record's prefill + completion: move its spans with it
+        cut = len(record.get("prefill") or "") + len(record["completion"]) - len(completion)
+        spans.append([(max(start - cut, 0), end - cut) for start, end in check_spans(record, number) if end > cut])
+    if any(spans):  # tokenized rows whose labels leave the spans out of the loss
+        mask_prompt = cfg.sft.args().get("completion_only_loss", True) is not False
+        return Dataset.from_list([masked_row(row["prompt"], row["completion"], row_spans, tokenizer,
+                                             mask_prompt=mask_prompt) for row, row_spans in zip(rows, spans)])
     return Dataset.from_list(rows)
 
 
@@ -268,7 +284,9 @@ def build_sft_trainer(cfg: ExperimentConfig, sft_args: Any, run_dir: RunDir) -> 
                                                 trust_remote_code=cfg.model.trust_remote_code)
     records = load_sft_records(cfg.sft.data, sft_args.max_length, warn=False)  # check_sft said it already
     dataset = sft_dataset(records, tokenizer, cfg)
-    logger.info("sft: %d examples from %s", len(dataset), cfg.sft.data)
+    masked = sum(bool(record.get(UNTRAINED_SPANS)) for record in records)
+    logger.info("sft: %d examples from %s%s", len(dataset), cfg.sft.data,
+                f" ({masked} with untrained spans left out of the loss)" if masked else "")
     callbacks = [NonFiniteGradientGuard(cfg.on_nonfinite), MetricsJsonlCallback(run_dir.metrics), SFTStepSummary()]
     trainer = SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=callbacks, peft_config=lora_config(cfg.model.lora))
