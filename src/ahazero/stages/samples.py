@@ -5,7 +5,8 @@ A samples file is JSON lines, one scored completion per line, with the fields ``
 prompt that opens the answer, e.g. ``<think>``), ``completion`` (the generated text after it),
 ``rewards`` (every reward of the config), ``reward`` (their weighted total), ``correct``,
 ``formatted``, ``language_consistency``, ``truncated``, ``completion_tokens``,
-``thinking_tokens``, ``reflections``, ``source``, ``kept`` and ``reject_reason``.
+``thinking_tokens``, ``reflections``, ``source``, ``kept`` and ``reject_reason``; a cold-start
+record may add ``untrained_spans`` (:mod:`ahazero.stages.sft_masks`).
 
 :func:`write_samples` writes the kept completions to ``OUT`` (what ``ahazero sft`` trains on),
 the rest to ``OUT.rejected.jsonl`` and the counts to ``OUT.summary.json``.
