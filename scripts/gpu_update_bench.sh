@@ -95,11 +95,12 @@ fi
 AB_JSON=$WORK/bench/update-ab.json
 if wanted ab; then
     if run_step 1-update-ab "${LIMITS[0]}" "${AHZ[@]}" bench "$CONFIG" "${MODEL_OVR[@]}" --backends "" \
-            --presets fast-rollouts "${BENCH_SHAPE[@]}" --update-variants padded,sorted,packed,shared --out "$AB_JSON"; then
+            --presets fast-rollouts "${BENCH_SHAPE[@]}" --update-variants padded,sorted,packed,shared --out "$AB_JSON" --overwrite; then
         status "1-update-ab: ok in ${STEP_SECONDS}s ($AB_JSON)"
     else
+        rc=$?
         FAILED=1
-        status "1-update-ab: FAILED (exit $?, see $LOGS/1-update-ab.log)"
+        status "1-update-ab: FAILED (exit $rc, see $LOGS/1-update-ab.log)"
     fi
 fi
 
@@ -118,8 +119,9 @@ if wanted memory; then
                 "logging.report_to=[none]"; then
             status "2-memory: $preset ok in ${STEP_SECONDS}s"
         else
+            rc=$?
             FAILED=1
-            status "2-memory: $preset FAILED (exit $?, see $LOGS/2-memory.log)"
+            status "2-memory: $preset FAILED (exit $rc, see $LOGS/2-memory.log)"
         fi
     done
 fi
@@ -135,8 +137,9 @@ if wanted fast; then
                 "${EVAL_OVR[@]}"; then
         status "3-fast: ok ($FAST_DIR)"
     else
+        rc=$?
         FAILED=1
-        status "3-fast: FAILED (exit $?, see $LOGS/3-fast.log)"
+        status "3-fast: FAILED (exit $rc, see $LOGS/3-fast.log)"
     fi
 fi
 

@@ -2,7 +2,7 @@
 
 The output-path check (:mod:`ahazero.config.output_paths`) and the model-argument check
 (:mod:`ahazero.models.model_argument`) are shared by every command; the CLI cases check that each
-command uses them (eval, sample, coldstart, calibrate, report, sweep) and that nothing is written or
+command uses them (eval, sample, coldstart, calibrate, report, sweep, bench) and that nothing is written or
 loaded when they refuse.
 """
 
@@ -310,6 +310,7 @@ COMMANDS = {
     "calibrate": (["calibrate", "{cfg}", "--k", "2", "--limit", "1", "--out", "{out}"], "file"),
     "report": (["report", "{run}", "--out", "{out}"], "folder"),
     "sweep": (["sweep", "{cfg}", "--grid", "seed=1,2", "--out", "{out}"], "folder"),
+    "bench": (["bench", "{cfg}", "--backends", "hf", "--steps", "1", "--warmup", "0", "--out", "{out}"], "file"),
 }
 
 

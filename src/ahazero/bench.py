@@ -58,6 +58,7 @@ from ahazero.bench_report import (
     summarize_case,
 )
 from ahazero.bench_update import parse_update_variants
+from ahazero.cache.atomic_files import atomic_write_text
 from ahazero.config.cli_numbers import check_count
 
 __all__ = ["BenchSettings", "add_parser", "bench_overrides", "parse_batches", "run_case", "summarize_case"]
@@ -339,6 +340,7 @@ def _cases(backends: list[str], presets: list[str], batches: list[int]) -> list[
 
 def _run_all(args: argparse.Namespace) -> int:
     from ahazero.config.presets import preset_overrides
+    from ahazero.observe.run_lock import claim_output
 
     settings = BenchSettings(prompts=args.prompts, generations=args.generations, max_tokens=args.max_tokens,
                              steps=args.steps, warmup=args.warmup)
@@ -349,7 +351,13 @@ def _run_all(args: argparse.Namespace) -> int:
     batches = parse_batches(args.batches, settings.generations)
     parse_update_variants(args.update_variants)  # unknown names fail now, not in a worker
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with claim_output([out], overwrite=args.overwrite):  # before any case: a bad --out fails now, not at the end
+        return _run_cases(args, settings, backends, presets, batches, out)
+
+
+def _run_cases(args: argparse.Namespace, settings: BenchSettings, backends: list[str], presets: list[str],
+               batches: list[int], out: Path) -> int:
+    """Every case in its own process, then the table and the JSON at ``out`` (claimed by the caller)."""
     results = []
     cases = _cases(backends, presets, batches)
     for i, (backend, combo, batch) in enumerate(cases, 1):
@@ -380,7 +388,7 @@ def _run_all(args: argparse.Namespace) -> int:
               "batches": batches, "machine": machine, "cases": results}
     compare_cases(results)
     add_peak_shares(results, machine)
-    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    atomic_write_text(out, json.dumps(report, indent=2))
     print_table(report)
     print_update_table(report)
     logger.info("wrote %s", out)
@@ -413,6 +421,8 @@ def add_parser(sub: Any) -> None:
                    help="comma-separated ways to compute the update, each measured on the same completions before "
                         "every step's update of every case: padded, sorted, packed, shared (e.g. padded,packed,shared)")
     p.add_argument("--out", default="runs/bench/rollouts.json", help="JSON output file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (checked, and the file locked, before the first case)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)
     p.add_argument("--case-batch", type=int, default=None, help=argparse.SUPPRESS)
