@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "gpu_available", "is_model_folder", "load_model_and_tokenizer", "resolve_dtype", "resolve_model_path",
+    "MERGED_ADAPTER", "gpu_available", "is_adapter_folder", "is_model_folder", "load_model_and_tokenizer", "resolve_dtype", "resolve_model_path",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,24 @@ def is_model_folder(path: str | Path) -> bool:
     """
     path = Path(path)
     return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """True for a folder that holds a LoRA adapter alone (``adapter_config.json``, no ``config.json``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "adapter_config.json").write_text("{}")
+        >>> is_adapter_folder(d), is_adapter_folder(d.parent)
+        (True, False)
+    """
+    path = Path(path)
+    return (path / "adapter_config.json").is_file() and not (path / "config.json").is_file()
+
+
+#: The attribute a model loaded from an adapter folder carries: the folder its adapter came from.
+MERGED_ADAPTER = "ahazero_merged_adapter"
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -135,6 +153,10 @@ def load_model_and_tokenizer(
 ) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` ready for GRPO: pad token set, left padding, eos consistent.
 
+    A LoRA adapter folder (a LoRA run's ``model/``) loads as its base model with the adapter
+    merged in, marked with :data:`MERGED_ADAPTER`, so that a LoRA stage after a LoRA stage
+    trains on the first one's result (and saves merged weights: :func:`~ahazero.training.assemble.save_final_model`).
+
     Example:
         >>> model, tok = load_model_and_tokenizer("tiny")
         >>> tok.padding_side
@@ -149,7 +171,14 @@ def load_model_and_tokenizer(
     with _one_line_load_errors(f"the tokenizer of {name_or_path}"):
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     with _one_line_load_errors(f"the model {name_or_path}"):
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
+        if is_adapter_folder(source):  # base + adapter, merged: a later LoRA trains on top of it, not beside it
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
+            model = model.merge_and_unload()
+            setattr(model, MERGED_ADAPTER, str(source))
+        else:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
