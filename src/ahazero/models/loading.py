@@ -155,7 +155,7 @@ def load_model_and_tokenizer(
 
     A LoRA adapter folder (a LoRA run's ``model/``) loads as its base model with the adapter
     merged in, marked with :data:`MERGED_ADAPTER`, so that a LoRA stage after a LoRA stage
-    trains on the first one's result (and saves merged weights: :func:`~ahazero.training.assemble.save_final_model`).
+    trains on the first one's result (and saves merged weights: :func:`~ahazero.training.final_model.save_final_model`).
 
     Example:
         >>> model, tok = load_model_and_tokenizer("tiny")

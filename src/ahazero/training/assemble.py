@@ -35,6 +35,7 @@ from ahazero.observe.run_lock import RunLock
 from ahazero.observe.run_repair import finish_from_checkpoint, prepare_restart
 from ahazero.observe.rundir import ResumePoint, RunDir, RunDirError, RunWriteError
 from ahazero.observe.tracing import TraceWriter, first_reward
+from ahazero.training.final_model import save_final_model
 from ahazero.training.tensorboard_env import tensorboard_dir
 
 __all__ = ["NonFiniteError", "build_trainer", "configure_update", "fit", "load_for_device", "prepare_dataset",
@@ -445,31 +446,6 @@ def fit(trainer: Any, run_dir: RunDir, step: int | None) -> None:
         logger.warning("%d of %d updates in this session were skipped for a non-finite gradient (steps %s); "
                        "the metrics mark them in 'updates_skipped'", len(guard.skipped_steps),
                        trainer.state.global_step - (step or 0), _ranges(guard.skipped_steps))
-
-
-def save_final_model(trainer: Any, run_dir: RunDir, *, main: bool = True) -> None:
-    """Write the trained model beside ``model/`` and rename it into place (the main process renames).
-
-    A LoRA run saves its adapter, except when it started from another LoRA run's model: its
-    adapter would name the first run's base model and lose the first run's training, so the
-    merged weights (base + both adapters) are saved instead.
-
-    Example:
-        >>> save_final_model(trainer, RunDir("runs/default"))   # doctest: +SKIP
-    """
-    from ahazero.models.loading import MERGED_ADAPTER
-
-    staged = run_dir.root / ".model.tmp"  # written whole, then renamed over model/
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "peft_config") and getattr(model.get_base_model(), MERGED_ADAPTER, None):
-        merged = model.merge_and_unload()
-        if main:
-            merged.save_pretrained(str(staged))
-            trainer.processing_class.save_pretrained(str(staged))
-    else:
-        trainer.save_model(str(staged))
-    if main:
-        run_dir.replace_model(staged)
 
 
 def _train(cfg: ExperimentConfig, checked: Any, run_dir: RunDir, point: ResumePoint, state: Any) -> Path:
