@@ -36,7 +36,7 @@ skip() { status "$1" skip 0 "$2"; return 1; }
 
 done_before() { status "$1" done 0 "before: $2"; }
 
-is_model() { [[ -f $1/config.json ]]; }
+is_model() { [[ -f $1/config.json || -f $1/adapter_config.json ]]; }   # full weights or a LoRA adapter (as is_model_folder)
 
 CHILD= OTHER_PID=
 on_signal() {  # stop the running command (and the other lane), then exit
