@@ -214,6 +214,12 @@ def targets(rows: list[dict[str, Any]], variant: str = "(b)") -> list[dict[str, 
     return out
 
 
+def verdict_lines(judged: list[dict[str, Any]]) -> list[str]:
+    """One ``- PASS|FAIL|n/a: target: values`` line per target of :func:`targets`."""
+    return [f"- {({True: 'PASS', False: 'FAIL', None: 'n/a'})[t['passed']]}: {t['target']}: {t['text']}"
+            for t in judged]
+
+
 def overlaps(runs: Path, prefix: str) -> list[str]:
     """Lines saying how many problems of each cold-start set the held-out sets hold."""
     held = {}
@@ -290,15 +296,11 @@ def build(runs: Path, prefix: str, out: Path) -> dict[str, Any]:
         result["targets"][name] = targets(rows)
         md += [f"## {title}", "", *render_rows(rows), ""]
     md += ["## The recipe's targets (held-out set; (b), the mean over its seeds)", ""]
-    for t in result["targets"]["heldout"]:
-        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["passed"]]
-        md.append(f"- {verdict}: {t['target']}: {t['text']}")
+    md += verdict_lines(result["targets"]["heldout"])
     if _pick(result["sets"]["heldout"], "(e)", "end of RL"):
         result["targets_masked"] = {name: targets(rows, "(e)") for name, rows in result["sets"].items()}
         md += ["", "## The same targets for (e), slips not trained (held-out set; the mean over its seeds)", ""]
-        for t in result["targets_masked"]["heldout"]:
-            verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["passed"]]
-            md.append(f"- {verdict}: {t['target']}: {t['text']}")
+        md += verdict_lines(result["targets_masked"]["heldout"])
     result["overlap"] = overlaps(runs, prefix)
     md += ["", "## Held-out problems in the cold-start sets", "", *(result["overlap"] or ["- no cold-start set"]), ""]
     result["curves"] = curves(runs, prefix, out)

@@ -67,14 +67,14 @@ def masked_row(prompt: str, completion: str, spans: Sequence[tuple[int, int]], t
         >>> tok.decode(trained).strip().startswith(", no: 5")
         True
     """
+    from trl.data_utils import common_prefix_length
+
     eos = tokenizer.eos_token or ""
     text = prompt + completion + ("" if not eos or completion.endswith(eos) else eos)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    prompt_len = 0
-    while mask_prompt and prompt_len < min(len(ids), len(prompt_ids)) and ids[prompt_len] == prompt_ids[prompt_len]:
-        prompt_len += 1
+    prompt_len = common_prefix_length(prompt_ids, ids) if mask_prompt else 0
     shifted = [(len(prompt) + start, len(prompt) + end) for start, end in spans]
     labels = []
     for index, (token, (start, end)) in enumerate(zip(ids, offsets)):
